@@ -1,0 +1,5 @@
+from cove.dynos.backend import Backend, DynoHandle, DynoSpec
+from cove.dynos.local import LocalBackend
+from cove.dynos.manager import DynoManager
+
+__all__ = ["Backend", "DynoHandle", "DynoManager", "DynoSpec", "LocalBackend"]

@@ -1,0 +1,3 @@
+from cove.logs.router import HISTORY, LogFilter, LogRouter
+
+__all__ = ["HISTORY", "LogFilter", "LogRouter"]

@@ -1,0 +1,12 @@
+from cove.sandbox.bwrap import Mount, SandboxUnavailable, bwrap_path, command
+from cove.sandbox.processes import kill_sandbox, sandbox_namespace, signal_sandbox
+
+__all__ = [
+    "Mount",
+    "SandboxUnavailable",
+    "bwrap_path",
+    "command",
+    "kill_sandbox",
+    "sandbox_namespace",
+    "signal_sandbox",
+]

@@ -1,0 +1,42 @@
+"""What API handlers need, built once by the composition root (``cove.server``)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from cove.builder import Builder
+from cove.logs import LogFilter, LogRouter
+from cove.settings import Settings
+from cove.store import Store
+
+LOG_SESSION_TTL = 3600.0
+
+
+@dataclass(frozen=True)
+class LogSession:
+    app_id: str
+    lines: int
+    tail: bool
+    where: LogFilter
+    created: float
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    store: Store
+    logs: LogRouter
+    builder: Builder
+    log_sessions: dict[str, LogSession] = field(default_factory=dict)
+
+    def new_log_session(self, session: LogSession) -> str:
+        """Log sessions are capability URLs (the CLI fetches them without credentials)."""
+        now = time.monotonic()
+        for key, old in list(self.log_sessions.items()):
+            if now - old.created > LOG_SESSION_TTL:
+                del self.log_sessions[key]
+        token = secrets.token_urlsafe(24)
+        self.log_sessions[token] = session
+        return token

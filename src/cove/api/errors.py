@@ -1,0 +1,58 @@
+"""The one place domain errors become HTTP responses (Heroku's ``{"id", "message"}``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from cove.domain.errors import (
+    Conflict,
+    CoveError,
+    Forbidden,
+    InvalidParams,
+    NotFound,
+    Unauthorized,
+)
+
+STATUS: dict[type, int] = {
+    NotFound: 404,
+    InvalidParams: 422,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
+
+
+def status_for(error: CoveError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(status: int, error_id: str, message: str) -> JSONResponse:
+    return JSONResponse({"id": error_id, "message": message}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CoveError)
+    async def cove_error(_: Request, exc: CoveError) -> JSONResponse:
+        response = error_response(status_for(exc), exc.id, exc.message)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="Cove"'
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error_response(
+            422, "invalid_params", f"Invalid request: {where} {first.get('msg', '')}".strip()
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        ids = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        return error_response(exc.status_code, ids.get(exc.status_code, "error"), str(exc.detail))

@@ -1,0 +1,151 @@
+"""Apps, config vars and buildpack installations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy import select
+
+from cove.api import serializers
+from cove.api.auth import current_account
+from cove.api.routes.common import ctx, load_app, owner_of
+from cove.builder import validate_url
+from cove.domain.errors import InvalidParams
+from cove.services import apps, config, releases
+from cove.store import Account, App, Slug
+
+router = APIRouter()
+
+
+def _app_json(request: Request, app: App) -> dict[str, Any]:
+    store = ctx(request).store
+    with store.session() as s:
+        current = releases.current_with_slug(s, app.id)
+        slug = s.get(Slug, current.slug_id) if current else None
+    return serializers.app(
+        app, owner_of(request, app), ctx(request).settings, slug.size if slug else None
+    )
+
+
+@router.get("/apps")
+@router.get("/users/~/apps")
+def list_apps(
+    request: Request, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    return [
+        _app_json(request, a)
+        for a in apps.list_apps(ctx(request).store)
+        if a.owner_id == account.id
+    ]
+
+
+@router.post("/apps", status_code=201)
+def create_app(
+    request: Request,
+    body: dict[str, Any] | None = Body(default=None),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    name = (body or {}).get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidParams("name must be a string.")
+    app = apps.create(ctx(request).store, account.id, name or None)
+    ctx(request).logs.publish(app.id, "app", "api", f"Initial release by user {account.email}")
+    ctx(request).logs.publish(app.id, "app", "api", f"Release v1 created by user {account.email}")
+    return _app_json(request, app)
+
+
+@router.get("/apps/{ident}")
+def get_app(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    return _app_json(request, load_app(request, ident, account))
+
+
+@router.patch("/apps/{ident}")
+def update_app(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    if "name" in body and body["name"] != app.name:
+        raise InvalidParams("Renaming apps is not supported yet.")
+    if "maintenance" in body:
+        if not isinstance(body["maintenance"], bool):
+            raise InvalidParams("maintenance must be true or false.")
+        app = apps.set_maintenance(ctx(request).store, app.id, body["maintenance"])
+    return _app_json(request, app)
+
+
+@router.delete("/apps/{ident}")
+def destroy_app(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    body = _app_json(request, app)
+    apps.destroy(ctx(request).store, app.id)
+    ctx(request).logs.forget(app.id)
+    return body
+
+
+@router.get("/apps/{ident}/config-vars")
+def get_config(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, str]:
+    return dict(load_app(request, ident, account).config)
+
+
+@router.patch("/apps/{ident}/config-vars")
+def update_config(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, str]:
+    app = load_app(request, ident, account)
+    before = dict(app.config)
+    result = config.update(ctx(request).store, app.id, body, account.id)
+    if result != before:
+        from cove.domain.config_vars import describe_changes, validate_changes
+
+        ctx(request).logs.publish(
+            app.id,
+            "app",
+            "api",
+            f"{describe_changes(validate_changes(body))} by user {account.email}",
+        )
+    return result
+
+
+@router.get("/apps/{ident}/buildpack-installations")
+def get_buildpacks(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    app = load_app(request, ident, account)
+    return _buildpacks_json(app.buildpacks)
+
+
+@router.put("/apps/{ident}/buildpack-installations")
+def set_buildpacks(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> list[dict[str, Any]]:
+    app = load_app(request, ident, account)
+    updates = body.get("updates")
+    if not isinstance(updates, list):
+        raise InvalidParams("updates must be a list of {buildpack: url}.")
+    urls = [validate_url(str(u.get("buildpack", ""))) for u in updates if isinstance(u, dict)]
+    store = ctx(request).store
+    with store.session() as s:
+        row = s.scalar(select(App).where(App.id == app.id))
+        assert row is not None
+        row.buildpacks = urls
+    return _buildpacks_json(urls)
+
+
+def _buildpacks_json(urls: list[Any]) -> list[dict[str, Any]]:
+    return [{"ordinal": i, "buildpack": {"url": url, "name": url}} for i, url in enumerate(urls)]

@@ -1,0 +1,120 @@
+"""Formation (scaling) and dynos (listing, restarting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy import select
+
+from cove.api import serializers
+from cove.api.auth import current_account
+from cove.api.routes.common import ctx, load_app
+from cove.domain.errors import InvalidParams
+from cove.services import dynos, formation
+from cove.store import Account, App, Formation, Release
+
+router = APIRouter()
+
+
+def _formation_json(request: Request, app: App, rows: list[Formation]) -> list[dict[str, Any]]:
+    with ctx(request).store.session() as s:
+        types = formation.process_types(s, app.id)
+    return [serializers.formation(f, app, types.get(f.type, "")) for f in rows if f.type in types]
+
+
+def _scale_log(request: Request, app: App, account: Account, rows: list[Formation]) -> None:
+    scaled = " ".join(f"{f.type}@{f.quantity}:{f.size.title()}" for f in rows)
+    ctx(request).logs.publish(app.id, "app", "api", f"Scaled to {scaled} by user {account.email}")
+
+
+@router.get("/apps/{ident}/formation")
+def list_formation(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    app = load_app(request, ident, account)
+    return _formation_json(request, app, formation.list_formation(ctx(request).store, app.id))
+
+
+@router.patch("/apps/{ident}/formation")
+def batch_scale(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> list[dict[str, Any]]:
+    app = load_app(request, ident, account)
+    updates = body.get("updates")
+    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+        raise InvalidParams("updates must be a list of {type, quantity, size}.")
+    rows = formation.scale(ctx(request).store, app.id, updates)
+    _scale_log(request, app, account, rows)
+    return _formation_json(request, app, rows)
+
+
+@router.get("/apps/{ident}/formation/{type_}")
+def get_formation(
+    request: Request, ident: str, type_: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    rows = _formation_json(request, app, [formation.get_type(ctx(request).store, app.id, type_)])
+    if not rows:
+        raise InvalidParams(f"Couldn't find that process type ({type_}).")
+    return rows[0]
+
+
+@router.patch("/apps/{ident}/formation/{type_}")
+def scale_one(
+    request: Request,
+    ident: str,
+    type_: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    rows = formation.scale(ctx(request).store, app.id, [{**body, "type": type_}])
+    _scale_log(request, app, account, rows)
+    return _formation_json(request, app, rows)[0]
+
+
+@router.get("/apps/{ident}/dynos")
+def list_dynos(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    app = load_app(request, ident, account)
+    with ctx(request).store.session() as s:
+        ids = {r.version: r.id for r in s.scalars(select(Release).where(Release.app_id == app.id))}
+    return [
+        serializers.dyno(d, app, ids.get(d.release_version))
+        for d in dynos.list_dynos(ctx(request).store, app.id)
+    ]
+
+
+@router.delete("/apps/{ident}/dynos", status_code=202)
+def restart_all(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    formation.request_restart(ctx(request).store, app.id, "*")
+    ctx(request).logs.publish(app.id, "app", "api", f"Restart by user {account.email}")
+    return {}
+
+
+@router.delete("/apps/{ident}/dynos/{dyno}", status_code=202)
+def restart_dyno(
+    request: Request, ident: str, dyno: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    formation.request_restart(ctx(request).store, app.id, dyno)
+    ctx(request).logs.publish(app.id, "app", "api", f"Restart {dyno} by user {account.email}")
+    return {}
+
+
+@router.delete("/apps/{ident}/formations/{type_}", status_code=202)
+def restart_type(
+    request: Request, ident: str, type_: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    formation.request_restart(ctx(request).store, app.id, type_)
+    ctx(request).logs.publish(app.id, "app", "api", f"Restart {type_} by user {account.email}")
+    return {}

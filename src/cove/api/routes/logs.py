@@ -1,0 +1,69 @@
+"""Log sessions: ``POST /apps/{app}/log-sessions`` gives a capability URL to stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from cove.api.auth import current_account
+from cove.api.context import LogSession
+from cove.api.routes.common import ctx, load_app
+from cove.domain.errors import InvalidParams, NotFound
+from cove.logs import HISTORY, LogFilter
+from cove.store import Account
+
+router = APIRouter()
+
+
+@router.post("/apps/{ident}/log-sessions", status_code=201)
+def create_log_session(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] | None = Body(default=None),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    body = body or {}
+    try:
+        lines = int(body.get("lines") or 100)
+    except (TypeError, ValueError):
+        raise InvalidParams("lines must be a number.") from None
+    session = LogSession(
+        app_id=app.id,
+        lines=max(0, min(lines, HISTORY)),
+        tail=bool(body.get("tail")),
+        where=LogFilter(
+            source=body.get("source") or None,
+            dyno=body.get("dyno") or body.get("dyno_name") or body.get("type") or None,
+        ),
+        created=time.monotonic(),
+    )
+    token = ctx(request).new_log_session(session)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "id": token[:16],
+        "logplex_url": f"{ctx(request).settings.api_url}/log-sessions/{token}",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@router.get("/log-sessions/{token}")
+async def stream_logs(request: Request, token: str) -> StreamingResponse:
+    """Server-sent events for clients that ask (the Heroku CLI), plain text otherwise."""
+    session = ctx(request).log_sessions.get(token)
+    if session is None:
+        raise NotFound("Unknown or expired log session.")
+    sse = "text/event-stream" in request.headers.get("accept", "")
+    lines = ctx(request).logs.stream(session.app_id, session.lines, session.where, session.tail)
+
+    async def body() -> AsyncIterator[bytes]:
+        async for line in lines:
+            yield (f"data: {line}\n\n" if sse else f"{line}\n").encode()
+
+    media = "text/event-stream" if sse else "text/plain; charset=utf-8"
+    return StreamingResponse(body(), media_type=media, headers={"Cache-Control": "no-cache"})

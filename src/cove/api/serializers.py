@@ -1,0 +1,135 @@
+"""Platform API v3 shapes (see docs/api.md) from store rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cove.settings import STACK, Settings
+from cove.store import Account, App, Build, Dyno, Formation, Release
+
+REGION = {"id": "00000000-0000-0000-0000-000000000001", "name": "local"}
+STACK_REF = {"id": "00000000-0000-0000-0000-000000000002", "name": STACK}
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite returns naive datetimes; they are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account(a: Account) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "email": a.email,
+        "name": a.name,
+        "allow_tracking": False,
+        "beta": False,
+        "verified": True,
+        "two_factor_authentication": False,
+        "federated": False,
+        "default_organization": None,
+        "default_team": None,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+        "last_login": None,
+    }
+
+
+def app(a: App, owner: Account, settings: Settings, slug_size: int | None = None) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "owner": {"id": owner.id, "email": owner.email},
+        "region": REGION,
+        "stack": STACK_REF,
+        "build_stack": STACK_REF,
+        "generation": {"id": "00000000-0000-0000-0000-000000000003", "name": "cedar"},
+        "git_url": settings.git_url(a.name),
+        "web_url": settings.web_url(a.name),
+        "maintenance": a.maintenance,
+        "acm": False,
+        "repo_size": None,
+        "slug_size": slug_size,
+        "buildpack_provided_description": None,
+        "create_status": "complete",
+        "locked": False,
+        "internal_routing": False,
+        "space": None,
+        "team": None,
+        "organization": None,
+        "archived_at": None,
+        "released_at": iso(a.released_at),
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def release(r: Release, a: App, user: Account, current_version: int | None) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "version": r.version,
+        "description": r.description,
+        "status": r.status,
+        "current": r.version == current_version,
+        "eligible_for_rollback": r.slug_id is not None and r.status == "succeeded",
+        "output_stream_url": None,
+        "slug": {"id": r.slug_id} if r.slug_id else None,
+        "user": {"id": user.id, "email": user.email},
+        "app": {"id": a.id, "name": a.name},
+        "addon_plan_names": [],
+        "artifacts": [{"type": "slug", "id": r.slug_id}] if r.slug_id else [],
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
+
+
+def formation(f: Formation, a: App, command: str) -> dict[str, Any]:
+    size = f.size.title().replace("-1X", "-1X").replace("-2X", "-2X")
+    return {
+        "id": f.id,
+        "type": f.type,
+        "quantity": f.quantity,
+        "size": size,
+        "dyno_size": {"id": None, "name": size},
+        "command": command,
+        "app": {"id": a.id, "name": a.name},
+        "created_at": iso(f.created_at),
+        "updated_at": iso(f.updated_at),
+    }
+
+
+def dyno(d: Dyno, a: App, release_id: str | None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "type": d.type,
+        "command": d.command,
+        "size": d.size.title(),
+        "state": d.state,
+        "attach_url": None,
+        "release": {"id": release_id, "version": d.release_version},
+        "app": {"id": a.id, "name": a.name},
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
+    }
+
+
+def build(b: Build, user: Account, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "app": {"id": b.app_id},
+        "status": b.status,
+        "source_blob": {"url": b.source_url, "version": b.version, "checksum": None},
+        "buildpacks": None,
+        "output_stream_url": f"{settings.api_url}/builds/{b.id}/output",
+        "release": {"id": b.release_id} if b.release_id else None,
+        "slug": {"id": b.slug_id} if b.slug_id else None,
+        "stack": STACK,
+        "user": {"id": user.id, "email": user.email},
+        "failure_message": b.failure_message,
+        "created_at": iso(b.created_at),
+        "updated_at": iso(b.updated_at),
+    }

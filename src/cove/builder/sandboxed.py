@@ -1,0 +1,54 @@
+"""Running one command of a build in the sandbox, streaming its output."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+
+from cove import sandbox
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[sandbox.Mount],
+    env: Mapping[str, str],
+    on_line: Callable[[str], None] | None,
+    timeout: float,
+    hostname: str = "build",
+) -> tuple[int, str]:
+    """Run ``argv`` sandboxed; return (exit status, captured output when ``on_line`` is None)."""
+    proc = await asyncio.create_subprocess_exec(
+        *sandbox.command(argv, mounts=mounts, env=env, hostname=hostname),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    captured: list[str] = []
+
+    async def pump() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            if on_line is None:
+                captured.append(line)
+            else:
+                on_line(line)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout)
+    except TimeoutError:
+        sandbox.kill_sandbox(proc.pid)
+        await proc.wait()
+        raise CommandTimeout(f"timed out after {timeout:.0f} seconds") from None
+    except BaseException:
+        sandbox.kill_sandbox(proc.pid)
+        await proc.wait()
+        raise
+    return proc.returncode or 0, "\n".join(captured)

@@ -1,0 +1,310 @@
+"""The builder: source → buildpacks → slug → release, one build at a time per app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from cove import sandbox
+from cove.builder import buildpacks, sandboxed
+from cove.builder.buildpacks import BuildFailed, BuildSandbox
+from cove.builder.output import BuildOutput
+from cove.builder.slug import human_size, write_slug
+from cove.builder.stack import Stack
+from cove.domain.errors import InvalidParams
+from cove.domain.procfile import parse_procfile
+from cove.logs import LogRouter
+from cove.services import accounts, formation, releases
+from cove.settings import BUILD_ENV_PASSTHROUGH, Settings
+from cove.store import App, Build, Slug, Store
+
+# Waits until a release's web dynos serve (or fail to); returns a one-line verdict.
+WaitServing = Callable[[str, int], Awaitable[str]]
+
+
+class Builder:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        stack: Stack,
+        logs: LogRouter,
+        wait_serving: WaitServing,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.stack = stack
+        self.logs = logs
+        self.wait_serving = wait_serving
+        self.outputs: dict[str, BuildOutput] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def submit(self, build_id: str, app_id: str) -> None:
+        """Start a build; the builder owns the task and waits for it on ``close``."""
+        output = BuildOutput(
+            self.settings.builds_dir / f"{build_id}.log",
+            lambda line: self.logs.publish(app_id, "app", "build", line),
+        )
+        self.outputs[build_id] = output
+        task = asyncio.get_running_loop().create_task(self._run(build_id, app_id, output))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def log_path(self, build_id: str) -> Path:
+        return self.settings.builds_dir / f"{build_id}.log"
+
+    # -- one build -----------------------------------------------------------------------
+    async def _run(self, build_id: str, app_id: str, out: BuildOutput) -> None:
+        lock = self._locks.setdefault(app_id, asyncio.Lock())
+        if lock.locked():
+            out.step("Waiting for the previous build of this app to finish...")
+        workdir = self.settings.builds_dir / build_id
+        try:
+            async with lock:
+                await self._build(build_id, app_id, out, workdir)
+        except BuildFailed as exc:
+            out.error(str(exc))
+            out.error("Push rejected, failed to compile app.")
+            out.write("")
+            out.error("Push failed")
+            self._finish(build_id, app_id, "failed", str(exc))
+        except asyncio.CancelledError:
+            self._finish(build_id, app_id, "failed", "The build was cancelled.")
+            raise
+        except Exception as exc:  # a bug: still report the build as failed
+            out.error(f"Internal error while building: {exc!r}")
+            self._finish(build_id, app_id, "failed", f"Internal error: {exc!r}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            await out.close()
+
+    def _finish(self, build_id: str, app_id: str, status: str, message: str | None) -> None:
+        with self.store.session() as s:
+            build = s.get(Build, build_id)
+            if build is not None:
+                build.status = status
+                build.failure_message = message
+        self.logs.publish(
+            app_id,
+            "app",
+            "api",
+            "Build succeeded"
+            if status == "succeeded"
+            else "Build failed -- check your build output",
+        )
+
+    async def _build(self, build_id: str, app_id: str, out: BuildOutput, workdir: Path) -> None:
+        with self.store.session() as s:
+            build = s.get(Build, build_id)
+            app = s.get(App, app_id)
+            assert build is not None and app is not None
+            user = accounts.get_account(self.store, build.user_id)
+        out.step(f"Building on the {self.stack.name} stack")
+        root = workdir / "app"
+        env_dir = workdir / "env"
+        cache = self.settings.cache_dir / app_id
+        for d in (root, env_dir, cache):
+            d.mkdir(parents=True, exist_ok=True)
+        for key, value in app.config.items():
+            (env_dir / key).write_text(value)
+
+        box = BuildSandbox(
+            mounts=[
+                sandbox.Mount(root, "/app", writable=True),
+                sandbox.Mount(cache, "/cache", writable=True),
+                sandbox.Mount(env_dir, "/env"),
+                *self.stack.mounts(),
+            ],
+            env=self._build_env(build.version),
+            timeout=self.settings.build_timeout,
+        )
+        await self._fetch_source(build.source_url, workdir / "source", box)
+        procfile = self._read_procfile(root)
+        _apply_slugignore(root)
+
+        packs = buildpacks.resolve(app.buildpacks)
+        names = []
+        for pack in packs:
+            name = await box.detect(pack)
+            if name is None and app.buildpacks:
+                raise BuildFailed(f"The buildpack {pack.url} could not detect this app.")
+            if name is not None:
+                names.append((pack, name))
+        if not names:
+            raise BuildFailed(
+                "No default language could be detected for this app. Add a requirements.txt, "
+                "pyproject.toml, Pipfile.lock or setup.py, or set a buildpack with "
+                "`cove buildpacks:set`."
+            )
+        defaults: dict[str, str] = {}
+        for pack, name in names if app.buildpacks else names[:1]:
+            out.step(f"{name} app detected")
+            await box.compile(pack, out.write)
+            defaults.update(await box.release(pack))
+
+        out.step("Discovering process types")
+        process_types = {**defaults, **(procfile or {})}
+        if procfile is None:
+            out.detail("Warning: no Procfile found. Without one, no dynos will run for this app;")
+            out.detail("add a Procfile declaring a web process, e.g. `web: gunicorn app:app`.")
+        out.detail(f"Procfile declares types -> {', '.join(procfile or {}) or '(none)'}")
+        if defaults:
+            out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
+
+        out.step("Compressing...")
+        checksum, _, size = await write_slug(root, self.settings.slugs_dir)
+        out.detail(f"Done: {human_size(size)}")
+
+        out.step("Launching...")
+        version = self._release(
+            build_id, app, user.id, checksum, size, process_types, build.version, names
+        )
+        self.logs.publish(
+            app_id, "app", "api", f"Deploy {(build.version or '')[:8]} by user {user.email}"
+        )
+        self.logs.publish(app_id, "app", "api", f"Release v{version} created by user {user.email}")
+        out.detail(f"Released v{version}")
+        out.detail(f"{self.settings.web_url(app.name)} deployed to Cove")
+        out.write("")
+        verdict = await self.wait_serving(app_id, version)
+        out.write(f"Verifying deploy... {verdict}")
+
+    def _release(
+        self,
+        build_id: str,
+        app: App,
+        user_id: str,
+        checksum: str,
+        size: int,
+        process_types: dict[str, str],
+        commit: str | None,
+        names: list[tuple[buildpacks.Buildpack, str]],
+    ) -> int:
+        """Slug row, release and build result in one transaction: a crash leaves either
+        all of them or none."""
+        with self.store.session() as s:
+            slug = Slug(
+                app_id=app.id,
+                checksum=checksum,
+                size=size,
+                process_types=process_types,
+                commit=commit,
+                stack=self.stack.name,
+                buildpack_description=", ".join(name for _, name in names),
+            )
+            s.add(slug)
+            s.flush()
+            fresh_app = s.get(App, app.id)
+            assert fresh_app is not None
+            formation.ensure_types(s, app.id, process_types)
+            description = f"Deploy {commit[:8]}" if commit else "Deploy"
+            release = releases.append(
+                s, fresh_app, slug_id=slug.id, description=description, user_id=user_id
+            )
+            build = s.get(Build, build_id)
+            assert build is not None
+            build.status = "succeeded"
+            build.slug_id = slug.id
+            build.release_id = release.id
+            return release.version
+
+    def _build_env(self, version: str | None) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/app",
+            "STACK": self.stack.name,
+            "LANG": "C.UTF-8",
+            "COVE_PYTHONS": self.stack.versions_json(),
+            "COVE_PYTHON_DEFAULT": self.stack.default_version(self.settings.default_python),
+            "COVE_UV": "/cove/bin/uv",
+            "COVE_BUILDPACK_PYTHON": str(self.stack.buildpack_python.path),
+            # Build dir and cache are separate mounts, so uv cannot hardlink between them.
+            "UV_LINK_MODE": "copy",
+        }
+        if version:
+            env["SOURCE_VERSION"] = version
+        for key in BUILD_ENV_PASSTHROUGH:
+            if key in os.environ:
+                env[key] = os.environ[key]
+        return env
+
+    async def _fetch_source(self, url: str, dest: Path, box: BuildSandbox) -> None:
+        """Copy the source archive locally, then unpack it into /app inside the sandbox
+        (a hostile archive can then write nowhere but the build directory)."""
+        local = self._local_source(url)
+        if local is None:
+            local = dest
+            try:
+                async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as r:
+                    r.raise_for_status()
+                    with dest.open("wb") as f:
+                        async for chunk in r.aiter_bytes():
+                            f.write(chunk)
+            except httpx.HTTPError as exc:
+                raise BuildFailed(f"Could not download the source from {url}: {exc}") from None
+        if not local.is_file():
+            raise BuildFailed("The source archive was not uploaded.")
+        status, out = await sandboxed.run(
+            ["tar", "-xf", "/source.tar", "-C", "/app"],
+            mounts=[*box.mounts, sandbox.Mount(local, "/source.tar")],
+            env={"PATH": "/usr/bin:/bin"},
+            on_line=None,
+            timeout=300,
+        )
+        if status != 0:
+            raise BuildFailed(f"Could not unpack the source archive: {out.strip()}")
+
+    def _local_source(self, url: str) -> Path | None:
+        prefix = f"{self.settings.api_url}/sources/"
+        if url.startswith(prefix):
+            source_id = url[len(prefix) :].split("?", 1)[0]
+            if source_id.replace("-", "").isalnum():
+                return self.settings.sources_dir / source_id
+        return None
+
+    @staticmethod
+    def _read_procfile(root: Path) -> dict[str, str] | None:
+        path = root / "Procfile"
+        if not path.is_file():
+            return None
+        try:
+            return parse_procfile(path.read_text())
+        except InvalidParams as exc:
+            raise BuildFailed(str(exc)) from None
+        except UnicodeDecodeError:
+            raise BuildFailed("The Procfile is not valid UTF-8 text.") from None
+
+
+def _apply_slugignore(root: Path) -> None:
+    """Delete paths matching .slugignore (gitignore-like patterns) before the build."""
+    ignore = root / ".slugignore"
+    if not ignore.is_file():
+        return
+    for raw in ignore.read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        anchored = pattern.startswith("/")
+        pattern = pattern.strip("/")
+        matches = root.glob(pattern) if anchored else root.rglob(pattern)
+        for path in list(matches):
+            if root not in path.resolve().parents:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()

@@ -1,0 +1,102 @@
+"""The stack: what the host provides to builds and dynos.
+
+A slug holds the app and its virtualenv; the interpreter the venv points at is provided by
+the stack, at the same absolute path on every host of the stack (interpreters are bound
+into sandboxes at their own path, because builds such as pyenv's hard-code it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import uv
+
+from cove.sandbox import Mount
+
+_VERSION_DIR = re.compile(r"^python3\.(\d+)$")
+_PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix]))"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    version: str  # "3.12.1"
+    path: Path  # the python3.X executable
+    prefix: Path  # sys.prefix, bound into sandboxes
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    interpreters: tuple[Interpreter, ...]
+    uv: Path
+    buildpack_python: Interpreter
+
+    def mounts(self) -> list[Mount]:
+        seen: set[Path] = set()
+        mounts = []
+        for interp in self.interpreters:
+            if interp.prefix in seen or interp.prefix == Path("/usr"):
+                continue
+            seen.add(interp.prefix)
+            mounts.append(Mount(interp.prefix, str(interp.prefix)))
+        mounts.append(Mount(self.uv, "/cove/bin/uv"))
+        return mounts
+
+    def versions_json(self) -> str:
+        return json.dumps({i.version: str(i.path) for i in self.interpreters})
+
+    def default_version(self, configured: str) -> str:
+        if configured:
+            return configured
+        newest = max(self.interpreters, key=lambda i: tuple(int(p) for p in i.version.split(".")))
+        return ".".join(newest.version.split(".")[:2])
+
+
+def _candidates(dirs: tuple[Path, ...]) -> list[Path]:
+    if not dirs:
+        dirs = (
+            *sorted(Path.home().joinpath(".pyenv/versions").glob("*/bin")),
+            *sorted(Path.home().joinpath(".local/share/uv/python").glob("*/bin")),
+            Path("/usr/local/bin"),
+            Path("/usr/bin"),
+        )
+    found = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for exe in sorted(d.iterdir()):
+            m = _VERSION_DIR.match(exe.name)
+            if m and int(m.group(1)) >= 8 and exe.is_file():
+                found.append(exe)
+    return found
+
+
+def discover(name: str, dirs: tuple[Path, ...] = ()) -> Stack:
+    interpreters: dict[str, Interpreter] = {}
+    for exe in _candidates(dirs):
+        try:
+            out = subprocess.run(
+                [str(exe), "-c", _PROBE], capture_output=True, text=True, timeout=10, check=True
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        version, prefix = json.loads(out)
+        # The same version found twice (a shim and its target): the first one wins.
+        interpreters.setdefault(
+            version, Interpreter(version, exe.resolve(), Path(prefix).resolve())
+        )
+    if not interpreters:
+        raise RuntimeError("No Python 3.8+ interpreters were found for the stack.")
+    ordered = tuple(
+        sorted(interpreters.values(), key=lambda i: tuple(int(p) for p in i.version.split(".")))
+    )
+    return Stack(
+        name=name,
+        interpreters=ordered,
+        uv=Path(uv.find_uv_bin()).resolve(),
+        buildpack_python=ordered[-1],
+    )

@@ -1,0 +1,348 @@
+"""The dyno manager: the single owner of running dynos.
+
+It lists the store, then watches its events; any change to an app marks the app dirty, and
+one loop reconciles dirty apps (requests coalesce). The diff itself is the pure
+``cove.domain.formation.plan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from cove.builder.slug import slug_path
+from cove.domain import formation as plan_
+from cove.dynos.backend import Backend, DynoHandle, DynoSpec
+from cove.logs import LogRouter
+from cove.services import formation, releases
+from cove.settings import Settings
+from cove.store import App, Dyno, Formation, Slug, Store
+
+log = logging.getLogger(__name__)
+
+# Heroku's crash cool-off after the first (immediate) restart, in minutes; scaled by
+# COVE_CRASH_BACKOFF_SCALE for tests and impatient operators.
+CRASH_BACKOFF_MINUTES = (20, 40, 60, 180, 320)
+RECONCILE_EVENTS = {
+    "app.created",
+    "app.destroyed",
+    "release.created",
+    "formation.changed",
+    "app.restart",
+}
+
+
+@dataclass
+class _Running:
+    handle: DynoHandle
+    state: str = "starting"  # starting | up | stopping
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Crashes:
+    count: int = 0
+    restart_at: float = 0.0
+
+
+@dataclass
+class DynoManager:
+    settings: Settings
+    store: Store
+    backend: Backend
+    logs: LogRouter
+    backoff_scale: float = 1.0
+    _running: dict[str, _Running] = field(default_factory=dict)
+    _crashes: dict[tuple[str, str, str], _Crashes] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _slugs: dict[str, str] = field(default_factory=dict)  # slug id -> checksum
+
+    # -- main loops ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Owner loop: restore every app's formation, then follow the event log."""
+        cursor = await asyncio.to_thread(self.store.last_event_id)
+        await asyncio.to_thread(self._forget_stale_rows)
+        with self.store.session() as s:
+            self._dirty.update(s.scalars(select(App.id)))
+        self._wake.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._reconcile_loop())
+            async for event in self.store.watch(cursor):
+                if event.kind in RECONCILE_EVENTS and event.app_id:
+                    self.mark_dirty(event.app_id)
+
+    def mark_dirty(self, app_id: str) -> None:
+        self._dirty.add(app_id)
+        self._wake.set()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            for app_id in dirty:
+                try:
+                    await self._reconcile(app_id)
+                except Exception:
+                    log.exception("reconcile failed app_id=%s", app_id)
+
+    async def close(self) -> None:
+        """Stop every dyno (used on server shutdown), waiting for each."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(r.handle.stop(self.settings.stop_grace) for r in self._running.values()),
+            return_exceptions=True,
+        )
+        self._running.clear()
+
+    # -- reconcile -----------------------------------------------------------------------
+    def _desired(self, app_id: str) -> tuple[App | None, list[plan_.DesiredDyno], dict[str, str]]:
+        with self.store.session() as s:
+            app = s.get(App, app_id)
+            if app is None:
+                return None, [], {}
+            release = releases.current_with_slug(s, app_id)
+            if release is None:
+                return app, [], {}
+            slug = s.get(Slug, release.slug_id)
+            assert slug is not None
+            rows = s.scalars(select(Formation).where(Formation.app_id == app_id))
+            quantities = {f.type: f.quantity for f in rows}
+            desired = plan_.desired_dynos(
+                app_id,
+                release.version,
+                slug.id,
+                slug.process_types,
+                quantities,
+                app.restarts,
+            )
+            self._slugs[slug.id] = slug.checksum
+            return app, desired, dict(release.config)
+
+    async def _reconcile(self, app_id: str) -> None:
+        app, desired, config = await asyncio.to_thread(self._desired, app_id)
+        mine = {i: r for i, r in self._running.items() if r.handle.spec.app_id == app_id}
+        running = [
+            plan_.RunningDyno(
+                i, app_id, r.handle.spec.name, r.handle.spec.revision, r.state == "up"
+            )
+            for i, r in mine.items()
+            if r.state != "stopping"
+        ]
+        actions = plan_.plan(desired, running)
+        loop = asyncio.get_running_loop()
+        for stale in actions.stop:
+            self._spawn(self._stop(stale.id, "down"))
+        sizes = await asyncio.to_thread(self._sizes, app_id)
+        for want in actions.start:
+            crash = self._crashes.get((app_id, want.name, want.revision))
+            if crash and crash.restart_at > loop.time():
+                loop.call_at(crash.restart_at, self.mark_dirty, app_id)
+                continue
+            assert app is not None
+            spec = DynoSpec(
+                id=str(uuid.uuid4()),
+                app_id=app_id,
+                app_name=app.name,
+                name=want.name,
+                type=want.type,
+                command=want.command,
+                size=sizes.get(want.type, "standard-1x"),
+                release_version=want.release_version,
+                revision=want.revision,
+                slug=slug_path(self.settings.slugs_dir, self._slugs[want.slug_id]),
+                config=config,
+            )
+            await self._start(spec)
+
+    def _sizes(self, app_id: str) -> dict[str, str]:
+        with self.store.session() as s:
+            return {
+                f.type: f.size
+                for f in s.scalars(select(Formation).where(Formation.app_id == app_id))
+            }
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- one dyno ------------------------------------------------------------------------
+    def _system(self, spec: DynoSpec, message: str) -> None:
+        self.logs.publish(spec.app_id, "heroku", spec.name, message)
+
+    async def _start(self, spec: DynoSpec) -> None:
+        self._system(spec, f"Starting process with command `{spec.command}`")
+        await asyncio.to_thread(self._write_row, spec, "starting", None)
+        try:
+            handle = await self.backend.start(
+                spec, lambda line: self.logs.publish(spec.app_id, "app", spec.name, line)
+            )
+        except Exception as exc:
+            self._system(spec, f"Failed to start: {exc}")
+            await self._record_crash(spec, "starting")
+            return
+        entry = _Running(handle)
+        self._running[spec.id] = entry
+        await asyncio.to_thread(self._write_row, spec, "starting", handle)
+        entry.task = asyncio.get_running_loop().create_task(self._supervise(entry))
+        self._tasks.add(entry.task)
+        entry.task.add_done_callback(self._tasks.discard)
+
+    async def _supervise(self, entry: _Running) -> None:
+        spec, handle = entry.handle.spec, entry.handle
+        up = await handle.wait_up(self.settings.boot_timeout)
+        if entry.state == "stopping":
+            return
+        if up:
+            entry.state = "up"
+            self._system(spec, "State changed from starting to up")
+            await self._set_state(spec, "up")
+            self.mark_dirty(spec.app_id)  # its stale predecessor can now stop
+        elif not handle.has_exited():
+            self._system(
+                spec,
+                "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
+                f"{self.settings.boot_timeout:.0f} seconds of launch",
+            )
+            await handle.stop(0)
+        status = await handle.wait_exit()
+        if entry.state == "stopping":
+            return
+        self._running.pop(spec.id, None)
+        self._system(spec, f"Process exited with status {status}")
+        self._system(spec, f"State changed from {entry.state} to crashed")
+        await self._record_crash(spec, entry.state)
+
+    async def _record_crash(self, spec: DynoSpec, _from_state: str) -> None:
+        key = (spec.app_id, spec.name, spec.revision)
+        crash = self._crashes.setdefault(key, _Crashes())
+        crash.count += 1
+        delay = 0.0
+        if crash.count > 1:
+            minutes = CRASH_BACKOFF_MINUTES[min(crash.count - 2, len(CRASH_BACKOFF_MINUTES) - 1)]
+            delay = minutes * 60 * self.backoff_scale
+        crash.restart_at = asyncio.get_running_loop().time() + delay
+        await self._set_state(spec, "crashed")
+        self.mark_dirty(spec.app_id)
+
+    async def _stop(self, dyno_id: str, final_state: str) -> None:
+        entry = self._running.get(dyno_id)
+        if entry is None or entry.state == "stopping":
+            return
+        previous, entry.state = entry.state, "stopping"
+        spec = entry.handle.spec
+        # Out of the routing table before the signal, so no new request reaches it.
+        await self._set_state(spec, "down")
+        self._system(spec, "Stopping all processes with SIGTERM")
+        status = await entry.handle.stop(self.settings.stop_grace)
+        if status == 137:
+            self._system(
+                spec,
+                "Error R12 (Exit timeout) -> At least one process failed to exit within "
+                f"{self.settings.stop_grace:.0f} seconds of SIGTERM",
+            )
+        self._system(spec, f"Process exited with status {status}")
+        self._system(spec, f"State changed from {previous} to {final_state}")
+        self._running.pop(dyno_id, None)
+        await asyncio.to_thread(self._delete_row, spec.id, spec)
+
+    # -- state rows (what the API and router see) ----------------------------------------
+    def _write_row(self, spec: DynoSpec, state: str, handle: DynoHandle | None) -> None:
+        with self.store.session() as s:
+            if s.get(App, spec.app_id) is None:
+                return
+            row = s.get(Dyno, spec.id)
+            if row is None:
+                # A crashed predecessor in the same slot is replaced by this dyno.
+                s.execute(
+                    delete(Dyno).where(
+                        Dyno.app_id == spec.app_id, Dyno.name == spec.name, Dyno.state == "crashed"
+                    )
+                )
+                row = Dyno(
+                    id=spec.id,
+                    app_id=spec.app_id,
+                    name=spec.name,
+                    type=spec.type,
+                    command=spec.command,
+                    size=spec.size,
+                    release_version=spec.release_version,
+                    revision=spec.revision,
+                )
+                s.add(row)
+            row.state = state
+            if handle is not None:
+                row.host, row.port = handle.host, handle.port
+            self.store.emit(
+                s, "dyno.changed", spec.app_id, app=spec.app_name, name=spec.name, state=state
+            )
+
+    async def _set_state(self, spec: DynoSpec, state: str) -> None:
+        await asyncio.to_thread(self._write_row, spec, state, None)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _delete_row(self, dyno_id: str, spec: DynoSpec) -> None:
+        with self.store.session() as s:
+            row = s.get(Dyno, dyno_id)
+            if row is not None:
+                s.delete(row)
+                self.store.emit(
+                    s, "dyno.changed", spec.app_id, app=spec.app_name, name=spec.name, state="gone"
+                )
+
+    def _forget_stale_rows(self) -> None:
+        """Rows left by a previous run of the server describe processes that are gone."""
+        with self.store.session() as s:
+            s.execute(delete(Dyno))
+
+    # -- queries -------------------------------------------------------------------------
+    async def wait_serving(self, app_id: str, version: int) -> str:
+        """After a deploy: wait until a web dyno of ``version`` is up (Heroku's "Verifying
+        deploy"). Returns the verdict shown to the user."""
+        with self.store.session() as s:
+            web = s.scalar(
+                select(Formation.quantity).where(
+                    Formation.app_id == app_id, Formation.type == "web"
+                )
+            )
+            types = formation.process_types(s, app_id)
+        if not web or "web" not in types:
+            return "done."
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.boot_timeout + 5
+        async with self._changed:
+            while loop.time() < deadline:
+                states = [
+                    r.state
+                    for r in self._running.values()
+                    if r.handle.spec.app_id == app_id
+                    and r.handle.spec.type == "web"
+                    and r.handle.spec.release_version == version
+                ]
+                if "up" in states:
+                    return "done."
+                crashed = any(
+                    key[0] == app_id
+                    and key[1].startswith("web.")
+                    and key[2].startswith(f"v{version}.")
+                    for key in self._crashes
+                )
+                if crashed and not states:
+                    return "failed: the web process crashed at start. Check `cove logs`."
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), max(0.0, deadline - loop.time()))
+        return "timed out waiting for the web process to start. Check `cove logs`."

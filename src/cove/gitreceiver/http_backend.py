@@ -1,0 +1,149 @@
+"""Git smart HTTP: ``git http-backend`` (CGI) behind an ASGI route, streamed both ways so
+the pre-receive hook's build output reaches the pusher live as ``remote:`` lines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from cove.api.auth import token_from_header
+from cove.api.routes.common import ctx
+from cove.domain.errors import NotFound, Unauthorized
+from cove.gitreceiver.repos import ensure_repo
+from cove.services import accounts, apps
+
+router = APIRouter()
+_push_locks: dict[str, asyncio.Lock] = {}
+
+
+def _denied(message: str) -> Response:
+    return PlainTextResponse(
+        message + "\n", status_code=401, headers={"WWW-Authenticate": 'Basic realm="Cove"'}
+    )
+
+
+@router.get("/{name}.git/info/refs")
+@router.post("/{name}.git/git-receive-pack")
+@router.post("/{name}.git/git-upload-pack")
+async def git_endpoint(request: Request, name: str) -> Response:
+    context = ctx(request)
+    token = token_from_header(request.headers.get("authorization"))
+    if token is None:
+        return _denied("Authentication required: use your Cove API token as the password.")
+    try:
+        account = await run_in_threadpool(accounts.authenticate, context.store, token)
+        app = await run_in_threadpool(apps.get, context.store, name)
+    except Unauthorized:
+        return _denied("Invalid credentials: the password must be a valid Cove API token.")
+    except NotFound:
+        return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
+    if app.owner_id != account.id:
+        return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
+    repo = await run_in_threadpool(ensure_repo, context.settings.repos_dir, app.name)
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(context.settings.repos_dir),
+        "GIT_PROJECT_ROOT": str(repo.parent),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "PATH_INFO": request.url.path,
+        "QUERY_STRING": request.url.query,
+        "REQUEST_METHOD": request.method,
+        "CONTENT_TYPE": request.headers.get("content-type", ""),
+        "REMOTE_USER": account.email,
+        "REMOTE_ADDR": request.client.host if request.client else "",
+        # What the pre-receive hook needs to call the API as the pusher.
+        "COVE_API_URL": f"http://{context.settings.api_host}:{context.settings.api_port}",
+        "COVE_API_KEY": token,
+        "COVE_APP": app.name,
+    }
+    for header, var in (
+        ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ("git-protocol", "GIT_PROTOCOL"),
+        ("content-length", "CONTENT_LENGTH"),
+    ):
+        if header in request.headers:
+            env[var] = request.headers[header]
+
+    if request.url.path.endswith("/git-receive-pack"):
+        # Pushes to one app run one at a time; the hook re-checks that the branch did not
+        # move while this push waited, so the later push is told to fetch first.
+        lock = _push_locks.setdefault(app.id, asyncio.Lock())
+        await lock.acquire()
+        return await _run_cgi(request, env, repo, release=lock.release)
+    return await _run_cgi(request, env, repo, release=None)
+
+
+async def _run_cgi(request: Request, env: dict[str, str], repo: Path, release: object) -> Response:
+    def done() -> None:
+        if callable(release):
+            release()
+
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "http-backend",
+            env=env,
+            cwd=str(repo),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        feeder = asyncio.get_running_loop().create_task(_feed(request, proc))
+        assert proc.stdout is not None
+        status, headers = await _read_cgi_headers(proc.stdout)
+    except BaseException:
+        done()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        assert proc.stdout is not None
+        try:
+            while chunk := await proc.stdout.read(65536):
+                yield chunk
+            await feeder
+            await proc.wait()
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            feeder.cancel()
+            done()
+
+    media = headers.pop("content-type", "application/octet-stream")
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media)
+
+
+async def _feed(request: Request, proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdin is not None
+    try:
+        async for chunk in request.stream():
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.close()
+
+
+async def _read_cgi_headers(stdout: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    status = 200
+    headers: dict[str, str] = {}
+    while True:
+        line = (await stdout.readline()).decode("latin-1").rstrip("\r\n")
+        if not line:
+            return status, headers
+        key, _, value = line.partition(":")
+        if key.lower() == "status":
+            status = int(value.strip().split()[0])
+        else:
+            headers[key.strip().lower()] = value.strip()

@@ -1,0 +1,185 @@
+"""The composition root: the only module that wires Cove's components together.
+
+``cove server`` runs the API + git endpoint, the router, the dyno manager, the builder and
+the log router in one asyncio process; builds and dynos are child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+from sqlalchemy import select
+
+from cove.api import ApiContext, create_api
+from cove.builder import Builder, discover
+from cove.dynos import DynoManager, LocalBackend
+from cove.gitreceiver import remove_repo
+from cove.logs import LogRouter
+from cove.router.feed import RouteFeed
+from cove.router.proxy import Router
+from cove.router.table import RouteTable
+from cove.sandbox import bwrap_path
+from cove.services import accounts
+from cove.settings import STACK, Settings
+from cove.store import Slug, Store
+
+log = logging.getLogger("cove")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _announce(settings: Settings, admin_token: str | None) -> None:
+    info = {
+        "pid": os.getpid(),
+        "api_url": settings.api_url,
+        "router_port": settings.router_port,
+        "domain": settings.domain,
+    }
+    state = settings.home / "server.json"
+    state.write_text(json.dumps(info))
+    print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
+    print(f"  API and git: {settings.api_url}", flush=True)
+    print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
+    if admin_token:
+        token_file = settings.home / "admin-token"
+        token_file.write_text(admin_token + "\n")
+        token_file.chmod(0o600)
+        print("First start: created the admin account " + accounts.ADMIN_EMAIL, flush=True)
+        print(f"  Its API token is saved in {token_file}. Log in with:", flush=True)
+        print(
+            f"    COVE_API_URL={settings.api_url} cove login --token $(cat {token_file})",
+            flush=True,
+        )
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve` owns SIGTERM/SIGINT and shuts
+    every component down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Janitor:
+    """Removes what a destroyed app leaves on disk: its git repo, build cache and slugs."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def sweep(self, app_id: str, name: str) -> None:
+        remove_repo(self.settings.repos_dir, name)
+        shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)
+        with self.store.session() as s:
+            live = {c.removeprefix("SHA256:") for c in s.scalars(select(Slug.checksum))}
+        for path in self.settings.slugs_dir.glob("*.tgz"):
+            if path.stem not in live:
+                path.unlink(missing_ok=True)
+
+    async def run(self) -> None:
+        cursor = await asyncio.to_thread(self.store.last_event_id)
+        async for event in self.store.watch(cursor):
+            if event.kind == "app.destroyed" and event.app_id:
+                await asyncio.to_thread(self.sweep, event.app_id, event.payload["name"])
+
+
+async def serve(settings: Settings) -> None:
+    bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
+    settings.ensure_dirs()
+    store = Store(settings.db_url)
+    await asyncio.to_thread(store.migrate)
+    admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
+    stack = await asyncio.to_thread(discover, STACK, settings.python_dirs)
+
+    loop = asyncio.get_running_loop()
+    logs = LogRouter()
+    logs.bind_loop(loop)
+    table = RouteTable(settings.domain)
+    feed = RouteFeed(store, table)
+
+    def router_log(app: str, line: str) -> None:
+        app_id = feed.app_ids.get(app)
+        if app_id:
+            logs.publish(app_id, "heroku", "router", line)
+
+    api_sock = _listen(settings.api_host, settings.api_port)
+    router = Router(table, log=router_log)
+    await router.start(settings.router_host, settings.router_port)
+    settings = settings.with_ports(api_sock.getsockname()[1], router.port)
+
+    manager = DynoManager(
+        settings,
+        store,
+        LocalBackend(settings.dynos_dir, stack),
+        logs,
+        backoff_scale=float(os.environ.get("COVE_CRASH_BACKOFF_SCALE", "1")),
+    )
+    builder = Builder(settings, store, stack, logs, manager.wait_serving)
+    api = create_api(ApiContext(settings, store, logs, builder))
+    config = uvicorn.Config(
+        api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
+    )
+    http = _HttpServer(config)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    _announce(settings, admin_token)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(manager.run()),
+                group.create_task(feed.run()),
+                group.create_task(Janitor(settings, store).run()),
+                group.create_task(http.serve(sockets=[api_sock])),
+            ]
+            await stop.wait()
+            http.should_exit = True
+            await builder.close()
+            await manager.close()
+            for task in tasks:
+                task.cancel()
+    finally:
+        await router.close()
+        with contextlib.suppress(OSError):
+            (settings.home / "server.json").unlink()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    settings = Settings.from_env()
+    try:
+        asyncio.run(serve(settings))
+    except* OSError as group:
+        for exc in group.exceptions:
+            print(f"cove server: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Cove's settings: every one has an embedded default and an environment override."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STACK = "cove-debian-12"
+
+# Environment passed from `cove server` into build sandboxes: TLS trust and proxies, so
+# installs work behind a corporate CA or proxy (uv and pip read these).
+BUILD_ENV_PASSTHROUGH = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_NATIVE_TLS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    api_host: str = "127.0.0.1"
+    api_port: int = 5055
+    router_host: str = "127.0.0.1"
+    router_port: int = 5080
+    domain: str = "localhost"
+    # The URL users reach the API and git at (may differ behind a proxy).
+    public_api_url: str = ""
+    build_timeout: float = 15 * 60
+    boot_timeout: float = 60.0
+    stop_grace: float = 30.0
+    python_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    default_python: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("COVE_HOME", Path.home() / ".cove")).absolute()
+        api_port = int(os.environ.get("COVE_API_PORT", 5055))
+        api_host = os.environ.get("COVE_API_HOST", "127.0.0.1")
+        dirs = os.environ.get("COVE_PYTHON_DIRS", "")
+        return cls(
+            home=home,
+            api_host=api_host,
+            api_port=api_port,
+            router_host=os.environ.get("COVE_ROUTER_HOST", "127.0.0.1"),
+            router_port=int(os.environ.get("COVE_ROUTER_PORT", 5080)),
+            domain=os.environ.get("COVE_DOMAIN", "localhost"),
+            public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
+            build_timeout=_env_float("COVE_BUILD_TIMEOUT", 15 * 60),
+            boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
+            stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
+            python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
+            default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
+        )
+
+    def with_ports(self, api_port: int, router_port: int) -> Settings:
+        """The same settings once the listeners are bound (ports may be picked at run time)."""
+        from dataclasses import replace
+
+        return replace(self, api_port=api_port, router_port=router_port)
+
+    @property
+    def api_url(self) -> str:
+        return (self.public_api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    def web_url(self, app: str) -> str:
+        port = "" if self.router_port == 80 else f":{self.router_port}"
+        return f"http://{app}.{self.domain}{port}/"
+
+    def git_url(self, app: str) -> str:
+        return f"{self.api_url}/{app}.git"
+
+    # Layout of COVE_HOME
+    @property
+    def db_url(self) -> str:
+        return os.environ.get("COVE_DATABASE_URL") or f"sqlite:///{self.home / 'cove.db'}"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    @property
+    def slugs_dir(self) -> Path:
+        return self.home / "slugs"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.home / "sources"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.home / "builds"
+
+    @property
+    def dynos_dir(self) -> Path:
+        return self.home / "dynos"
+
+    def ensure_dirs(self) -> None:
+        for d in (
+            self.home,
+            self.repos_dir,
+            self.slugs_dir,
+            self.sources_dir,
+            self.cache_dir,
+            self.builds_dir,
+            self.dynos_dir,
+        ):
+            d.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)

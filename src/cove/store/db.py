@@ -1,0 +1,117 @@
+"""The store: a SQLAlchemy engine (SQLite by default), Alembic migrations, and the event
+log. Readers *list* current state, then *watch* events after the id they started from."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cove.store.models import Event
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Readers in another process (a split-out router, say) get no in-process notification;
+# they fall back to re-reading the event log this often.
+WATCH_FALLBACK_SECONDS = 2.0
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(
+            url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {}
+        )
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url)
+        config.attributes["connection_url"] = self.url
+        command.upgrade(config, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error. Watchers are woken
+        after a commit that wrote events."""
+        session = self._sessions()
+        try:
+            yield session
+            wrote_events = bool(session.info.get("events"))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        if wrote_events:
+            self._notify()
+
+    @staticmethod
+    def emit(session: Session, kind: str, app_id: str | None, **payload: Any) -> None:
+        session.add(Event(kind=kind, app_id=app_id, payload=payload))
+        session.info["events"] = True  # wake watchers after commit
+
+    def last_event_id(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) or 0
+
+    def events_after(self, cursor: int, limit: int = 500) -> list[Event]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(Event).where(Event.id > cursor).order_by(Event.id).limit(limit))
+            )
+
+    async def watch(self, cursor: int) -> AsyncIterator[Event]:
+        """Yield every event after ``cursor``, forever, in order."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        waiter = (loop, wake)
+        with self._lock:
+            self._waiters.add(waiter)
+        try:
+            while True:
+                wake.clear()
+                batch = await asyncio.to_thread(self.events_after, cursor)
+                for ev in batch:
+                    cursor = ev.id
+                    yield ev
+                if batch:
+                    continue
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), WATCH_FALLBACK_SECONDS)
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+    def _notify(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, wake in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(wake.set)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers proceed during a write; synchronous=NORMAL is durable across an
+    # application crash (only an OS crash can lose the last transactions).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

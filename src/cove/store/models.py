@@ -1,0 +1,139 @@
+"""Tables. Releases and slugs are append-only; every state change also writes an
+``Event`` row in the same transaction (see ``cove.store.db``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class Account(Timestamps, Base):
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Token(Timestamps, Base):
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # Only a SHA-256 of the token is kept, so a leaked store does not leak credentials.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class App(Timestamps, Base):
+    __tablename__ = "apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    maintenance: Mapped[bool] = mapped_column(default=False)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    buildpacks: Mapped[list[Any]] = mapped_column(default=list)
+    # Restart requests per process type / dyno name ("*" = all); part of dyno revisions.
+    restarts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Slug(Timestamps, Base):
+    __tablename__ = "slugs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    checksum: Mapped[str] = mapped_column(String(80))  # "SHA256:<hex>", also the file name
+    size: Mapped[int] = mapped_column(Integer)
+    process_types: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    stack: Mapped[str] = mapped_column(String(64))
+    buildpack_description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Build(Timestamps, Base):
+    __tablename__ = "builds"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    source_url: Mapped[str] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(255), default=None)
+    user_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    slug_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    release_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    failure_message: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Release(Timestamps, Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id"), default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    user_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+
+
+class Formation(Timestamps, Base):
+    __tablename__ = "formations"
+    __table_args__ = (UniqueConstraint("app_id", "type"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[str] = mapped_column(String(32), default="standard-1x")
+
+
+class Dyno(Timestamps, Base):
+    """A running (or crashed) dyno, as reported by the dyno manager."""
+
+    __tablename__ = "dynos"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(160))
+    type: Mapped[str] = mapped_column(String(128))
+    command: Mapped[str] = mapped_column(Text)
+    size: Mapped[str] = mapped_column(String(32), default="standard-1x")
+    state: Mapped[str] = mapped_column(String(16), default="starting")
+    release_version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    port: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Source(Timestamps, Base):
+    """An uploaded source tarball (``POST /sources``), stored as a file."""
+
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    uploaded: Mapped[bool] = mapped_column(default=False)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    app_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
