@@ -25,9 +25,8 @@ from cove.builder import Builder, discover
 from cove.dynos import DynoManager, LocalBackend
 from cove.gitreceiver import remove_repo
 from cove.logs import LogRouter
+from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
-from cove.router.proxy import Router
-from cove.router.table import RouteTable
 from cove.sandbox import bwrap_path
 from cove.services import accounts
 from cove.settings import STACK, Settings

@@ -105,6 +105,7 @@ class CoveServer:
         headers = {
             "Authorization": f"Bearer {token or self.admin_token}",
             "Accept": "application/vnd.heroku+json; version=3",
+            **kwargs.pop("headers", {}),
         }
         return httpx.request(method, self.api_url + path, headers=headers, timeout=30, **kwargs)
 

@@ -1,0 +1,399 @@
+"""A typed, synchronous client for Cove's Heroku Platform API v3 (docs/api.md).
+
+One method per endpoint. Non-2xx answers raise `ApiError`; transport failures raise
+`ApiConnectionError`. Streaming endpoints (log sessions, build output) are generators of lines.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from cove.client.types import (
+    Account,
+    App,
+    Build,
+    BuildpackInstallation,
+    Dyno,
+    Formation,
+    FormationUpdate,
+    LogSession,
+    OAuthAuthorization,
+    Release,
+    Source,
+)
+
+ACCEPT = "application/vnd.heroku+json; version=3"
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+STREAM_TIMEOUT = httpx.Timeout(None, connect=10.0)
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API, parsed from its `{"id", "message"}` body."""
+
+    def __init__(self, status: int, id: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.id = id
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ApiError(status={self.status!r}, id={self.id!r}, message={self.message!r})"
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """Build the error from a (fully read) response, tolerating non-JSON bodies."""
+        error_id = "unknown"
+        message = ""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            if isinstance(body.get("id"), str):
+                error_id = body["id"]
+            if isinstance(body.get("message"), str):
+                message = body["message"]
+        if not message:
+            text = response.text.strip()
+            reason = response.reason_phrase or "error"
+            message = text if text and body is None and len(text) < 500 else reason
+            message = f"HTTP {response.status_code}: {message}"
+        return cls(response.status_code, error_id, message)
+
+
+class ApiConnectionError(Exception):
+    """The API could not be reached (connection refused, DNS failure, timeout...)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"could not reach {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _seg(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port
+
+
+class CoveClient:
+    """Client for one Cove API server; `token` may be None for unauthenticated calls."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        user_agent: str = "cove-client/0.1",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        headers = {"Accept": ACCEPT, "User-Agent": user_agent}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            transport=transport,
+            timeout=timeout,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CoveClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        try:
+            response = self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise ApiConnectionError(str(request.url), str(exc) or type(exc).__name__) from exc
+        if response.is_success:
+            return response
+        try:
+            response.read()
+        except httpx.TransportError:
+            pass
+        finally:
+            response.close()
+        raise ApiError.from_response(response)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Any:
+        request = self._http.build_request(method, path, json=json, headers=headers)
+        if auth is not None:
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            request.headers["Authorization"] = f"Basic {credentials}"
+        response = self._send(request)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _is_same_origin(self, url: str) -> bool:
+        return _origin(url) == _origin(self.base_url)
+
+    def _stream_lines(self, url: str) -> Iterator[str]:
+        """GET a capability URL (no Authorization) and yield its text/plain body line by line."""
+        request = self._http.build_request(
+            "GET", url, headers={"Accept": "text/plain"}, timeout=STREAM_TIMEOUT
+        )
+        request.headers.pop("Authorization", None)
+        response = self._send(request, stream=True)
+        try:
+            try:
+                yield from response.iter_lines()
+            except httpx.TransportError as exc:
+                raise ApiConnectionError(url, str(exc) or type(exc).__name__) from exc
+        finally:
+            response.close()
+
+    # -- account & auth ---------------------------------------------------------------------
+
+    def get_account(self) -> Account:
+        return cast(Account, self._request("GET", "/account"))
+
+    def get_rate_limits(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self._request("GET", "/account/rate-limits"))
+
+    def create_authorization(
+        self,
+        email: str,
+        password: str,
+        *,
+        description: str | None = None,
+        expires_in: int | None = None,
+        scope: Sequence[str] | None = None,
+    ) -> OAuthAuthorization:
+        """`POST /oauth/authorizations` with HTTP Basic `email:password` (`heroku login -i`)."""
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["description"] = description
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if scope is not None:
+            body["scope"] = list(scope)
+        data = self._request("POST", "/oauth/authorizations", json=body, auth=(email, password))
+        return cast(OAuthAuthorization, data)
+
+    # -- apps -------------------------------------------------------------------------------
+
+    def list_apps(self) -> list[App]:
+        return cast(list[App], self._request("GET", "/apps"))
+
+    def create_app(
+        self, name: str | None = None, *, region: str | None = None, stack: str | None = None
+    ) -> App:
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if region is not None:
+            body["region"] = region
+        if stack is not None:
+            body["stack"] = stack
+        return cast(App, self._request("POST", "/apps", json=body))
+
+    def get_app(self, app: str) -> App:
+        return cast(App, self._request("GET", f"/apps/{_seg(app)}"))
+
+    def update_app(
+        self, app: str, *, maintenance: bool | None = None, name: str | None = None
+    ) -> App:
+        body: dict[str, Any] = {}
+        if maintenance is not None:
+            body["maintenance"] = maintenance
+        if name is not None:
+            body["name"] = name
+        return cast(App, self._request("PATCH", f"/apps/{_seg(app)}", json=body))
+
+    def delete_app(self, app: str) -> App:
+        return cast(App, self._request("DELETE", f"/apps/{_seg(app)}"))
+
+    # -- config vars ------------------------------------------------------------------------
+
+    def get_config_vars(self, app: str) -> dict[str, str]:
+        return cast(dict[str, str], self._request("GET", f"/apps/{_seg(app)}/config-vars"))
+
+    def update_config_vars(self, app: str, changes: Mapping[str, str | None]) -> dict[str, str]:
+        """PATCH config vars; a `None` value unsets the key. Returns the full resulting map."""
+        data = self._request("PATCH", f"/apps/{_seg(app)}/config-vars", json=dict(changes))
+        return cast(dict[str, str], data)
+
+    # -- releases ---------------------------------------------------------------------------
+
+    def list_releases(
+        self, app: str, *, limit: int | None = None, descending: bool = False
+    ) -> list[Release]:
+        """List releases, oldest first, or newest first with `descending` (via `Range`)."""
+        headers: dict[str, str] = {}
+        options = []
+        if limit is not None:
+            options.append(f"max={limit}")
+        if descending:
+            options.append("order=desc")
+        if options:
+            headers["Range"] = "version ..; " + ", ".join(options)
+        data = self._request("GET", f"/apps/{_seg(app)}/releases", headers=headers)
+        return cast(list[Release], data)
+
+    def get_release(self, app: str, release: str | int) -> Release:
+        return cast(Release, self._request("GET", f"/apps/{_seg(app)}/releases/{_seg(release)}"))
+
+    def rollback_release(self, app: str, release_id: str) -> Release:
+        """`POST /apps/{app}/releases {"release": id}`: a new release copying an older one."""
+        data = self._request("POST", f"/apps/{_seg(app)}/releases", json={"release": release_id})
+        return cast(Release, data)
+
+    # -- formation & dynos ------------------------------------------------------------------
+
+    def list_formation(self, app: str) -> list[Formation]:
+        return cast(list[Formation], self._request("GET", f"/apps/{_seg(app)}/formation"))
+
+    def batch_update_formation(
+        self, app: str, updates: Sequence[FormationUpdate]
+    ) -> list[Formation]:
+        body = {"updates": [dict(u) for u in updates]}
+        data = self._request("PATCH", f"/apps/{_seg(app)}/formation", json=body)
+        return cast(list[Formation], data)
+
+    def update_formation(
+        self,
+        app: str,
+        process_type: str,
+        *,
+        quantity: int | str | None = None,
+        size: str | None = None,
+    ) -> Formation:
+        body: dict[str, Any] = {}
+        if quantity is not None:
+            body["quantity"] = quantity
+        if size is not None:
+            body["size"] = size
+        path = f"/apps/{_seg(app)}/formation/{_seg(process_type)}"
+        return cast(Formation, self._request("PATCH", path, json=body))
+
+    def list_dynos(self, app: str) -> list[Dyno]:
+        return cast(list[Dyno], self._request("GET", f"/apps/{_seg(app)}/dynos"))
+
+    def restart_all_dynos(self, app: str) -> None:
+        self._request("DELETE", f"/apps/{_seg(app)}/dynos")
+
+    def restart_dyno(self, app: str, dyno: str) -> None:
+        self._request("DELETE", f"/apps/{_seg(app)}/dynos/{_seg(dyno)}")
+
+    def restart_process_type(self, app: str, process_type: str) -> None:
+        self._request("DELETE", f"/apps/{_seg(app)}/formations/{_seg(process_type)}")
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def create_log_session(
+        self,
+        app: str,
+        *,
+        lines: int | None = None,
+        tail: bool | None = None,
+        dyno: str | None = None,
+        source: str | None = None,
+    ) -> LogSession:
+        body: dict[str, Any] = {}
+        if lines is not None:
+            body["lines"] = lines
+        if tail is not None:
+            body["tail"] = tail
+        if dyno is not None:
+            body["dyno"] = dyno
+        if source is not None:
+            body["source"] = source
+        data = self._request("POST", f"/apps/{_seg(app)}/log-sessions", json=body)
+        return cast(LogSession, data)
+
+    def stream_log(self, logplex_url: str) -> Iterator[str]:
+        """Yield the lines of a log session's `logplex_url` (stays open while tailing)."""
+        return self._stream_lines(logplex_url)
+
+    # -- buildpacks -------------------------------------------------------------------------
+
+    def list_buildpack_installations(self, app: str) -> list[BuildpackInstallation]:
+        data = self._request("GET", f"/apps/{_seg(app)}/buildpack-installations")
+        return cast(list[BuildpackInstallation], data)
+
+    def update_buildpack_installations(
+        self, app: str, buildpacks: Sequence[str]
+    ) -> list[BuildpackInstallation]:
+        """Replace the app's buildpacks with `buildpacks` (URLs, names or paths), in order."""
+        body = {"updates": [{"buildpack": b} for b in buildpacks]}
+        data = self._request("PUT", f"/apps/{_seg(app)}/buildpack-installations", json=body)
+        return cast(list[BuildpackInstallation], data)
+
+    # -- sources & builds -------------------------------------------------------------------
+
+    def create_source(self) -> Source:
+        return cast(Source, self._request("POST", "/sources"))
+
+    def upload_source(self, put_url: str, data: bytes | Iterable[bytes]) -> None:
+        """PUT a `.tar.gz` to a source's pre-signed `put_url`.
+
+        The URL is a capability, so the API token is only sent when it points at the API itself.
+        """
+        request = self._http.build_request(
+            "PUT", put_url, content=data, headers={"Content-Type": "application/octet-stream"}
+        )
+        if not self._is_same_origin(put_url):
+            request.headers.pop("Authorization", None)
+        self._send(request)
+
+    def create_build(
+        self,
+        app: str,
+        source_url: str,
+        *,
+        version: str | None = None,
+        buildpacks: Sequence[str] | None = None,
+    ) -> Build:
+        blob: dict[str, Any] = {"url": source_url}
+        if version is not None:
+            blob["version"] = version
+        body: dict[str, Any] = {"source_blob": blob}
+        if buildpacks is not None:
+            body["buildpacks"] = [{"url": b} for b in buildpacks]
+        return cast(Build, self._request("POST", f"/apps/{_seg(app)}/builds", json=body))
+
+    def get_build(self, app: str, build_id: str) -> Build:
+        return cast(Build, self._request("GET", f"/apps/{_seg(app)}/builds/{_seg(build_id)}"))
+
+    def stream_build_output(self, output_stream_url: str) -> Iterator[str]:
+        """Yield a build's output lines from its `output_stream_url` until the build ends."""
+        return self._stream_lines(output_stream_url)

@@ -1,0 +1,170 @@
+"""JSON shapes returned by Cove's Heroku Platform API v3 (see docs/api.md).
+
+These are typing aids only: the client returns the decoded JSON unchanged, so extra fields the
+server sends are kept and missing optional ones are simply absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class IdRef(TypedDict):
+    id: str
+
+
+class IdName(TypedDict):
+    id: str
+    name: str
+
+
+class IdEmail(TypedDict):
+    id: str
+    email: str
+
+
+class Account(TypedDict):
+    id: str
+    email: str
+    name: str | None
+    created_at: str
+    updated_at: str
+
+
+class App(TypedDict):
+    id: str
+    name: str
+    owner: IdEmail
+    region: IdName
+    stack: IdName
+    build_stack: IdName
+    generation: dict[str, Any]
+    git_url: str
+    web_url: str
+    maintenance: bool
+    repo_size: int | None
+    slug_size: int | None
+    buildpack_provided_description: str | None
+    create_status: str
+    locked: bool
+    internal_routing: bool | None
+    space: dict[str, Any] | None
+    team: dict[str, Any] | None
+    organization: dict[str, Any] | None
+    archived_at: str | None
+    released_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class Release(TypedDict):
+    id: str
+    version: int
+    description: str
+    status: str
+    current: bool
+    eligible_for_rollback: bool
+    output_stream_url: str | None
+    slug: IdRef | None
+    user: IdEmail
+    app: IdName
+    addon_plan_names: list[str]
+    created_at: str
+    updated_at: str
+
+
+class Formation(TypedDict):
+    id: str
+    type: str
+    quantity: int
+    size: str
+    command: str
+    app: IdName
+    created_at: str
+    updated_at: str
+
+
+class FormationUpdate(TypedDict):
+    """One entry of `PATCH /apps/{app}/formation`; quantity may be relative ("+1", "-1")."""
+
+    type: str
+    quantity: NotRequired[int | str]
+    size: NotRequired[str]
+
+
+class DynoRelease(TypedDict):
+    id: str
+    version: int
+
+
+class Dyno(TypedDict):
+    id: str
+    name: str
+    type: str
+    command: str
+    size: str
+    state: str
+    attach_url: str | None
+    release: DynoRelease
+    app: IdName
+    created_at: str
+    updated_at: str
+
+
+class LogSession(TypedDict):
+    id: str
+    logplex_url: str
+
+
+class Buildpack(TypedDict):
+    url: str
+    name: str
+
+
+class BuildpackInstallation(TypedDict):
+    ordinal: int
+    buildpack: Buildpack
+
+
+class SourceBlobUrls(TypedDict):
+    get_url: str
+    put_url: str
+
+
+class Source(TypedDict):
+    source_blob: SourceBlobUrls
+
+
+class SourceBlob(TypedDict):
+    url: str
+    version: str | None
+
+
+class Build(TypedDict):
+    id: str
+    app: IdRef
+    status: str
+    source_blob: SourceBlob
+    buildpacks: list[dict[str, Any]] | None
+    output_stream_url: str
+    release: IdRef | None
+    slug: IdRef | None
+    stack: str
+    user: IdEmail
+    created_at: str
+    updated_at: str
+    failure_message: str | None
+
+
+class AccessToken(TypedDict):
+    token: str
+
+
+class UserEmail(TypedDict):
+    email: str
+
+
+class OAuthAuthorization(TypedDict):
+    id: str
+    access_token: AccessToken
+    user: UserEmail

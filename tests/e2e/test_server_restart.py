@@ -1,0 +1,89 @@
+"""Stopping or killing `cove server` loses nothing, and every formation comes back."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import CoveServer, User, server_env, wait_for
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[CoveServer]:
+    home = tmp_path / "cove-home"
+    srv = CoveServer(home, tmp_path / "server.log", server_env(home))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_restart_keeps_apps_releases_config_and_formation(
+    own_server: CoveServer, tmp_path: Path, how: signal.Signals
+) -> None:
+    home = tmp_path / "dev"
+    home.mkdir()
+    user = User(home, own_server)
+    user.cove("login", "--token", own_server.admin_token)
+    repo = user.new_repo("config-example")
+    user.cove("apps:create", "survivor", cwd=repo)
+    user.push(repo)
+    user.cove("config:set", "SECRET_KEY=kept", cwd=repo)
+    user.cove("ps:scale", "web=2", cwd=repo)
+    wait_for(
+        lambda: (
+            len(
+                [
+                    d
+                    for d in own_server.api("GET", "/apps/survivor/dynos").json()
+                    if d["state"] == "up"
+                ]
+            )
+            == 2
+        ),
+        60,
+        what="two web dynos",
+    )
+    releases = own_server.api("GET", "/apps/survivor/releases").json()
+    old_pids = {p.name for p in (own_server.home / "dynos").iterdir()}
+
+    own_server.stop(how)
+    # Dynos die with the server (they must not outlive it as orphans).
+    wait_for(lambda: not _dyno_processes(own_server.home), 30, what="dyno processes to exit")
+    own_server.start()
+
+    assert own_server.api("GET", "/apps/survivor/releases").json() == releases
+    assert own_server.api("GET", "/apps/survivor/config-vars").json() == {"SECRET_KEY": "kept"}
+    wait_for(
+        lambda: (
+            len(
+                [
+                    d
+                    for d in own_server.api("GET", "/apps/survivor/dynos").json()
+                    if d["state"] == "up"
+                ]
+            )
+            == 2
+        ),
+        60,
+        what="formation back up after restart",
+    )
+    assert own_server.get("survivor").text == "The configured secret key is kept."
+    assert old_pids  # the first run really had dynos running
+
+
+def _dyno_processes(home: Path) -> list[int]:
+    """Processes whose command line mentions this server's dyno directory."""
+    found = []
+    marker = str(home / "dynos").encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
