@@ -11,8 +11,8 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Iterator
