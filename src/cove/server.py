@@ -24,6 +24,7 @@ from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover
 from cove.dynos import DynoManager, LocalBackend
 from cove.gitreceiver import remove_repo
+from cove.gitreceiver import router as git_router
 from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
@@ -132,7 +133,7 @@ async def serve(settings: Settings) -> None:
         backoff_scale=float(os.environ.get("COVE_CRASH_BACKOFF_SCALE", "1")),
     )
     builder = Builder(settings, store, stack, logs, manager.wait_serving)
-    api = create_api(ApiContext(settings, store, logs, builder))
+    api = create_api(ApiContext(settings, store, logs, builder), git_router)
     config = uvicorn.Config(
         api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
     )
