@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.e2e.harness import CoveServer, User
@@ -98,3 +100,17 @@ def test_push_to_missing_app(user: User, server: CoveServer) -> None:
     assert "not found" in push.stderr.lower()
     result = user.cove("apps:info", "-a", "no-such-app", check=False)
     assert result.returncode != 0 and "Couldn't find that app" in result.stderr
+
+
+def test_unavailable_python_version_names_the_available_ones(
+    user: User, server: CoveServer
+) -> None:
+    repo = user.new_repo("flask-hello", "old-python")
+    (repo / "runtime.txt").write_text("python-3.9.99\n")
+    user.commit_all(repo, "Ask for a Python that does not exist")
+    user.cove("apps:create", "old-python", cwd=repo)
+    push = user.push(repo, check=False)
+    assert push.returncode != 0
+    assert "3.9.99" in push.stderr
+    available = re.search(r"only has: ([0-9., ]+)", push.stderr)
+    assert available and "3.1" in available.group(1), push.stderr

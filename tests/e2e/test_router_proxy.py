@@ -1,0 +1,965 @@
+"""The router over real HTTP on 127.0.0.1: real upstream servers, raw client sockets.
+
+The upstream and the client here parse HTTP with their own small code (asyncio streams), not
+the router's, so a framing bug in the router can't hide behind a shared parser. Nothing
+sleeps to synchronise: tests wait on conditions (``Signal.until``) under deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvloop
+
+from cove.router import Backend, Router, RouteTable
+from cove.router.proxy import ClientConn
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 10.0
+MB = 1024 * 1024
+
+
+def e2e(fn: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """Run an async test on uvloop (what production runs) under an overall deadline."""
+
+    @functools.wraps(fn)
+    def wrapper() -> None:
+        async def bounded() -> None:
+            async with asyncio.timeout(30):
+                await fn()
+
+        uvloop.run(bounded())
+
+    return wrapper
+
+
+class Signal:
+    """Wake waiters whenever something observable happened (a request, a log line, bytes)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def until(self, pred: Callable[[], Any], timeout: float = DEADLINE) -> None:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                self._event.clear()
+                await self._event.wait()
+
+
+def pattern(n: int) -> bytes:
+    """n deterministic, non-repeating-ish bytes (so a dropped or duplicated piece shows)."""
+    block = hashlib.sha256(b"cove").digest() * 4096  # 128 KiB
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += i.to_bytes(4, "big") + block[: min(len(block), n - len(out) - 4)]
+        i += 1
+    return bytes(out[:n])
+
+
+# -- a real upstream ("dyno") ----------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+    def get(self, name: str) -> str | None:
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+@dataclass
+class Upstream:
+    name: str
+    signal: Signal
+    requests: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    body_bytes: int = 0  # request body bytes received so far, all requests
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # for /big and /stall
+    port: int = 0
+    server: asyncio.Server | None = None
+    sent_bytes: int = 0  # response body bytes written so far (/blast)
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in list(self.writers):
+            w.close()
+        with contextlib.suppress(Exception):
+            await self.server.wait_closed()
+
+    def backend(self, dyno: str = "web.1") -> Backend:
+        return Backend(dyno, "127.0.0.1", self.port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.add(writer)
+        self.signal.notify()
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ")
+        headers = [(k, v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)]
+        seen = Seen(method, target, version, headers)
+        path = target.split("?")[0]
+        if path == "/close":  # H13: hang up without a word
+            self.requests.append(seen)
+            self.signal.notify()
+            return False
+        if path == "/stall":  # don't read the body until told (backpressure)
+            self.requests.append(seen)
+            self.signal.notify()
+            await self.release.wait()
+        seen.body = await self._read_body(reader, seen)
+        if path != "/stall":
+            self.requests.append(seen)
+        self.signal.notify()
+        return await self._respond(seen, path, writer, reader)
+
+    async def _read_body(self, reader: asyncio.StreamReader, seen: Seen) -> bytes:
+        body = bytearray()
+        if "chunked" in (seen.get("transfer-encoding") or ""):
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")  # (no trailers from the router)
+                    return bytes(body)
+                body += await reader.readexactly(size)
+                self.body_bytes += size
+                self.signal.notify()
+                await reader.readexactly(2)
+        remaining = int(seen.get("content-length") or 0)
+        while remaining:
+            piece = await reader.read(min(remaining, 256 * 1024))
+            if not piece:
+                raise asyncio.IncompleteReadError(bytes(body), remaining)
+            body += piece
+            remaining -= len(piece)
+            self.body_bytes += len(piece)
+            self.signal.notify()
+        return bytes(body)
+
+    async def _respond(
+        self, seen: Seen, path: str, writer: asyncio.StreamWriter, reader: asyncio.StreamReader
+    ) -> bool:
+        head_only = seen.method == "HEAD"
+        if path == "/hang":  # H12: never answer; wait for the router to give up
+            await reader.read()
+            return False
+        if path == "/big":  # 20 MB in two parts; the 2nd only once the client has the 1st
+            n = int(seen.target.split("=")[1])
+            data = pattern(n)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            writer.write(data[:MB])
+            await writer.drain()
+            await self.release.wait()
+            writer.write(data[MB:])
+            await writer.drain()
+            return True
+        if path == "/blast":  # as fast as the router takes it (response backpressure)
+            n = int(seen.target.split("=")[1])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            data = pattern(n)
+            for i in range(0, n, 64 * 1024):
+                writer.write(data[i : i + 64 * 1024])
+                await writer.drain()
+                self.sent_bytes = i + 64 * 1024
+                self.signal.notify()
+            return True
+        if path == "/chunked":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in (b"hello ", b"chunked ", pattern(300_000), b" world"):
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if path == "/eof":  # old-style: no length, the end is the close
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            writer.write(b"until the end" + pattern(100_000))
+            await writer.drain()
+            return False
+        if path == "/hop":  # hop-by-hop response headers the router must drop
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n"
+                b"Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nX-Kept: yes\r\n"
+                b"Via: 1.0 upstream-cache\r\n\r\nok"
+            )
+            await writer.drain()
+            return True
+        if path == "/ws":  # Upgrade: switch protocols, then echo bytes back
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+            while data := await reader.read(65536):
+                writer.write(data.upper())
+                await writer.drain()
+            return False
+        if path.startswith("/status/"):
+            status = int(path.split("/")[2])
+            writer.write(b"HTTP/1.1 %d Whatever\r\nContent-Length: 0\r\n\r\n" % status)
+            await writer.drain()
+            return True
+        if path == "/echo":
+            body = (f"{len(seen.body)} " + hashlib.sha256(seen.body).hexdigest()).encode()
+        else:
+            body = f"{self.name} {seen.method} {seen.target}".encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), b"" if head_only else body)
+        )
+        await writer.drain()
+        return True
+
+
+# -- a raw client ----------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    version: str
+
+    def get(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+class Client:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        return cls(reader, writer)
+
+    def send(
+        self,
+        method: str,
+        target: str,
+        host: str,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        version: str = "1.1",
+    ) -> None:
+        lines = [f"{method} {target} HTTP/{version}", f"Host: {host}"]
+        lines += [f"{k}: {v}" for k, v in headers or []]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+
+    async def head(self) -> tuple[int, list[tuple[str, str]], str]:
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        version, status, *_ = lines[0].split(" ")
+        headers = [(k, v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)]
+        return int(status), headers, version
+
+    async def response(self, method: str = "GET") -> Response:
+        status, headers, version = await self.head()
+        resp = Response(status, headers, b"", version)
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            return resp
+        if "chunked" in (resp.get("transfer-encoding") or ""):
+            body = bytearray()
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                body += await self.reader.readexactly(size)
+                await self.reader.readexactly(2)
+            await self.reader.readexactly(2)
+            resp.body = bytes(body)
+        elif resp.get("content-length") is not None:
+            resp.body = await self.reader.readexactly(int(resp.get("content-length") or 0))
+        else:
+            resp.body = await self.reader.read()
+        return resp
+
+    async def request(self, method: str, target: str, host: str, **kw: Any) -> Response:
+        self.send(method, target, host, **kw)
+        return await self.response(method)
+
+    async def closed_by_peer(self) -> bool:
+        async with asyncio.timeout(DEADLINE):
+            return await self.reader.read() == b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# -- the router under test -------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    router: Router
+    table: RouteTable
+    signal: Signal
+    logs: list[tuple[str, str]]
+    upstreams: list[Upstream] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.router.port
+
+    def host(self, app: str) -> str:
+        return f"{app}.localhost:{self.port}"
+
+    async def app(self, name: str, dynos: int = 1) -> list[Upstream]:
+        ups = []
+        for i in range(1, dynos + 1):
+            up = Upstream(f"{name}/web.{i}", self.signal)
+            await up.start()
+            ups.append(up)
+        self.upstreams += ups
+        self.table.set_app(name)
+        self.table.set_backends(name, [u.backend(f"web.{i}") for i, u in enumerate(ups, 1)])
+        return ups
+
+    async def client(self) -> Client:
+        c = await Client.open(self.port)
+        self.clients.append(c)
+        return c
+
+    async def get(self, app: str, target: str = "/", **kw: Any) -> Response:
+        c = await self.client()
+        return await c.request("GET", target, self.host(app), **kw)
+
+    def lines(self, app: str) -> list[str]:
+        return [line for a, line in self.logs if a == app]
+
+    async def log_line(self, app: str, n: int = 1) -> str:
+        await self.signal.until(lambda: len(self.lines(app)) >= n)
+        return self.lines(app)[n - 1]
+
+
+@contextlib.asynccontextmanager
+async def router_env(**kw: Any) -> AsyncIterator[Env]:
+    signal = Signal()
+    logs: list[tuple[str, str]] = []
+
+    def log(app: str, line: str) -> None:
+        logs.append((app, line))
+        signal.notify()
+
+    class NotifyingClientConn(ClientConn):
+        """Wakes waiting tests when the router applies backpressure."""
+
+        def pause_reading(self, why: int) -> None:
+            super().pause_reading(why)
+            signal.notify()
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            signal.notify()
+
+    table = RouteTable("localhost")
+    router = Router(table, log=log, **kw)
+    router.client_class = NotifyingClientConn
+    await router.start("127.0.0.1", 0)
+    env = Env(router, table, signal, logs)
+    try:
+        yield env
+    finally:
+        for c in env.clients:
+            c.close()
+        await router.close()
+        for up in env.upstreams:
+            await up.stop()
+
+
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+@e2e
+async def test_routes_by_host_to_the_right_app_and_keeps_host() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        await env.app("beta")
+        a = await env.get("alpha", "/a")
+        b = await env.get("beta", "/b?x=1")
+        c = await (await env.client()).request("GET", "/", "BETA.Localhost.")
+        assert (a.status, a.body) == (200, b"alpha/web.1 GET /a")
+        assert (b.status, b.body) == (200, b"beta/web.1 GET /b?x=1")
+        assert (c.status, c.body) == (200, b"beta/web.1 GET /")
+        assert env.upstreams[0].requests[0].get("host") == env.host("alpha")
+        assert env.upstreams[1].requests[1].get("host") == "BETA.Localhost."
+
+
+@e2e
+async def test_unknown_host_gets_404_page_and_no_log() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        resp = await env.get("nope")
+        assert resp.status == 404
+        assert resp.get("content-type") == "text/html; charset=utf-8"
+        assert b"No such app" in resp.body
+        # The connection stays usable, and the known app is logged but the unknown one not.
+        assert (await env.get("alpha")).status == 200
+        await env.log_line("alpha")
+        assert [a for a, _ in env.logs] == ["alpha"]
+
+
+@e2e
+async def test_requests_spread_randomly_over_both_backends() -> None:
+    async with router_env() as env:
+        one, two = await env.app("alpha", dynos=2)
+        c = await env.client()
+        for _ in range(40):  # all 40 on one dyno by chance: p = 2**-39
+            assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+        assert len(one.requests) + len(two.requests) == 40
+        assert one.requests and two.requests
+        dynos = {re.search(r"dyno=(\S+)", line)[1] for line in env.lines("alpha")}  # type: ignore[index]
+        assert dynos == {"web.1", "web.2"}
+
+
+@e2e
+async def test_table_changes_apply_to_the_next_request() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        assert (await env.get("alpha")).status == 200
+        env.table.set_backends("alpha", [])
+        assert (await env.get("alpha")).status == 503
+        env.table.set_backends("alpha", [up.backend()])
+        assert (await env.get("alpha")).status == 200
+        env.table.remove_app("alpha")
+        assert (await env.get("alpha")).status == 404
+
+
+# -- headers ---------------------------------------------------------------------------------
+
+
+@e2e
+async def test_forwarding_headers_added_and_hop_by_hop_stripped() -> None:
+    async with router_env(public_port=8443) as env:
+        (up,) = await env.app("alpha")
+        before = int(time.time() * 1000)
+        resp = await env.get(
+            "alpha",
+            "/h",
+            headers=[
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Port", "1"),
+                ("X-Request-Start", "1"),
+                ("X-Request-Id", "abcdefghij0123456789+/=-"),
+                ("Via", "1.0 fred"),
+                ("X-Secret", "hop"),  # named in Connection below, so hop-by-hop
+                ("Connection", "keep-alive, X-Secret"),
+                ("Keep-Alive", "timeout=5"),
+                ("Proxy-Connection", "keep-alive"),
+                ("TE", "trailers"),
+                ("X-Custom", "kept"),
+            ],
+        )
+        after = int(time.time() * 1000)
+        assert resp.status == 200
+        seen = up.requests[0]
+        assert seen.get("host") == env.host("alpha")
+        assert seen.all("x-forwarded-for") == ["203.0.113.9, 127.0.0.1"]
+        assert seen.all("x-forwarded-proto") == ["http"]
+        assert seen.all("x-forwarded-port") == ["8443"]
+        assert before <= int(seen.get("x-request-start") or 0) <= after
+        assert seen.all("x-request-id") == ["abcdefghij0123456789+/=-"]
+        assert seen.all("via") == ["1.0 fred, 1.1 cove"]
+        assert seen.get("x-custom") == "kept"
+        for hop in ("connection", "x-secret", "keep-alive", "proxy-connection", "te"):
+            assert seen.get(hop) is None, hop
+        assert resp.get("via") == "1.1 cove"
+        line = await env.log_line("alpha")
+        assert "request_id=abcdefghij0123456789+/=- " in line
+        assert 'fwd="203.0.113.9, 127.0.0.1"' in line
+
+
+@e2e
+async def test_request_id_regenerated_when_invalid_or_missing() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        for bad in [None, "short", "x" * 201, "has spaces in it, twenty+ chars", "é" * 30]:
+            headers = [] if bad is None else [("X-Request-Id", bad)]
+            assert (await env.get("alpha", headers=headers)).status == 200
+        ids = [r.get("x-request-id") or "" for r in up.requests]
+        assert all(UUID4.fullmatch(i) for i in ids), ids
+        assert len(set(ids)) == len(ids)
+        for i, line in enumerate(env.lines("alpha")):
+            assert f"request_id={ids[i]} " in line
+
+
+@e2e
+async def test_response_hop_by_hop_headers_stripped_and_via_appended() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        resp = await env.get("alpha", "/hop")
+        assert (resp.status, resp.body) == (200, b"ok")
+        names = [k.lower() for k, _ in resp.headers]
+        assert "keep-alive" not in names
+        assert "x-hop" not in names
+        assert "connection" not in names
+        assert resp.get("x-kept") == "yes"
+        assert resp.get("via") == "1.0 upstream-cache, 1.1 cove"
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+@e2e
+async def test_large_request_body_is_streamed_not_buffered() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        body = pattern(20 * MB)
+        c = await env.client()
+        head = f"POST /echo HTTP/1.1\r\nHost: {env.host('alpha')}\r\nContent-Length: {len(body)}"
+        c.writer.write(head.encode() + b"\r\n\r\n" + body[:MB])
+        # The dyno sees the first megabyte while the client still holds back the rest:
+        # a router that buffered whole bodies would deadlock here.
+        await env.signal.until(lambda: up.body_bytes >= MB)
+        assert up.body_bytes < len(body)
+        c.writer.write(body[MB:])
+        resp = await c.response()
+        assert resp.body == f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode()
+        assert f"bytes={len(resp.body)} " in await env.log_line("alpha")
+
+
+@e2e
+async def test_chunked_request_body_is_forwarded_chunked() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        pieces = [b"first", pattern(3 * MB), b"last"]
+        c.writer.write(
+            f"POST /echo HTTP/1.1\r\nHost: {env.host('alpha')}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        c.writer.write(b"%x\r\n%s\r\n" % (len(pieces[0]), pieces[0]))
+        await env.signal.until(lambda: up.body_bytes >= len(pieces[0]))  # streamed
+        for p in pieces[1:]:
+            c.writer.write(b"%x\r\n%s\r\n" % (len(p), p))
+        c.writer.write(b"0\r\n\r\n")
+        resp = await c.response()
+        body = b"".join(pieces)
+        assert resp.body == f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode()
+        assert up.requests[0].get("transfer-encoding") == "chunked"
+        assert up.requests[0].get("content-length") is None
+        # Keep-alive survives a chunked upload.
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+
+
+@e2e
+async def test_large_response_is_streamed_not_buffered() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        n = 20 * MB
+        c = await env.client()
+        c.send("GET", f"/big?n={n}", env.host("alpha"))
+        status, headers, _ = await c.head()
+        assert status == 200
+        assert dict((k.lower(), v) for k, v in headers)["content-length"] == str(n)
+        first = await c.reader.readexactly(MB)  # before the dyno sends the rest
+        up.release.set()
+        rest = await c.reader.readexactly(n - MB)
+        assert first + rest == pattern(n)
+        assert f"bytes={n} " in await env.log_line("alpha")
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+
+
+@e2e
+async def test_chunked_response_rechunked_and_connection_reused() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        resp = await c.request("GET", "/chunked", env.host("alpha"))
+        body = b"hello chunked " + pattern(300_000) + b" world"
+        assert resp.get("transfer-encoding") == "chunked"
+        assert resp.body == body
+        assert f"bytes={len(body)} " in await env.log_line("alpha")
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+
+
+@e2e
+async def test_close_delimited_response_rechunked_for_http11_raw_for_http10() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        body = b"until the end" + pattern(100_000)
+        c = await env.client()
+        resp = await c.request("GET", "/eof", env.host("alpha"))
+        assert resp.get("transfer-encoding") == "chunked"
+        assert resp.body == body
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200  # still open
+
+        c10 = await env.client()
+        resp = await c10.request("GET", "/eof", env.host("alpha"), version="1.0")
+        assert resp.get("transfer-encoding") is None
+        assert resp.get("connection") == "close"
+        assert resp.body == body  # read until the router closed
+
+
+@e2e
+async def test_head_and_204_have_no_body() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        resp = await c.request("HEAD", "/thing", env.host("alpha"))
+        assert resp.status == 200
+        assert resp.get("content-length") == str(len(b"alpha/web.1 HEAD /thing"))
+        resp = await c.request("GET", "/status/204", env.host("alpha"))
+        assert resp.status == 204
+        # Had any body bytes leaked, this response would be garbled.
+        resp = await c.request("GET", "/after", env.host("alpha"))
+        assert (resp.status, resp.body) == (200, b"alpha/web.1 GET /after")
+        assert "bytes=0 " in await env.log_line("alpha", 1)
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+@e2e
+async def test_keep_alive_to_client_and_upstream_connection_reused() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        for i in range(5):
+            resp = await c.request("GET", f"/{i}", env.host("alpha"))
+            assert (resp.status, resp.body) == (200, f"alpha/web.1 GET /{i}".encode())
+            assert resp.get("connection") is None
+        assert len(env.router.conns) == 1
+        assert up.connections == 1  # one pooled upstream connection served all five
+        c2 = await env.client()
+        assert (await c2.request("GET", "/", env.host("alpha"))).status == 200
+        assert up.connections == 1  # and is shared across client connections
+
+
+@e2e
+async def test_http10_closes_unless_keep_alive_asked() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        resp = await c.request("GET", "/", env.host("alpha"), version="1.0")
+        assert resp.status == 200
+        assert resp.get("connection") == "close"
+        assert await c.closed_by_peer()
+
+        c = await env.client()
+        ka = [("Connection", "keep-alive")]
+        resp = await c.request("GET", "/", env.host("alpha"), version="1.0", headers=ka)
+        assert resp.get("connection") == "keep-alive"
+        resp = await c.request("GET", "/2", env.host("alpha"), version="1.0", headers=ka)
+        assert resp.body == b"alpha/web.1 GET /2"
+
+
+@e2e
+async def test_connection_close_from_client_is_honoured() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        resp = await c.request("GET", "/", env.host("alpha"), headers=[("Connection", "close")])
+        assert resp.status == 200
+        assert resp.get("connection") == "close"
+        assert await c.closed_by_peer()
+
+
+@e2e
+async def test_pipelined_requests_answered_in_order() -> None:
+    async with router_env() as env:
+        await env.app("alpha", dynos=2)
+        c = await env.client()
+        host = env.host("alpha")
+        c.writer.write(
+            b"".join(f"GET /{i} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for i in range(1, 6))
+            + f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: 3\r\n\r\nabc".encode()
+            + b"GET /unknown HTTP/1.1\r\nHost: nope.localhost\r\n\r\n"
+        )
+        for i in range(1, 6):
+            resp = await c.response()
+            assert resp.body.endswith(f" GET /{i}".encode())
+        assert (await c.response()).body == b"3 " + hashlib.sha256(b"abc").hexdigest().encode()
+        assert (await c.response()).status == 404
+
+
+@e2e
+async def test_idle_client_connection_closed_after_timeout() -> None:
+    async with router_env(idle_timeout=0.3) as env:
+        await env.app("alpha")
+        c = await env.client()
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+        started = time.monotonic()
+        assert await c.closed_by_peer()
+        assert time.monotonic() - started >= 0.25
+        silent = await env.client()  # never sends a byte
+        assert await silent.closed_by_peer()
+
+
+@e2e
+async def test_websocket_upgrade_is_tunnelled() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        c.send(
+            "GET",
+            "/ws",
+            env.host("alpha"),
+            headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")],
+        )
+        status, headers, _ = await c.head()
+        assert status == 101
+        h = {k.lower(): v for k, v in headers}
+        assert h["upgrade"] == "websocket"
+        assert h["connection"].lower() == "upgrade"
+        assert up.requests[0].get("upgrade") == "websocket"
+        c.writer.write(b"ping")
+        assert await c.reader.readexactly(4) == b"PING"
+        c.writer.write(b"more bytes")
+        assert await c.reader.readexactly(10) == b"MORE BYTES"
+        assert "status=101 " in await env.log_line("alpha")
+
+
+# -- backpressure ----------------------------------------------------------------------------
+
+
+@e2e
+async def test_request_body_backpressure_pauses_client_reads() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        n = 64 * MB
+        head = f"POST /stall HTTP/1.1\r\nHost: {env.host('alpha')}\r\nContent-Length: {n}"
+        c.writer.write(head.encode() + b"\r\n\r\n")
+        await env.signal.until(lambda: up.requests)
+        body = pattern(n)
+        c.writer.write(body)
+        # The dyno reads nothing: the router must stop reading the client rather than
+        # buffer 64 MB.
+        (conn,) = env.router.conns
+        await env.signal.until(lambda: conn.paused)
+        assert up.body_bytes == 0
+        up.release.set()
+        await c.writer.drain()
+        await env.signal.until(lambda: up.body_bytes == n)
+        assert (await c.response()).status == 200
+
+
+@e2e
+async def test_response_backpressure_pauses_upstream_reads() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        n = 64 * MB
+        c.send("GET", f"/blast?n={n}", env.host("alpha"))
+        status, _, _ = await c.head()  # then read nothing for a while
+        assert status == 200
+        (conn,) = env.router.conns
+        await env.signal.until(
+            lambda: (
+                conn.active is not None
+                and conn.active.upstream is not None
+                and conn.active.upstream.paused
+            )
+        )
+        assert up.sent_bytes < n  # the dyno is held back too, not buffered in the router
+        got = await c.reader.readexactly(n)
+        assert got == pattern(n)
+
+
+# -- router errors and logs ------------------------------------------------------------------
+
+LINE = re.compile(
+    r'at=info method=GET path="/p\?q=1" host=alpha\.localhost request_id=(?P<id>\S+) '
+    r'fwd="127\.0\.0\.1" dyno=web\.1 connect=\d+ms service=\d+ms status=200 bytes=22 '
+    r"protocol=http"
+)
+
+
+@e2e
+async def test_log_line_format() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        resp = await env.get("alpha", "/p?q=1")
+        assert resp.body == b"alpha/web.1 GET /p?q=1"  # 22 bytes: what bytes= counts
+        line = await env.log_line("alpha")
+        m = LINE.fullmatch(line)
+        assert m is not None, line
+        assert m["id"] == up.requests[0].get("x-request-id")
+
+
+@e2e
+async def test_h14_no_web_processes() -> None:
+    async with router_env() as env:
+        env.table.set_app("alpha")
+        resp = await env.get("alpha", "/x?y=1")
+        assert resp.status == 503
+        assert resp.get("content-type") == "text/html; charset=utf-8"
+        line = await env.log_line("alpha")
+        assert re.fullmatch(
+            r'at=error code=H14 desc="No web processes running" method=GET path="/x\?y=1" '
+            r'host=alpha\.localhost request_id=\S+ fwd="127\.0\.0\.1" dyno= connect= service= '
+            r"status=503 bytes= protocol=http",
+            line,
+        ), line
+
+
+@e2e
+async def test_h80_maintenance_mode_leaves_dynos_alone() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        env.table.set_app("alpha", maintenance=True)
+        resp = await env.get("alpha")
+        assert resp.status == 503
+        assert b"Maintenance" in resp.body
+        assert up.connections == 0
+        line = await env.log_line("alpha")
+        assert re.fullmatch(
+            r'at=info code=H80 desc="Maintenance mode" method=GET path="/" '
+            r'host=alpha\.localhost request_id=\S+ fwd="127\.0\.0\.1" dyno= connect= service= '
+            r"status=503 bytes= protocol=http",
+            line,
+        ), line
+        env.table.set_app("alpha", maintenance=False)
+        assert (await env.get("alpha")).status == 200
+
+
+@e2e
+async def test_h12_request_timeout() -> None:
+    async with router_env(request_timeout=0.3) as env:
+        await env.app("alpha")
+        started = time.monotonic()
+        resp = await env.get("alpha", "/hang")
+        assert resp.status == 503
+        assert time.monotonic() - started >= 0.3
+        line = await env.log_line("alpha")
+        m = re.fullmatch(
+            r'at=error code=H12 desc="Request timeout" method=GET path="/hang" '
+            r'host=alpha\.localhost request_id=\S+ fwd="127\.0\.0\.1" dyno=web\.1 connect=\d+ms '
+            r"service=(\d+)ms status=503 bytes=0 protocol=http",
+            line,
+        )
+        assert m, line
+        assert 300 <= int(m[1]) < 2000
+
+
+@e2e
+async def test_h13_connection_closed_without_response() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        resp = await env.get("alpha", "/close")
+        assert resp.status == 503
+        line = await env.log_line("alpha")
+        assert re.fullmatch(
+            r'at=error code=H13 desc="Connection closed without response" method=GET '
+            r'path="/close" host=alpha\.localhost request_id=\S+ fwd="127\.0\.0\.1" '
+            r"dyno=web\.1 connect=\d+ms service=\d+ms status=503 bytes=0 protocol=http",
+            line,
+        ), line
+
+
+@e2e
+async def test_refused_backend_falls_back_to_the_others_then_h10() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        dead = Backend("web.2", "127.0.0.1", free_port())
+        env.table.set_backends("alpha", [dead, up.backend("web.1")])
+        for _ in range(12):  # new connections, so the dead dyno is tried first about half
+            assert (await env.get("alpha")).status == 200
+        assert len(up.requests) == 12
+
+        env.table.set_backends("alpha", [dead, Backend("web.3", "127.0.0.1", free_port())])
+        resp = await env.get("alpha", "/gone")
+        assert resp.status == 503
+        line = await env.log_line("alpha", 13)
+        assert line.startswith('at=error code=H10 desc="App crashed" method=GET path="/gone" ')
+        assert line.endswith(" dyno= connect= service= status=503 bytes= protocol=http")
+
+
+@e2e
+async def test_oversize_request_parts_get_400_and_close() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        host = env.host("alpha")
+        ok = await env.get("alpha", "/", headers=[("X-Big", "a" * 8000)])
+        assert ok.status == 200  # under the limit
+
+        cases = [
+            f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 8200}\r\n\r\n",
+            f"GET /{'a' * 8200} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+            f"GET / HTTP/1.1\r\nHost: {host}\r\n" + "X-H: 1\r\n" * 1001 + "\r\n",
+            "NOT HTTP AT ALL\r\n\r\n",
+        ]
+        for raw in cases:
+            c = await env.client()
+            c.writer.write(raw.encode())
+            resp = await c.response()
+            assert resp.status == 400, raw[:40]
+            assert resp.get("connection") == "close"
+            assert await c.closed_by_peer()
+        # An endless header line is cut off too, without waiting for its end.
+        c = await env.client()
+        c.writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Endless: ".encode() + b"a" * 20000)
+        assert (await c.response()).status == 400
+        assert len(up.requests) == 1
+
+
+def test_works_on_the_default_asyncio_loop_too() -> None:
+    async def check() -> None:
+        async with asyncio.timeout(30), router_env() as env:
+            await env.app("alpha")
+            c = await env.client()
+            for _ in range(3):
+                assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+            resp = await c.request("POST", "/echo", env.host("alpha"), body=b"x" * 100_000)
+            assert resp.body.startswith(b"100000 ")
+            assert (await env.get("nope")).status == 404
+
+    asyncio.run(check())
