@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import CoveServer, User, server_env, wait_for  # noqa: E402
+from tests.e2e.harness import CoveServer, User, server_env, wait_for
 
 
 def serving(server: CoveServer, app: str, text: str) -> bool:
