@@ -16,12 +16,13 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from sqlalchemy import select
 
 from cove.api import ApiContext, create_api
-from cove.builder import Builder, discover
+from cove.builder import Builder, discover, slug_path
 from cove.dynos import DynoManager, LocalBackend
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
@@ -79,26 +80,30 @@ class _HttpServer(uvicorn.Server):
 
 
 class Janitor:
-    """Removes what a destroyed app leaves on disk: its git repo, build cache and slugs."""
+    """Removes what a destroyed app leaves on disk: its git repo, build cache, build logs
+    and slugs (a slug file another app's row still names is kept: slugs are
+    content-addressed)."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
 
-    def sweep(self, app_id: str, name: str) -> None:
-        remove_repo(self.settings.repos_dir, name)
+    def sweep(self, app_id: str, payload: dict[str, Any]) -> None:
+        remove_repo(self.settings.repos_dir, payload["name"])
         shutil.rmtree(self.settings.cache_dir / app_id, ignore_errors=True)
+        for build_id in payload.get("builds", []):
+            (self.settings.builds_dir / f"{build_id}.log").unlink(missing_ok=True)
+        checksums = payload.get("slugs", [])
         with self.store.session() as s:
-            live = {c.removeprefix("SHA256:") for c in s.scalars(select(Slug.checksum))}
-        for path in self.settings.slugs_dir.glob("*.tgz"):
-            if path.stem not in live:
-                path.unlink(missing_ok=True)
+            shared = set(s.scalars(select(Slug.checksum).where(Slug.checksum.in_(checksums))))
+        for checksum in set(checksums) - shared:
+            slug_path(self.settings.slugs_dir, checksum).unlink(missing_ok=True)
 
     async def run(self) -> None:
         cursor = await asyncio.to_thread(self.store.last_event_id)
         async for event in self.store.watch(cursor):
             if event.kind == "app.destroyed" and event.app_id:
-                await asyncio.to_thread(self.sweep, event.app_id, event.payload["name"])
+                await asyncio.to_thread(self.sweep, event.app_id, event.payload)
 
 
 async def serve(settings: Settings) -> None:

@@ -96,6 +96,9 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
     assert refused.returncode != 0
     assert server.api("GET", f"/apps/{app}").status_code == 200
 
+    app_id = server.api("GET", f"/apps/{app}").json()["id"]
+    slugs_before = len(list((server.home / "slugs").glob("*.tgz")))
+    assert (server.home / "cache" / app_id).is_dir()
     user.cove("apps:destroy", "-a", app, "--confirm", app, cwd=repo)
     assert server.api("GET", f"/apps/{app}").status_code == 404
     assert app not in user.cove("apps").stdout
@@ -106,5 +109,14 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
         30,
         what="dyno directories to be removed",
     )
-    assert not (server.home / "repos" / f"{app}.git").exists()
+    wait_for(
+        lambda: (
+            not (server.home / "repos" / f"{app}.git").exists()
+            and not (server.home / "cache" / app_id).exists()
+        ),
+        30,
+        what="the app's repository and build cache to be removed",
+    )
+    # Its one slug is gone; other apps' slugs are not touched.
+    assert len(list((server.home / "slugs").glob("*.tgz"))) == slugs_before - 1
     assert server.get(app).status_code == 404

@@ -100,6 +100,7 @@ class Upstream:
     port: int = 0
     server: asyncio.Server | None = None
     sent_bytes: int = 0  # response body bytes written so far (/blast)
+    drop_reused: bool = False  # hang up on the next request that reuses a connection
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -122,18 +123,26 @@ class Upstream:
         self.writers.add(writer)
         self.signal.notify()
         try:
-            while await self._one(reader, writer):
-                pass
+            reused = False
+            while await self._one(reader, writer, reused):
+                reused = True
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             self.writers.discard(writer)
             writer.close()
+            self.signal.notify()
 
-    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reused: bool
+    ) -> bool:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
+            return False
+        if reused and self.drop_reused:
+            # As if the connection had hit the dyno's keep-alive timeout just now.
+            self.drop_reused = False
             return False
         lines = head.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
@@ -144,6 +153,13 @@ class Upstream:
             self.requests.append(seen)
             self.signal.notify()
             return False
+        if path == "/early":  # answer before reading the body, then hang up
+            self.requests.append(seen)
+            writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+            await writer.drain()
+            return False
+        if path == "/continue" and seen.get("expect") == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if path == "/stall":  # don't read the body until told (backpressure)
             self.requests.append(seen)
             self.signal.notify()
@@ -204,6 +220,10 @@ class Upstream:
                 self.sent_bytes = i + 64 * 1024
                 self.signal.notify()
             return True
+        if path == "/partial":  # promise 100 bytes, send 10, hang up
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            await writer.drain()
+            return False
         if path == "/chunked":
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
             for piece in (b"hello ", b"chunked ", pattern(300_000), b" world"):
@@ -963,3 +983,90 @@ def test_works_on_the_default_asyncio_loop_too() -> None:
             assert (await env.get("nope")).status == 404
 
     asyncio.run(check())
+
+
+@e2e
+async def test_expect_100_continue_is_relayed() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        head = f"POST /continue HTTP/1.1\r\nHost: {env.host('alpha')}\r\nContent-Length: 5"
+        c.writer.write(head.encode() + b"\r\nExpect: 100-continue\r\n\r\n")
+        status, _, _ = await c.head()  # the client waits for this before sending the body
+        assert status == 100
+        c.writer.write(b"hello")
+        resp = await c.response()
+        assert (resp.status, resp.body) == (200, b"alpha/web.1 POST /continue")
+
+
+@e2e
+async def test_h27_client_gone_before_the_response() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        c.send("GET", "/hang", env.host("alpha"))
+        await env.signal.until(lambda: up.requests)
+        # Like nginx and Heroku, an EOF from the client while its response is pending
+        # means it gave up (a half-close can't be told apart from a close).
+        c.writer.close()
+        line = await env.log_line("alpha")
+        assert line.startswith('at=error code=H27 desc="Client Request Interrupted" method=GET')
+        assert " dyno=web.1 " in line and line.endswith(" status=499 bytes=0 protocol=http")
+        await env.signal.until(lambda: not up.writers)  # and the dyno connection is dropped
+
+
+@e2e
+async def test_h18_dyno_hangs_up_mid_body() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        c.send("GET", "/partial", env.host("alpha"))
+        status, _, _ = await c.head()
+        assert status == 200
+        assert await c.reader.read() == b"0123456789"  # then the router closes: truncated
+        line = await env.log_line("alpha")
+        assert line.startswith('at=error code=H18 desc="Server Request Interrupted" ')
+        assert line.endswith(" status=200 bytes=10 protocol=http")
+
+
+@e2e
+async def test_stale_pooled_connection_is_retried_for_bodyless_requests_only() -> None:
+    async with router_env() as env:
+        (up,) = await env.app("alpha")
+        c = await env.client()
+        assert (await c.request("GET", "/1", env.host("alpha"))).status == 200
+        up.drop_reused = True  # the pooled connection dies on its next request
+        resp = await c.request("GET", "/2", env.host("alpha"))
+        assert (resp.status, resp.body) == (200, b"alpha/web.1 GET /2")
+        assert up.connections == 2  # retried on a fresh connection
+
+        up.drop_reused = True
+        resp = await c.request("POST", "/3", env.host("alpha"), body=b"data")
+        assert resp.status == 503  # a body may have had effects: not retried
+        assert "code=H13" in await env.log_line("alpha", 3)
+
+
+@e2e
+async def test_early_response_to_an_upload_reaches_the_client() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        n = 8 * MB
+        head = f"POST /early HTTP/1.1\r\nHost: {env.host('alpha')}\r\nContent-Length: {n}"
+        c.writer.write(head.encode() + b"\r\n\r\n" + pattern(n))
+        resp = await c.response()
+        assert (resp.status, resp.body) == (413, b"big!")
+        assert resp.get("connection") == "close"  # the rest of the upload is moot
+        assert "status=413 " in await env.log_line("alpha")
+
+
+@e2e
+async def test_close_stops_listening_and_closes_connections() -> None:
+    async with router_env() as env:
+        await env.app("alpha")
+        c = await env.client()
+        assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+        await env.router.close()
+        assert await c.closed_by_peer()
+        with pytest.raises(OSError):
+            await Client.open(env.port)

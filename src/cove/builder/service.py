@@ -264,6 +264,8 @@ class Builder:
             on_line=None,
             timeout=300,
         )
+        if self._local_source(url) is not None:
+            local.unlink(missing_ok=True)  # an uploaded source serves exactly one build
         if status != 0:
             raise BuildFailed(f"Could not unpack the source archive: {out.strip()}")
 

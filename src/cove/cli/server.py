@@ -13,4 +13,4 @@ def server() -> None:
     run_server()
 
 
-COMMANDS = [(server, [])]
+COMMANDS: list[tuple[click.Command, list[str]]] = [(server, [])]

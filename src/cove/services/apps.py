@@ -64,8 +64,10 @@ def destroy(store: Store, ident: str) -> App:
     the server removes its repository, slugs and cache."""
     with store.session() as s:
         app = find(s, ident)
+        slugs = list(s.scalars(select(Slug.checksum).where(Slug.app_id == app.id)))
+        builds = list(s.scalars(select(Build.id).where(Build.app_id == app.id)))
         for model in (Dyno, Formation, Build, Release, Slug):
             s.execute(delete(model).where(model.app_id == app.id))
         s.delete(app)
-        store.emit(s, "app.destroyed", app.id, name=app.name)
+        store.emit(s, "app.destroyed", app.id, name=app.name, slugs=slugs, builds=builds)
     return app
