@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cove.api import serializers
 from cove.api.auth import current_account
-from cove.api.routes.common import ctx, load_app, owner_of
+from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
 from cove.domain.errors import InvalidParams
 from cove.services import apps, config, releases
@@ -50,8 +50,8 @@ def create_app(
     if name is not None and not isinstance(name, str):
         raise InvalidParams("name must be a string.")
     app = apps.create(ctx(request).store, account.id, name or None)
-    ctx(request).logs.publish(app.id, "app", "api", f"Initial release by user {account.email}")
-    ctx(request).logs.publish(app.id, "app", "api", f"Release v1 created by user {account.email}")
+    audit(request, app, account, "Initial release")
+    audit(request, app, account, "Release v1 created")
     return _app_json(request, app)
 
 
@@ -105,18 +105,11 @@ def update_config(
     account: Account = Depends(current_account),
 ) -> dict[str, str]:
     app = load_app(request, ident, account)
-    before = dict(app.config)
     result = config.update(ctx(request).store, app.id, body, account.id)
-    if result != before:
-        from cove.domain.config_vars import describe_changes, validate_changes
-
-        ctx(request).logs.publish(
-            app.id,
-            "app",
-            "api",
-            f"{describe_changes(validate_changes(body))} by user {account.email}",
-        )
-    return result
+    if result.release is not None:
+        audit(request, app, account, result.release.description)
+        audit(request, app, account, f"Release v{result.release.version} created")
+    return result.config
 
 
 @router.get("/apps/{ident}/buildpack-installations")

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.api import serializers
 from cove.api.auth import current_account
-from cove.api.routes.common import ctx, load_app
+from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams, NotFound
 from cove.store import Account, Build, Source
 
@@ -76,7 +76,7 @@ async def create_build(
             user_id=account.id,
         )
         s.add(build)
-    ctx(request).logs.publish(app.id, "app", "api", f"Build started by user {account.email}")
+    audit(request, app, account, "Build started")
     ctx(request).builder.submit(build.id, app.id)
     return serializers.build(build, account, ctx(request).settings)
 

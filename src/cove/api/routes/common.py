@@ -28,3 +28,8 @@ def owner_of(request: Request, app: App) -> Account:
     from cove.services import accounts
 
     return accounts.get_account(ctx(request).store, app.owner_id)
+
+
+def audit(request: Request, app: App, account: Account, action: str) -> None:
+    """An ``app[api]`` log line, Heroku's form: ``<action> by user <email>``."""
+    ctx(request).logs.publish(app.id, "app", "api", f"{action} by user {account.email}")

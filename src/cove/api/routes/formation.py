@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cove.api import serializers
 from cove.api.auth import current_account
-from cove.api.routes.common import ctx, load_app
+from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams
 from cove.services import dynos, formation
 from cove.store import Account, App, Formation, Release
@@ -25,7 +25,7 @@ def _formation_json(request: Request, app: App, rows: list[Formation]) -> list[d
 
 def _scale_log(request: Request, app: App, account: Account, rows: list[Formation]) -> None:
     scaled = " ".join(f"{f.type}@{f.quantity}:{f.size.title()}" for f in rows)
-    ctx(request).logs.publish(app.id, "app", "api", f"Scaled to {scaled} by user {account.email}")
+    audit(request, app, account, f"Scaled to {scaled}")
 
 
 @router.get("/apps/{ident}/formation")
@@ -90,31 +90,29 @@ def list_dynos(
     ]
 
 
+def _restart(request: Request, ident: str, account: Account, target: str) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    formation.request_restart(ctx(request).store, app.id, target)
+    audit(request, app, account, "Restart" if target == "*" else f"Restart {target}")
+    return {}
+
+
 @router.delete("/apps/{ident}/dynos", status_code=202)
 def restart_all(
     request: Request, ident: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
-    app = load_app(request, ident, account)
-    formation.request_restart(ctx(request).store, app.id, "*")
-    ctx(request).logs.publish(app.id, "app", "api", f"Restart by user {account.email}")
-    return {}
+    return _restart(request, ident, account, "*")
 
 
 @router.delete("/apps/{ident}/dynos/{dyno}", status_code=202)
 def restart_dyno(
     request: Request, ident: str, dyno: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
-    app = load_app(request, ident, account)
-    formation.request_restart(ctx(request).store, app.id, dyno)
-    ctx(request).logs.publish(app.id, "app", "api", f"Restart {dyno} by user {account.email}")
-    return {}
+    return _restart(request, ident, account, dyno)
 
 
 @router.delete("/apps/{ident}/formations/{type_}", status_code=202)
 def restart_type(
     request: Request, ident: str, type_: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
-    app = load_app(request, ident, account)
-    formation.request_restart(ctx(request).store, app.id, type_)
-    ctx(request).logs.publish(app.id, "app", "api", f"Restart {type_} by user {account.email}")
-    return {}
+    return _restart(request, ident, account, type_)
