@@ -47,6 +47,18 @@ def test_flask_hello_deploys_and_redeploys(user: User, server: CoveServer) -> No
     releases = user.cove("releases", "-a", "hello-seed").stdout
     assert f"v{second.group(1)}" in releases and "Deploy" in releases
 
+    host = server.api_url.removeprefix("http://")
+    netrc = (user.home / ".netrc").read_text()
+    assert f"machine {host}" in netrc  # the API host, with its port (as the Heroku CLI)
+    assert f"machine {host.split(':')[0]}\n" in netrc  # the git host (curl ignores ports)
+
+    user.cove("git:remote", "-a", "hello-seed", "-r", "production", cwd=repo)
+    assert user.git("remote", "get-url", "production", cwd=repo).stdout.strip() == (
+        f"{server.api_url}/hello-seed.git"
+    )
+    opened = user.cove("open", "-a", "hello-seed", cwd=repo).stdout
+    assert "http://hello-seed." in opened
+
     info = user.cove("apps:info", "-a", "hello-seed").stdout
     assert "hello-seed" in info and f"{server.api_url}/hello-seed.git" in info
 
