@@ -22,14 +22,14 @@ import uvicorn
 from sqlalchemy import select
 
 from cove.api import ApiContext, create_api
-from cove.builder import Builder, discover, slug_path
+from cove.builder import Builder, discover, remove_slug, slug_path
 from cove.dynos import DynoManager, LocalBackend
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
-from cove.sandbox import bwrap_path
+from cove.sandbox import bwrap_path, supports_ephemeral_mounts
 from cove.services import accounts
 from cove.settings import STACK, Settings
 from cove.store import Slug, Store
@@ -97,7 +97,7 @@ class Janitor:
         with self.store.session() as s:
             shared = set(s.scalars(select(Slug.checksum).where(Slug.checksum.in_(checksums))))
         for checksum in set(checksums) - shared:
-            slug_path(self.settings.slugs_dir, checksum).unlink(missing_ok=True)
+            remove_slug(slug_path(self.settings.slugs_dir, checksum))
 
     async def run(self) -> None:
         cursor = await asyncio.to_thread(self.store.last_event_id)
@@ -108,6 +108,11 @@ class Janitor:
 
 async def serve(settings: Settings) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
+    if not await asyncio.to_thread(supports_ephemeral_mounts):
+        log.warning(
+            "overlay mounts are not available to bubblewrap here: each dyno gets a full copy "
+            "of its slug (slower starts, same isolation)"
+        )
     settings.ensure_dirs()
     store = Store(settings.db_url)
     await asyncio.to_thread(store.migrate)

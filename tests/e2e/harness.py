@@ -186,6 +186,22 @@ class User:
         return self.git("push", remote, *(refspec or ("main",)), cwd=repo, check=check)
 
 
+def processes_mentioning(*markers: str) -> list[int]:
+    """Pids whose command line contains any of ``markers`` (e.g. dyno ids: each dyno's
+    sandbox is started with ``--hostname <dyno id>``)."""
+    found = []
+    wanted = [m.encode() for m in markers]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if any(m in cmdline for m in wanted):
+                found.append(int(proc.name))
+    return found
+
+
 def server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVE_")}
     env.update(

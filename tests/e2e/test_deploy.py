@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.harness import CoveServer, User, wait_for
+from tests.e2e.harness import CoveServer, User, processes_mentioning, wait_for
 
 
 def create_app(user: User, repo: object, name: str) -> None:
@@ -102,7 +102,7 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
     user.push(repo)
     assert server.get(app).status_code == 200
     dyno_ids = [d["id"] for d in server.api("GET", f"/apps/{app}/dynos").json()]
-    assert dyno_ids
+    assert dyno_ids and processes_mentioning(*dyno_ids)
 
     refused = user.cove("apps:destroy", "-a", app, "--confirm", "wrong-name", check=False)
     assert refused.returncode != 0
@@ -116,11 +116,7 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
     assert app not in user.cove("apps").stdout
     assert "cove" not in user.git("remote", cwd=repo).stdout
     # No dyno processes survive the app.
-    wait_for(
-        lambda: not any((server.home / "dynos" / i).exists() for i in dyno_ids),
-        30,
-        what="dyno directories to be removed",
-    )
+    wait_for(lambda: not processes_mentioning(*dyno_ids), 30, what="dyno processes to exit")
     wait_for(
         lambda: (
             not (server.home / "repos" / f"{app}.git").exists()

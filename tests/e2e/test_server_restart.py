@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User, server_env, wait_for
+from tests.e2e.harness import CoveServer, User, processes_mentioning, server_env, wait_for
 
 
 @pytest.fixture
@@ -48,11 +48,12 @@ def test_restart_keeps_apps_releases_config_and_formation(
         what="two web dynos",
     )
     releases = own_server.api("GET", "/apps/survivor/releases").json()
-    old_pids = {p.name for p in (own_server.home / "dynos").iterdir()}
+    dyno_ids = [d["id"] for d in own_server.api("GET", "/apps/survivor/dynos").json()]
+    assert processes_mentioning(*dyno_ids)
 
     own_server.stop(how)
     # Dynos die with the server (they must not outlive it as orphans).
-    wait_for(lambda: not _dyno_processes(own_server.home), 30, what="dyno processes to exit")
+    wait_for(lambda: not processes_mentioning(*dyno_ids), 30, what="dyno processes to exit")
     own_server.start()
 
     assert own_server.api("GET", "/apps/survivor/releases").json() == releases
@@ -72,18 +73,3 @@ def test_restart_keeps_apps_releases_config_and_formation(
         what="formation back up after restart",
     )
     assert own_server.get("survivor").text == "The configured secret key is kept."
-    assert old_pids  # the first run really had dynos running
-
-
-def _dyno_processes(home: Path) -> list[int]:
-    """Processes whose command line mentions this server's dyno directory."""
-    found = []
-    marker = str(home / "dynos").encode()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found

@@ -15,7 +15,7 @@ from cove import sandbox
 from cove.builder import buildpacks, sandboxed
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
 from cove.builder.output import BuildOutput
-from cove.builder.slug import human_size, write_slug
+from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
 from cove.domain.errors import InvalidParams
 from cove.domain.procfile import parse_procfile
@@ -165,7 +165,8 @@ class Builder:
             out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
 
         out.step("Compressing...")
-        checksum, _, size = await write_slug(root, self.settings.slugs_dir)
+        checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
+        keep_unpacked(root, slug_file)
         out.detail(f"Done: {human_size(size)}")
 
         out.step("Launching...")

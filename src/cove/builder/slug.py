@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 
@@ -37,6 +38,46 @@ async def write_slug(build_root: Path, slugs_dir: Path) -> tuple[str, Path, int]
 
 def slug_path(slugs_dir: Path, checksum: str) -> Path:
     return slugs_dir / f"{checksum.removeprefix('SHA256:')}.tgz"
+
+
+def unpacked_dir(slug: Path) -> Path:
+    """Where this host keeps the slug unpacked (read-only: dynos mount it under a
+    throwaway overlay, so they never write to it)."""
+    return slug.with_suffix("")
+
+
+def keep_unpacked(build_root: Path, slug: Path) -> None:
+    """Move the build directory into place as the unpacked slug: a rename, no copy."""
+    target = unpacked_dir(slug)
+    if not target.exists():
+        build_root.rename(target)
+
+
+async def ensure_unpacked(slug: Path) -> Path:
+    """The unpacked slug, unpacking the archive first if this host doesn't have it yet
+    (a slug built elsewhere, or kept only as its archive)."""
+    target = unpacked_dir(slug)
+    if target.is_dir():
+        return target
+    tmp = slug.parent / f".unpack-{os.getpid()}-{id(target)}"
+    tmp.mkdir()
+    proc = await asyncio.create_subprocess_exec(
+        "tar", "-xzf", str(slug), "-C", str(tmp), stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"could not unpack slug {slug.name}: {err.decode(errors='replace')}")
+    try:
+        tmp.rename(target)
+    except OSError:  # unpacked concurrently by another dyno start: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def remove_slug(slug: Path) -> None:
+    slug.unlink(missing_ok=True)
+    shutil.rmtree(unpacked_dir(slug), ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:

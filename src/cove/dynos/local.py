@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cove import sandbox
-from cove.builder.stack import Stack
+from cove.builder import Stack, ensure_unpacked
 from cove.dynos.backend import DynoSpec
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
@@ -117,18 +117,27 @@ class LocalBackend:
         self.dynos_dir = dynos_dir
         self.stack = stack
 
+    async def _app_mount(self, spec: DynoSpec, root: Path) -> sandbox.Mount:
+        """Every dyno starts from a pristine slug and its writes are its own (Heroku's
+        ephemeral filesystem): an overlay on the unpacked slug, or a full copy where the
+        host can't do overlays."""
+        slug = await ensure_unpacked(spec.slug)
+        if sandbox.supports_ephemeral_mounts():
+            return sandbox.Mount(slug, "/app", ephemeral=True)
+        app_dir = root / "app"
+        root.mkdir(parents=True)
+        copy = await asyncio.create_subprocess_exec(
+            "cp", "-a", str(slug), str(app_dir), stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await copy.communicate()
+        if copy.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError(f"could not copy slug {spec.slug.name}: {err.decode()}")
+        return sandbox.Mount(app_dir, "/app", writable=True)
+
     async def start(self, spec: DynoSpec, on_output: Callable[[str], None]) -> LocalDyno:
         root = self.dynos_dir / spec.id
-        app_dir = root / "app"
-        app_dir.mkdir(parents=True)
-        # Every dyno starts from a fresh copy of its slug: the ephemeral filesystem.
-        untar = await asyncio.create_subprocess_exec(
-            "tar", "-xzf", str(spec.slug), "-C", str(app_dir), stderr=asyncio.subprocess.PIPE
-        )
-        _, err = await untar.communicate()
-        if untar.returncode != 0:
-            shutil.rmtree(root, ignore_errors=True)
-            raise RuntimeError(f"could not unpack slug {spec.slug}: {err.decode()}")
+        app_mount = await self._app_mount(spec, root)
         port = free_port() if spec.type == "web" else None
         env = {
             "PATH": DEFAULT_PATH,
@@ -141,7 +150,7 @@ class LocalBackend:
             env["PORT"] = str(port)
         argv = sandbox.command(
             ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
-            mounts=[sandbox.Mount(app_dir, "/app", writable=True), *self.stack.mounts()],
+            mounts=[app_mount, *self.stack.mounts()],
             env=env,
             hostname=spec.id,
         )

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from cove.api.auth import token_from_header
 from cove.api.routes.common import ctx
@@ -103,7 +104,7 @@ async def _run_cgi(request: Request, env: dict[str, str], repo: Path, release: o
         done()
         raise
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes, None]:
         assert proc.stdout is not None
         try:
             while chunk := await proc.stdout.read(65536):
@@ -118,20 +119,52 @@ async def _run_cgi(request: Request, env: dict[str, str], repo: Path, release: o
             feeder.cancel()
             done()
 
-    media = headers.pop("content-type", "application/octet-stream")
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media)
+    headers.setdefault("content-type", "application/octet-stream")
+    return _CgiResponse(body(), status, headers)
+
+
+class _CgiResponse(Response):
+    """Streams the CGI output. Unlike Starlette's StreamingResponse it never calls
+    ``receive()``: the request body is still being read into git by ``_feed``, and a second
+    reader (Starlette's disconnect listener) would swallow pieces of the pack."""
+
+    def __init__(
+        self, body: AsyncGenerator[bytes, None], status: int, headers: dict[str, str]
+    ) -> None:
+        # Not Response.__init__: it would add "content-length: 0" for the empty body.
+        self.status_code = status
+        self.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.background = None
+        self._chunks = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self._chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await self._chunks.aclose()
 
 
 async def _feed(request: Request, proc: asyncio.subprocess.Process) -> None:
+    """Copy the request body into git. git may finish (and close its stdin) before the
+    body's last, empty message: the rest is then read and dropped, never an error."""
     assert proc.stdin is not None
-    try:
-        async for chunk in request.stream():
+    open_ = True
+    async for chunk in request.stream():
+        if not (open_ and chunk):
+            continue
+        try:
             proc.stdin.write(chunk)
             await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    finally:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            # RuntimeError: uvloop's answer to writing into a pipe that is already closed.
+            open_ = False
+    if open_:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
             proc.stdin.close()
 
 

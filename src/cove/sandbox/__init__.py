@@ -1,4 +1,10 @@
-from cove.sandbox.bwrap import Mount, SandboxUnavailable, bwrap_path, command
+from cove.sandbox.bwrap import (
+    Mount,
+    SandboxUnavailable,
+    bwrap_path,
+    command,
+    supports_ephemeral_mounts,
+)
 from cove.sandbox.processes import kill_sandbox, sandbox_namespace, signal_sandbox
 
 __all__ = [
@@ -9,4 +15,5 @@ __all__ = [
     "kill_sandbox",
     "sandbox_namespace",
     "signal_sandbox",
+    "supports_ephemeral_mounts",
 ]

