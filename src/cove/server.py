@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover, remove_slug, slug_path
-from cove.dynos import DynoManager, LocalBackend
+from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.logs import LogRouter
@@ -135,15 +135,17 @@ async def serve(settings: Settings) -> None:
     await router.start(settings.router_host, settings.router_port)
     settings = settings.with_ports(api_sock.getsockname()[1], router.port)
 
+    backend = LocalBackend(settings.dynos_dir, stack)
     manager = DynoManager(
         settings,
         store,
-        LocalBackend(settings.dynos_dir, stack),
+        backend,
         logs,
         backoff_scale=float(os.environ.get("COVE_CRASH_BACKOFF_SCALE", "1")),
     )
-    builder = Builder(settings, store, stack, logs, manager.wait_serving)
-    api = create_api(ApiContext(settings, store, logs, builder), git_router)
+    release_phase = ReleasePhase(settings, store, backend, logs)
+    builder = Builder(settings, store, stack, logs, manager.wait_serving, release_phase.follow)
+    api = create_api(ApiContext(settings, store, logs, builder, release_phase.follow), git_router)
     config = uvicorn.Config(
         api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
     )
@@ -158,6 +160,7 @@ async def serve(settings: Settings) -> None:
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(manager.run()),
+                group.create_task(release_phase.run()),
                 group.create_task(feed.run()),
                 group.create_task(Janitor(settings, store).run()),
                 group.create_task(http.serve(sockets=[api_sock])),
@@ -165,6 +168,7 @@ async def serve(settings: Settings) -> None:
             await stop.wait()
             http.should_exit = True
             await builder.close()
+            await release_phase.close()
             await manager.close()
             for task in tasks:
                 task.cancel()

@@ -47,6 +47,7 @@ class Settings:
     build_timeout: float = 15 * 60
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
+    release_timeout: float = 3600.0
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
 
@@ -67,6 +68,7 @@ class Settings:
             build_timeout=_env_float("COVE_BUILD_TIMEOUT", 15 * 60),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
+            release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from cove.builder import Builder
@@ -29,6 +30,8 @@ class ApiContext:
     store: Store
     logs: LogRouter
     builder: Builder
+    # A release command's output, live (``ReleasePhase.follow``).
+    follow_release: Callable[[str], AsyncIterator[str]]
     log_sessions: dict[str, LogSession] = field(default_factory=dict)
 
     def new_log_session(self, session: LogSession) -> str:

@@ -67,7 +67,13 @@ def app(a: App, owner: Account, settings: Settings, slug_size: int | None = None
     }
 
 
-def release(r: Release, a: App, user: Account, current_version: int | None) -> dict[str, Any]:
+def release(
+    r: Release,
+    a: App,
+    user: Account,
+    current_version: int | None,
+    output_stream_url: str | None = None,
+) -> dict[str, Any]:
     return {
         "id": r.id,
         "version": r.version,
@@ -75,7 +81,7 @@ def release(r: Release, a: App, user: Account, current_version: int | None) -> d
         "status": r.status,
         "current": r.version == current_version,
         "eligible_for_rollback": r.slug_id is not None and r.status == "succeeded",
-        "output_stream_url": None,
+        "output_stream_url": output_stream_url,
         "slug": {"id": r.slug_id} if r.slug_id else None,
         "user": {"id": user.id, "email": user.email},
         "app": {"id": a.id, "name": a.name},

@@ -6,23 +6,23 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from cove import sandbox
 from cove.builder import buildpacks, sandboxed
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
-from cove.builder.output import BuildOutput
 from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
 from cove.domain.errors import InvalidParams
 from cove.domain.procfile import parse_procfile
-from cove.logs import LogRouter
+from cove.logs import LogRouter, OutputStream
 from cove.services import accounts, formation, releases
 from cove.settings import BUILD_ENV_PASSTHROUGH, Settings
-from cove.store import App, Build, Slug, Store
+from cove.store import App, Build, Release, Slug, Store
 
 # Waits until a release's web dynos serve (or fail to); returns a one-line verdict.
 WaitServing = Callable[[str, int], Awaitable[str]]
@@ -36,20 +36,22 @@ class Builder:
         stack: Stack,
         logs: LogRouter,
         wait_serving: WaitServing,
+        follow_release: Callable[[str], AsyncIterator[str]],
     ) -> None:
         self.settings = settings
         self.store = store
         self.stack = stack
         self.logs = logs
         self.wait_serving = wait_serving
-        self.outputs: dict[str, BuildOutput] = {}
+        self.follow_release = follow_release
+        self.outputs: dict[str, OutputStream] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
     def submit(self, build_id: str, app_id: str) -> None:
         """Start a build; the builder owns the task and waits for it on ``close``."""
-        output = BuildOutput(
+        output = OutputStream(
             self.settings.builds_dir / f"{build_id}.log",
             lambda line: self.logs.publish(app_id, "app", "build", line),
         )
@@ -67,7 +69,7 @@ class Builder:
         return self.settings.builds_dir / f"{build_id}.log"
 
     # -- one build -----------------------------------------------------------------------
-    async def _run(self, build_id: str, app_id: str, out: BuildOutput) -> None:
+    async def _run(self, build_id: str, app_id: str, out: OutputStream) -> None:
         lock = self._locks.setdefault(app_id, asyncio.Lock())
         if lock.locked():
             out.step("Waiting for the previous build of this app to finish...")
@@ -106,7 +108,7 @@ class Builder:
             else "Build failed -- check your build output",
         )
 
-    async def _build(self, build_id: str, app_id: str, out: BuildOutput, workdir: Path) -> None:
+    async def _build(self, build_id: str, app_id: str, out: OutputStream, workdir: Path) -> None:
         with self.store.session() as s:
             build = s.get(Build, build_id)
             app = s.get(App, app_id)
@@ -170,18 +172,43 @@ class Builder:
         out.detail(f"Done: {human_size(size)}")
 
         out.step("Launching...")
-        version = self._release(
+        release = self._release(
             build_id, app, user.id, checksum, size, process_types, build.version, names
         )
+        version = release.version
         self.logs.publish(
             app_id, "app", "api", f"Deploy {(build.version or '')[:8]} by user {user.email}"
         )
         self.logs.publish(app_id, "app", "api", f"Release v{version} created by user {user.email}")
+        if release.status == "pending" and not await self._release_phase(release, out):
+            return
         out.detail(f"Released v{version}")
         out.detail(f"{self.settings.web_url(app.name)} deployed to Cove")
         out.write("")
         verdict = await self.wait_serving(app_id, version)
         out.write(f"Verifying deploy... {verdict}")
+
+    async def _release_phase(self, release: Release, out: OutputStream) -> bool:
+        """Stream the release command; True if the release went live."""
+        out.error("Release command declared: this new release will not be available until")
+        out.error("the command succeeds.")
+        out.write("Running release command...")
+        out.write("")
+        async for line in self.follow_release(release.id):
+            out.write(line)
+        with self.store.session() as s:
+            status = s.scalar(select(Release.status).where(Release.id == release.id))
+        if status == "succeeded":
+            out.write("Waiting for release.... done.")
+            return True
+        out.write("Waiting for release.... failed.")
+        out.error(f"Release command failed: v{release.version} was not deployed; the release")
+        out.error(
+            "that was running before keeps running. See `cove releases:info` and `cove logs`."
+        )
+        out.write("")
+        out.error("Push failed")
+        return False
 
     def _release(
         self,
@@ -193,7 +220,7 @@ class Builder:
         process_types: dict[str, str],
         commit: str | None,
         names: list[tuple[buildpacks.Buildpack, str]],
-    ) -> int:
+    ) -> Release:
         """Slug row, release and build result in one transaction: a crash leaves either
         all of them or none."""
         with self.store.session() as s:
@@ -220,7 +247,7 @@ class Builder:
             build.status = "succeeded"
             build.slug_id = slug.id
             build.release_id = release.id
-            return release.version
+            return release
 
     def _build_env(self, version: str | None) -> dict[str, str]:
         env = {

@@ -148,6 +148,11 @@ def releases_rollback(state: CliState, app: str, release: str | None) -> None:
             if exc.status != 404:
                 raise
             warn("Release command output is not available.")
+        if client.get_release(app, new["id"])["status"] == "failed":
+            raise CliError(
+                f"Release command failed: v{new['version']} was not deployed; the release that "
+                "was running before keeps running."
+            )
 
 
 COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # COVE_CRASH_BACKOFF_SCALE for tests and impatient operators.
 CRASH_BACKOFF_MINUTES = (20, 40, 60, 180, 320)
 RECONCILE_EVENTS = {
+    "release.updated",
     "app.created",
     "app.destroyed",
     "release.created",

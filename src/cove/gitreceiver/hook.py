@@ -90,9 +90,13 @@ def main() -> int:
                 for line in stream.iter_lines():
                     say(line)
             build = c.get(f"/apps/{app}/builds/{build['id']}").raise_for_status().json()
+            if build["status"] != "succeeded":
+                return 1
+            # A build can succeed and its release still fail (the release command did).
+            release = c.get(f"/apps/{app}/releases/{build['release']['id']}").raise_for_status()
         except httpx.HTTPError as exc:
             return reject(f"Cove could not run the build: {exc}", "Push rejected.")
-    return 0 if build["status"] == "succeeded" else 1
+    return 0 if release.json()["status"] == "succeeded" else 1
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cove.domain.errors import NotFound
-from cove.store import App, Release, Store
+from cove.domain.errors import InvalidParams, NotFound
+from cove.store import App, Release, Slug, Store
 from cove.store.models import now
 
 
@@ -19,8 +19,14 @@ def append(
     user_id: str,
     config: dict[str, str] | None = None,
 ) -> Release:
-    """Create release v(N+1) of ``app`` inside the caller's transaction."""
+    """Create release v(N+1) of ``app`` inside the caller's transaction.
+
+    A release whose slug declares a ``release`` process type starts ``pending``: the
+    release phase runs it, and only a ``succeeded`` release ever becomes current.
+    """
     latest = session.scalar(select(func.max(Release.version)).where(Release.app_id == app.id))
+    slug = session.get(Slug, slug_id) if slug_id else None
+    phase = slug is not None and "release" in slug.process_types
     release = Release(
         app_id=app.id,
         version=(latest or 0) + 1,
@@ -28,13 +34,68 @@ def append(
         slug_id=slug_id,
         config=dict(app.config if config is None else config),
         user_id=user_id,
-        status="succeeded",
+        status="pending" if phase else "succeeded",
     )
     session.add(release)
     session.flush()
-    app.released_at = now()
-    Store.emit(session, "release.created", app.id, version=release.version)
+    if not phase:
+        app.released_at = now()
+    Store.emit(
+        session,
+        "release.created",
+        app.id,
+        version=release.version,
+        release_id=release.id,
+        pending=phase,
+    )
     return release
+
+
+def finish(store: Store, release_id: str, succeeded: bool) -> Release:
+    """Record the release phase's outcome; a success makes the release current."""
+    with store.session() as s:
+        release = s.get(Release, release_id)
+        if release is None:
+            raise NotFound(f"Couldn't find that release. ({release_id})")
+        release.status = "succeeded" if succeeded else "failed"
+        app = s.get(App, release.app_id)
+        if succeeded and app is not None:
+            app.released_at = now()
+        store.emit(
+            s, "release.updated", release.app_id, version=release.version, status=release.status
+        )
+        return release
+
+
+def rollback(store: Store, app_id: str, target_ident: str, user_id: str) -> Release:
+    """A new release with the slug and config vars of an earlier one (add-ons untouched)."""
+    target = get(store, app_id, target_ident)
+    if target.slug_id is None or target.status != "succeeded":
+        raise InvalidParams(
+            f"v{target.version} cannot be rolled back to: it has no slug or did not succeed."
+        )
+    with store.session() as s:
+        app = s.get(App, app_id)
+        assert app is not None
+        app.config = dict(target.config)
+        return append(
+            s,
+            app,
+            slug_id=target.slug_id,
+            description=f"Rollback to v{target.version}",
+            user_id=user_id,
+            config=dict(target.config),
+        )
+
+
+def from_slug(store: Store, app_id: str, slug_id: str, description: str, user_id: str) -> Release:
+    """``POST /apps/{app}/releases {"slug": id}``: release an existing slug of the app."""
+    with store.session() as s:
+        slug = s.get(Slug, slug_id)
+        app = s.get(App, app_id)
+        if slug is None or app is None or slug.app_id != app_id:
+            raise NotFound(f"Couldn't find that slug. ({slug_id})")
+        return append(s, app, slug_id=slug_id, description=description or "Deploy", user_id=user_id)
 
 
 def current(session: Session, app_id: str) -> Release | None:

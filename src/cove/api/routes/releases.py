@@ -1,17 +1,21 @@
-"""Releases (read side; rollback arrives with the release-management issue)."""
+"""Releases: listing, rollback, release from a slug, release-command output."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 
 from cove.api import serializers
 from cove.api.auth import current_account
-from cove.api.routes.common import ctx, load_app
+from cove.api.routes.common import audit, ctx, load_app
+from cove.domain.errors import InvalidParams
 from cove.services import accounts, releases
-from cove.store import Account, App, Release
+from cove.store import Account, App, Release, Slug
 
 router = APIRouter()
 _MAX = re.compile(r"max=(\d+)")
@@ -21,12 +25,19 @@ def _json(request: Request, app: App, rows: list[Release]) -> list[dict[str, Any
     store = ctx(request).store
     with store.session() as s:
         current = releases.current(s, app.id)
+        with_phase = {
+            slug.id
+            for slug in s.scalars(select(Slug).where(Slug.app_id == app.id))
+            if "release" in slug.process_types
+        }
     users: dict[str, Account] = {}
     out = []
+    base = ctx(request).settings.api_url
     for r in rows:
         user = users.get(r.user_id) or accounts.get_account(store, r.user_id)
         users[r.user_id] = user
-        out.append(serializers.release(r, app, user, current.version if current else None))
+        stream = f"{base}/releases/{r.id}/output" if r.slug_id in with_phase else None
+        out.append(serializers.release(r, app, user, current.version if current else None, stream))
     return out
 
 
@@ -54,3 +65,38 @@ def get_release(
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
     return _json(request, app, [releases.get(ctx(request).store, app.id, release)])[0]
+
+
+@router.post("/apps/{ident}/releases", status_code=201)
+def create_release(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """``{"release": id-or-version}`` rolls back (a new release with that release's slug and
+    config vars); ``{"slug": id}`` releases an existing slug of the app."""
+    app = load_app(request, ident, account)
+    store = ctx(request).store
+    if body.get("release") is not None:
+        release = releases.rollback(store, app.id, str(body["release"]), account.id)
+    elif body.get("slug") is not None:
+        release = releases.from_slug(
+            store, app.id, str(body["slug"]), str(body.get("description") or ""), account.id
+        )
+    else:
+        raise InvalidParams("Give either release (to roll back to) or slug (to release).")
+    audit(request, app, account, release.description)
+    audit(request, app, account, f"Release v{release.version} created")
+    return _json(request, app, [release])[0]
+
+
+@router.get("/releases/{release_id}/output")
+async def release_output(request: Request, release_id: str) -> StreamingResponse:
+    """The release command's output, streamed until it ends (the id is the capability)."""
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for line in ctx(request).follow_release(release_id):
+            yield (line + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

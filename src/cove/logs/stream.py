@@ -1,5 +1,6 @@
-"""A build's output: appended by the builder, followed live by any number of readers
-(the git hook streaming it as ``remote:`` lines, ``GET output_stream_url``)."""
+"""The output of a build or a release phase: appended by its producer, followed live by
+any number of readers (the git hook streaming it as ``remote:`` lines,
+``GET output_stream_url``), and kept in a file for later readers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 
-class BuildOutput:
+class OutputStream:
     def __init__(self, log_file: Path, on_line: Callable[[str], None]) -> None:
         self.lines: list[str] = []
         self.done = False
