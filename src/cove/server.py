@@ -141,7 +141,6 @@ async def serve(settings: Settings) -> None:
         store,
         backend,
         logs,
-        backoff_scale=float(os.environ.get("COVE_CRASH_BACKOFF_SCALE", "1")),
     )
     release_phase = ReleasePhase(settings, store, backend, logs)
     builder = Builder(settings, store, stack, logs, manager.wait_serving, release_phase.follow)

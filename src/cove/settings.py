@@ -48,6 +48,10 @@ class Settings:
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
     release_timeout: float = 3600.0
+    # Heroku cycles every dyno after 24 h plus up to 216 min of jitter.
+    dyno_cycle_seconds: float = 24 * 3600.0
+    dyno_cycle_jitter_seconds: float = 216 * 60.0
+    crash_backoff_scale: float = 1.0
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
 
@@ -69,6 +73,9 @@ class Settings:
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),
+            dyno_cycle_seconds=_env_float("COVE_DYNO_CYCLE_SECONDS", 24 * 3600.0),
+            dyno_cycle_jitter_seconds=_env_float("COVE_DYNO_CYCLE_JITTER_SECONDS", 216 * 60.0),
+            crash_backoff_scale=_env_float("COVE_CRASH_BACKOFF_SCALE", 1.0),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
         )

@@ -1,4 +1,4 @@
-"""`cove ps`, `ps:scale`, `ps:restart`."""
+"""`cove ps`, `ps:scale`, `ps:restart`, `ps:stop`."""
 
 from __future__ import annotations
 
@@ -151,8 +151,22 @@ def ps_restart(
             client.restart_all_dynos(app)
 
 
+@click.command("ps:stop")
+@click.argument("target", metavar="TYPE|DYNO")
+@app_options
+@pass_state
+def ps_stop(state: CliState, app: str, target: str) -> None:
+    """Stop a dyno (`web.1`) or all dynos of a process type (`web`). Dynos of the formation
+    are started again (use ps:scale to keep them off)."""
+    client = state.client()
+    what = f"dyno {target}" if "." in target else f"{target} dynos"
+    with action(f"Stopping {what} on {app_label(app)}"):
+        client.stop_dynos(app, target)
+
+
 COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [
     (ps_list, ("ps:list",)),
     (ps_scale, ("scale",)),
     (ps_restart, ("restart",)),
+    (ps_stop, ("stop", "ps:kill", "kill")),
 ]

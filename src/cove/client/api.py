@@ -317,6 +317,11 @@ class CoveClient:
     def restart_process_type(self, app: str, process_type: str) -> None:
         self._request("DELETE", f"/apps/{_seg(app)}/formations/{_seg(process_type)}")
 
+    def stop_dynos(self, app: str, target: str) -> None:
+        """Stop one dyno (``web.1``) or a process type's dynos (``web``)."""
+        kind = "dynos" if "." in target else "formations"
+        self._request("POST", f"/apps/{_seg(app)}/{kind}/{_seg(target)}/actions/stop")
+
     # -- logs -------------------------------------------------------------------------------
 
     def create_log_session(

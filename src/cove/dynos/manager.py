@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from cove.store import App, Dyno, Formation, Slug, Store
 log = logging.getLogger(__name__)
 
 # Heroku's crash cool-off after the first (immediate) restart, in minutes; scaled by
-# COVE_CRASH_BACKOFF_SCALE for tests and impatient operators.
+# COVE_CRASH_BACKOFF_SCALE for tests and impatient operators. A dyno that stayed up this
+# long before crashing starts the count afresh.
 CRASH_BACKOFF_MINUTES = (20, 40, 60, 180, 320)
+CRASH_RESET_MINUTES = 10
 RECONCILE_EVENTS = {
     "release.updated",
     "app.created",
@@ -37,6 +40,7 @@ RECONCILE_EVENTS = {
     "release.created",
     "formation.changed",
     "app.restart",
+    "dyno.stop",
 }
 
 
@@ -45,6 +49,17 @@ class _Running:
     handle: DynoHandle
     state: str = "starting"  # starting | up | stopping
     task: asyncio.Task[None] | None = None
+    up_since: float | None = None
+    cycling: bool = False  # due for its daily replacement
+
+
+def crash_delay(crashes: int, scale: float) -> float:
+    """Seconds before restarting a dyno after its ``crashes``-th crash in a row: the first
+    restart is immediate, then Heroku's cool-off schedule."""
+    if crashes <= 1:
+        return 0.0
+    minutes = CRASH_BACKOFF_MINUTES[min(crashes - 2, len(CRASH_BACKOFF_MINUTES) - 1)]
+    return minutes * 60 * scale
 
 
 @dataclass
@@ -59,7 +74,6 @@ class DynoManager:
     store: Store
     backend: Backend
     logs: LogRouter
-    backoff_scale: float = 1.0
     _running: dict[str, _Running] = field(default_factory=dict)
     _crashes: dict[tuple[str, str, str], _Crashes] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
@@ -79,7 +93,9 @@ class DynoManager:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._reconcile_loop())
             async for event in self.store.watch(cursor):
-                if event.kind in RECONCILE_EVENTS and event.app_id:
+                if event.kind == "dyno.stop" and event.app_id:
+                    self._stop_matching(event.app_id, event.payload["target"])
+                elif event.kind in RECONCILE_EVENTS and event.app_id:
                     self.mark_dirty(event.app_id)
 
     def mark_dirty(self, app_id: str) -> None:
@@ -137,7 +153,12 @@ class DynoManager:
         mine = {i: r for i, r in self._running.items() if r.handle.spec.app_id == app_id}
         running = [
             plan_.RunningDyno(
-                i, app_id, r.handle.spec.name, r.handle.spec.revision, r.state == "up"
+                i,
+                app_id,
+                r.handle.spec.name,
+                # A dyno due for cycling reads as stale: it is replaced like on a new release.
+                r.handle.spec.revision + ("~cycle" if r.cycling else ""),
+                r.state == "up",
             )
             for i, r in mine.items()
             if r.state != "stopping"
@@ -193,7 +214,7 @@ class DynoManager:
             )
         except Exception as exc:
             self._system(spec, f"Failed to start: {exc}")
-            await self._record_crash(spec, "starting")
+            await self._record_crash(spec, None)
             return
         entry = _Running(handle)
         self._running[spec.id] = entry
@@ -209,9 +230,14 @@ class DynoManager:
             return
         if up:
             entry.state = "up"
+            entry.up_since = asyncio.get_running_loop().time()
             self._system(spec, "State changed from starting to up")
             await self._set_state(spec, "up")
             self.mark_dirty(spec.app_id)  # its stale predecessor can now stop
+            cycle = self.settings.dyno_cycle_seconds + random.uniform(
+                0, self.settings.dyno_cycle_jitter_seconds
+            )
+            asyncio.get_running_loop().call_later(cycle, self._cycle, spec.id)
         elif not handle.has_exited():
             self._system(
                 spec,
@@ -225,21 +251,41 @@ class DynoManager:
         self._running.pop(spec.id, None)
         self._system(spec, f"Process exited with status {status}")
         self._system(spec, f"State changed from {entry.state} to crashed")
-        await self._record_crash(spec, entry.state)
+        await self._record_crash(spec, entry.up_since)
 
-    async def _record_crash(self, spec: DynoSpec, _from_state: str) -> None:
+    async def _record_crash(self, spec: DynoSpec, up_since: float | None) -> None:
         key = (spec.app_id, spec.name, spec.revision)
         crash = self._crashes.setdefault(key, _Crashes())
+        now = asyncio.get_running_loop().time()
+        reset_after = CRASH_RESET_MINUTES * 60 * self.settings.crash_backoff_scale
+        if up_since is not None and now - up_since >= reset_after:
+            crash.count = 0
         crash.count += 1
-        delay = 0.0
-        if crash.count > 1:
-            minutes = CRASH_BACKOFF_MINUTES[min(crash.count - 2, len(CRASH_BACKOFF_MINUTES) - 1)]
-            delay = minutes * 60 * self.backoff_scale
-        crash.restart_at = asyncio.get_running_loop().time() + delay
+        delay = crash_delay(crash.count, self.settings.crash_backoff_scale)
+        crash.restart_at = now + delay
+        if delay:
+            self._system(spec, f"Crashed {crash.count} times in a row: restarting in {delay:.0f} s")
         await self._set_state(spec, "crashed")
         self.mark_dirty(spec.app_id)
 
-    async def _stop(self, dyno_id: str, final_state: str) -> None:
+    def _cycle(self, dyno_id: str) -> None:
+        """Daily cycling: replace the dyno (a new one first, as for a release)."""
+        entry = self._running.get(dyno_id)
+        if entry is None or entry.state != "up":
+            return
+        self._system(entry.handle.spec, "Cycling")
+        entry.cycling = True
+        self.mark_dirty(entry.handle.spec.app_id)
+
+    def _stop_matching(self, app_id: str, target: str) -> None:
+        """``ps:stop``: stop a dyno (``web.1``) or a process type's dynos (``web``). Formation
+        dynos are then started again by the next reconcile, as on Heroku."""
+        for dyno_id, entry in list(self._running.items()):
+            spec = entry.handle.spec
+            if spec.app_id == app_id and target in (spec.name, spec.type):
+                self._spawn(self._stop(dyno_id, "down", then_reconcile=True))
+
+    async def _stop(self, dyno_id: str, final_state: str, then_reconcile: bool = False) -> None:
         entry = self._running.get(dyno_id)
         if entry is None or entry.state == "stopping":
             return
@@ -259,6 +305,8 @@ class DynoManager:
         self._system(spec, f"State changed from {previous} to {final_state}")
         self._running.pop(dyno_id, None)
         await asyncio.to_thread(self._delete_row, spec.id, spec)
+        if then_reconcile:
+            self.mark_dirty(spec.app_id)
 
     # -- state rows (what the API and router see) ----------------------------------------
     def _write_row(self, spec: DynoSpec, state: str, handle: DynoHandle | None) -> None:

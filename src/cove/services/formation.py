@@ -109,3 +109,13 @@ def request_restart(store: Store, app_ident: str, target: str = "*") -> None:
         restarts[target] = int(restarts.get(target, 0)) + 1
         app.restarts = restarts
         store.emit(s, "app.restart", app.id, target=target)
+
+
+def request_stop(store: Store, app_ident: str, target: str) -> None:
+    """``ps:stop``: the dyno manager stops the matching dynos (and, since the formation
+    still wants them, starts new ones)."""
+    with store.session() as s:
+        app = apps.find(s, app_ident)
+        if target.split(".", 1)[0] not in process_types(s, app.id):
+            raise NotFound(f"Couldn't find that process type or dyno ({target}).")
+        store.emit(s, "dyno.stop", app.id, target=target)

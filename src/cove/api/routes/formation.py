@@ -116,3 +116,14 @@ def restart_type(
     request: Request, ident: str, type_: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
     return _restart(request, ident, account, type_)
+
+
+@router.post("/apps/{ident}/dynos/{dyno}/actions/stop", status_code=202)
+@router.post("/apps/{ident}/formations/{dyno}/actions/stop", status_code=202)
+def stop_dynos(
+    request: Request, ident: str, dyno: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    formation.request_stop(ctx(request).store, app.id, dyno)
+    audit(request, app, account, f"Stop {dyno}")
+    return {}
