@@ -104,3 +104,45 @@ def test_daily_cycling_replaces_dynos(cycling_server: CoveServer, tmp_path: Path
     logs = user.cove("logs", "-n", "1500", cwd=repo).stdout
     assert len(re.findall(r"heroku\[web\.1\]: Cycling", logs)) >= 2
     assert cycling_server.get("cycled").text == "ok"
+
+
+@pytest.fixture
+def strict_server(tmp_path: Path) -> Iterator[CoveServer]:
+    home = tmp_path / "cove-home"
+    env = server_env(home) | {"COVE_BOOT_TIMEOUT": "3", "COVE_STOP_GRACE": "2"}
+    srv = CoveServer(home, tmp_path / "server.log", env)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_boot_timeout_keeps_old_release_and_exit_timeout_kills(
+    strict_server: CoveServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "dev"
+    home.mkdir()
+    user = User(home, strict_server)
+    user.cove("login", "--token", strict_server.admin_token)
+    repo = user.new_repo("crashy", "slowboot")
+    user.cove("apps:create", "slowboot", cwd=repo)
+    user.cove("config:set", "TEXT=old", "IGNORE_TERM=1", cwd=repo)
+    user.push(repo)
+
+    # R12: a dyno ignoring SIGTERM is killed after the grace period.
+    user.cove("ps:restart", cwd=repo)
+
+    def logs() -> str:
+        return user.cove("logs", "-n", "1500", cwd=repo).stdout
+
+    wait_for(lambda: "Error R12 (Exit timeout)" in logs(), 30, what="R12")
+    text = logs()
+    assert text.index("Stopping all processes with SIGTERM") < text.index("Error R12")
+    assert "Stopping all processes with SIGKILL" in text
+    assert "Process exited with status 137" in text
+
+    # R10: a release whose web process never binds $PORT does not replace the running one.
+    user.cove("config:set", "NO_BIND=1", "TEXT=new", cwd=repo)
+    wait_for(lambda: "Error R10 (Boot timeout)" in logs(), 30, what="R10")
+    assert strict_server.get("slowboot").text == "old"
+    states = {d["release"]["version"]: d["state"] for d in dynos(strict_server, "slowboot")}
+    assert "up" in states.values()  # the previous release's dyno is still up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,29 @@ class DynoHandle(Protocol):
         """The exit status once the dyno's process has ended."""
         ...
 
-    async def stop(self, grace: float) -> int:
-        """SIGTERM every process of the dyno, SIGKILL after ``grace`` seconds; the status."""
+    def terminate(self) -> None:
+        """SIGTERM to every process of the dyno (daemons that forked away included)."""
         ...
+
+    def kill(self) -> None:
+        """SIGKILL the whole dyno."""
+        ...
+
+
+async def stop_dyno(
+    handle: DynoHandle, grace: float, on_kill: Callable[[], None] | None = None
+) -> int:
+    """Heroku's shutdown: SIGTERM, ``grace`` seconds to exit, then SIGKILL (``on_kill``
+    runs first, to log R12). Returns the exit status."""
+    if not handle.has_exited():
+        handle.terminate()
+        try:
+            return await asyncio.wait_for(handle.wait_exit(), grace)
+        except TimeoutError:
+            if on_kill is not None:
+                on_kill()
+            handle.kill()
+    return await handle.wait_exit()
 
 
 class Backend(Protocol):

@@ -16,8 +16,12 @@ from cove.builder import Stack, ensure_unpacked
 from cove.dynos.backend import DynoSpec
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
-# command through the shell (so `$PORT` and `&&` work in Procfile commands).
+# command through the shell (so `$PORT` and `&&` work in Procfile commands). The shell
+# traps SIGTERM with a no-op so it outlives the app's graceful shutdown: when the sandbox's
+# main process exits, bwrap kills everything left. (A trapped handler, unlike an ignored
+# signal, is reset to the default in the commands the shell starts.)
 LAUNCHER = (
+    "trap : TERM; "
     'for f in /app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; unset f; '
     "[ -r /app/.profile ] && . /app/.profile; "
     '__cove_command="$1"; shift; eval "$__cove_command"'
@@ -99,14 +103,13 @@ class LocalDyno:
             self._namespace = sandbox.sandbox_namespace(self._proc.pid)
         return self._namespace
 
-    async def stop(self, grace: float) -> int:
+    def terminate(self) -> None:
         if not self._exited.done():
             sandbox.signal_sandbox(self._proc.pid, self._ns(), signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._exited), grace)
-            except TimeoutError:
-                sandbox.kill_sandbox(self._proc.pid)
-        return await self.wait_exit()
+
+    def kill(self) -> None:
+        if not self._exited.done():
+            sandbox.kill_sandbox(self._proc.pid)
 
     def pid(self) -> int:
         return self._proc.pid

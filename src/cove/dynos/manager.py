@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 
 from cove.builder.slug import slug_path
 from cove.domain import formation as plan_
-from cove.dynos.backend import Backend, DynoHandle, DynoSpec
+from cove.dynos.backend import Backend, DynoHandle, DynoSpec, stop_dyno
 from cove.logs import LogRouter
 from cove.services import formation, releases
 from cove.settings import Settings
@@ -119,7 +119,7 @@ class DynoManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(
-            *(r.handle.stop(self.settings.stop_grace) for r in self._running.values()),
+            *(stop_dyno(r.handle, self.settings.stop_grace) for r in self._running.values()),
             return_exceptions=True,
         )
         self._running.clear()
@@ -244,7 +244,7 @@ class DynoManager:
                 "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
                 f"{self.settings.boot_timeout:.0f} seconds of launch",
             )
-            await handle.stop(0)
+            handle.kill()
         status = await handle.wait_exit()
         if entry.state == "stopping":
             return
@@ -294,13 +294,16 @@ class DynoManager:
         # Out of the routing table before the signal, so no new request reaches it.
         await self._set_state(spec, "down")
         self._system(spec, "Stopping all processes with SIGTERM")
-        status = await entry.handle.stop(self.settings.stop_grace)
-        if status == 137:
+
+        def exit_timeout() -> None:
             self._system(
                 spec,
                 "Error R12 (Exit timeout) -> At least one process failed to exit within "
                 f"{self.settings.stop_grace:.0f} seconds of SIGTERM",
             )
+            self._system(spec, "Stopping all processes with SIGKILL")
+
+        status = await stop_dyno(entry.handle, self.settings.stop_grace, exit_timeout)
         self._system(spec, f"Process exited with status {status}")
         self._system(spec, f"State changed from {previous} to {final_state}")
         self._running.pop(dyno_id, None)

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cove.builder import slug_path
-from cove.dynos.backend import Backend, DynoSpec
+from cove.dynos.backend import Backend, DynoSpec, stop_dyno
 from cove.logs import LogRouter, OutputStream
 from cove.services import releases
 from cove.settings import Settings
@@ -129,7 +129,7 @@ class ReleasePhase:
             try:
                 status = await asyncio.wait_for(handle.wait_exit(), self.settings.release_timeout)
             except TimeoutError:
-                status = await handle.stop(self.settings.stop_grace)
+                status = await stop_dyno(handle, self.settings.stop_grace)
                 out.error(
                     f"Release command timed out after {self.settings.release_timeout:.0f} "
                     "seconds and was stopped."

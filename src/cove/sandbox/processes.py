@@ -52,7 +52,9 @@ def members(namespace: str) -> list[int]:
 
 def signal_sandbox(bwrap_pid: int, namespace: str | None, sig: signal.Signals) -> None:
     """Send ``sig`` to every process in the sandbox except bwrap's own init (which would
-    take the namespace down with it, skipping the app's graceful shutdown)."""
+    take the namespace down with it, skipping the app's graceful shutdown). The sandbox's
+    main process must outlive its children for the same reason: dynos run under a
+    launcher shell that traps SIGTERM (see ``cove.dynos.local.LAUNCHER``)."""
     if namespace is None:
         return
     init = {c for c in children(bwrap_pid) if pid_namespace(c) == namespace}

@@ -3,17 +3,26 @@
 CRASH=1: exit at start, with status 3.
 DAEMON=<marker>: first start a double-forked daemon (it leaves the process group, as
 `gunicorn --daemon` does) whose command line carries "<marker>-daemon".
+IGNORE_TERM=1: ignore SIGTERM (so stopping it needs SIGKILL).
+NO_BIND=1: never bind $PORT.
 TEXT: the response body.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 if os.environ.get("CRASH") == "1":
     print("crashing on purpose", flush=True)
     sys.exit(3)
+if os.environ.get("IGNORE_TERM") == "1":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if os.environ.get("NO_BIND") == "1":
+    print("not binding $PORT", flush=True)
+    time.sleep(3600)
 
 marker = os.environ.get("DAEMON")
 if marker and os.fork() == 0:
