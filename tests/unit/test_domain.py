@@ -113,3 +113,11 @@ def test_restart_counters_change_the_revision() -> None:
     one = _desired({"web": 2}, restarts={"web.2": 1})
     assert all(a.revision != b.revision for a, b in zip(base, by_type, strict=True))
     assert one[0].revision == base[0].revision and one[1].revision != base[1].revision
+
+
+def test_crash_cool_off_follows_herokus_schedule() -> None:
+    from cove.dynos.manager import crash_delay
+
+    minutes = [crash_delay(n, 1.0) / 60 for n in range(1, 9)]
+    assert minutes == [0, 20, 40, 60, 180, 320, 320, 320]
+    assert crash_delay(2, 0.005) == 6.0
