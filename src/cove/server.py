@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import select
 
+from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover, remove_slug, slug_path
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
@@ -32,7 +33,7 @@ from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path, supports_ephemeral_mounts
 from cove.services import accounts
 from cove.settings import STACK, Settings
-from cove.store import Slug, Store
+from cove.store import AddOn, Slug, Store
 
 log = logging.getLogger("cove")
 
@@ -47,14 +48,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _announce(settings: Settings, admin_token: str | None) -> None:
-    info = {
-        "pid": os.getpid(),
-        "api_url": settings.api_url,
-        "router_port": settings.router_port,
-        "domain": settings.domain,
-    }
-    state = settings.home / "server.json"
-    state.write_text(json.dumps(info))
+    """Tell the operator how to reach Cove; ``server.json`` is written last: it says the
+    server is ready (tests and scripts wait for it)."""
     print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
     print(f"  API and git: {settings.api_url}", flush=True)
     print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
@@ -68,6 +63,15 @@ def _announce(settings: Settings, admin_token: str | None) -> None:
             f"    COVE_API_URL={settings.api_url} cove login --token $(cat {token_file})",
             flush=True,
         )
+    info = {
+        "pid": os.getpid(),
+        "api_url": settings.api_url,
+        "router_port": settings.router_port,
+        "domain": settings.domain,
+    }
+    tmp = settings.home / "server.json.tmp"
+    tmp.write_text(json.dumps(info))
+    tmp.replace(settings.home / "server.json")
 
 
 class _HttpServer(uvicorn.Server):
@@ -106,6 +110,14 @@ class Janitor:
                 await asyncio.to_thread(self.sweep, event.app_id, event.payload)
 
 
+async def start_addons(store: Store, registry: Registry) -> None:
+    """Bring up every add-on's server before any dyno that uses it starts."""
+    with store.session() as s:
+        rows = list(s.scalars(select(AddOn)))
+    for provider in registry.providers:
+        await provider.start([a.resource for a in rows if a.service == provider.service])
+
+
 async def serve(settings: Settings) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
     if not await asyncio.to_thread(supports_ephemeral_mounts):
@@ -142,9 +154,13 @@ async def serve(settings: Settings) -> None:
         backend,
         logs,
     )
+    registry = Registry.default(settings.addons_dir, loop)
+    await start_addons(store, registry)
     release_phase = ReleasePhase(settings, store, backend, logs)
     builder = Builder(settings, store, stack, logs, manager.wait_serving, release_phase.follow)
-    api = create_api(ApiContext(settings, store, logs, builder, release_phase.follow), git_router)
+    api = create_api(
+        ApiContext(settings, store, logs, builder, release_phase.follow, registry), git_router
+    )
     config = uvicorn.Config(
         api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
     )
@@ -169,6 +185,8 @@ async def serve(settings: Settings) -> None:
             await builder.close()
             await release_phase.close()
             await manager.close()
+            for provider in registry.providers:
+                await provider.stop()
             for task in tasks:
                 task.cancel()
     finally:

@@ -123,6 +123,10 @@ class Settings:
         return self.home / "builds"
 
     @property
+    def addons_dir(self) -> Path:
+        return self.home / "addons"
+
+    @property
     def dynos_dir(self) -> Path:
         return self.home / "dynos"
 
@@ -137,4 +141,6 @@ class Settings:
             self.dynos_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)
+        # Traversable but not listable: the add-on servers' own user reaches its data
+        # directory below; dynos never see COVE_HOME at all.
+        self.home.chmod(0o711)

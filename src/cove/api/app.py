@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from cove.api import errors
 from cove.api.context import ApiContext
-from cove.api.routes import account, apps, builds, formation, logs, releases
+from cove.api.routes import account, addons, apps, builds, formation, logs, releases
 
 
 def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
@@ -14,7 +14,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
     api = FastAPI(title="Cove", openapi_url=None, docs_url=None, redoc_url=None)
     api.state.ctx = context
     errors.install(api)
-    for module in (account, apps, releases, formation, builds, logs):
+    for module in (account, apps, releases, formation, builds, logs, addons):
         api.include_router(module.router)
     for router in extra:
         api.include_router(router)

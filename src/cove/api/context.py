@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from cove.addons import Registry
 from cove.builder import Builder
 from cove.logs import LogFilter, LogRouter
 from cove.settings import Settings
@@ -32,6 +33,7 @@ class ApiContext:
     builder: Builder
     # A release command's output, live (``ReleasePhase.follow``).
     follow_release: Callable[[str], AsyncIterator[str]]
+    addons: Registry
     log_sessions: dict[str, LogSession] = field(default_factory=dict)
 
     def new_log_session(self, session: LogSession) -> str:

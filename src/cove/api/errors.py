@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from cove.addons.provider import ProviderError
 from cove.domain.errors import (
     Conflict,
     CoveError,
@@ -22,6 +23,7 @@ STATUS: dict[type, int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    ProviderError: 503,
 }
 
 

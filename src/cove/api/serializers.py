@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cove.settings import STACK, Settings
-from cove.store import Account, App, Build, Dyno, Formation, Release
+from cove.store import Account, AddOn, App, Attachment, Backup, Build, Dyno, Formation, Release
 
 REGION = {"id": "00000000-0000-0000-0000-000000000001", "name": "local"}
 STACK_REF = {"id": "00000000-0000-0000-0000-000000000002", "name": STACK}
@@ -138,4 +138,55 @@ def build(b: Build, user: Account, settings: Settings) -> dict[str, Any]:
         "failure_message": b.failure_message,
         "created_at": iso(b.created_at),
         "updated_at": iso(b.updated_at),
+    }
+
+
+def addon(a: AddOn, owner: App, attachments: list[Attachment]) -> dict[str, Any]:
+    service_id = "00000000-0000-0000-0000-0000000000" + ("01" if "postgres" in a.service else "02")
+    return {
+        "id": a.id,
+        "name": a.name,
+        "app": {"id": owner.id, "name": owner.name},
+        "addon_service": {"id": service_id, "name": a.service},
+        "plan": {
+            "id": None,
+            "name": f"{a.service}:{a.plan}",
+            "price": {"cents": 0, "unit": "month", "contract": False, "metered": False},
+        },
+        "state": a.state,
+        "config_vars": [f"{x.name}_URL" for x in attachments if x.app_id == owner.id],
+        "provision_message": None,
+        "billed_price": None,
+        "billing_entity": {"id": owner.id, "name": owner.name, "type": "app"},
+        "provider_id": a.id,
+        "actions": [],
+        "web_url": None,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def attachment(x: Attachment, a: AddOn, owner: App, app: App) -> dict[str, Any]:
+    return {
+        "id": x.id,
+        "name": x.name,
+        "addon": {"id": a.id, "name": a.name, "app": {"id": owner.id, "name": owner.name}},
+        "app": {"id": app.id, "name": app.name},
+        "namespace": None,
+        "web_url": None,
+        "log_input_url": None,
+        "created_at": iso(x.created_at),
+        "updated_at": iso(x.updated_at),
+    }
+
+
+def backup(b: Backup, a: AddOn) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "num": b.num,
+        "name": f"b{b.num:03d}",
+        "addon": {"id": a.id, "name": a.name},
+        "size": b.size,
+        "status": b.status,
+        "created_at": iso(b.created_at),
     }

@@ -1,7 +1,10 @@
 from cove.store.db import Store
 from cove.store.models import (
     Account,
+    AddOn,
     App,
+    Attachment,
+    Backup,
     Build,
     Dyno,
     Event,
@@ -14,7 +17,10 @@ from cove.store.models import (
 
 __all__ = [
     "Account",
+    "AddOn",
     "App",
+    "Attachment",
+    "Backup",
     "Build",
     "Dyno",
     "Event",

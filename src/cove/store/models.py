@@ -137,3 +137,39 @@ class Event(Base):
     app_id: Mapped[str | None] = mapped_column(String(36), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class AddOn(Timestamps, Base):
+    """A provisioned add-on (a database, a Redis server) owned by one app."""
+
+    __tablename__ = "addons"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)  # postgresql-curly-12345
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id"))
+    service: Mapped[str] = mapped_column(String(64))  # heroku-postgresql | heroku-redis
+    plan: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="provisioned")
+    # What the provider needs to find its resource again (db/role names, port, password).
+    resource: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    url: Mapped[str] = mapped_column(Text)
+
+
+class Attachment(Timestamps, Base):
+    """An add-on attached to an app as NAME: the app gets the NAME_URL config var."""
+
+    __tablename__ = "addon_attachments"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))  # DATABASE, HEROKU_POSTGRESQL_RED, REDIS
+
+
+class Backup(Timestamps, Base):
+    __tablename__ = "addon_backups"
+    __table_args__ = (UniqueConstraint("addon_id", "num"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
+    num: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")

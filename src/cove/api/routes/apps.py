@@ -12,7 +12,7 @@ from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
 from cove.domain.errors import InvalidParams
-from cove.services import apps, config, releases
+from cove.services import addons, apps, config, releases
 from cove.store import Account, App, Slug
 
 router = APIRouter()
@@ -85,6 +85,8 @@ def destroy_app(
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
     body = _app_json(request, app)
+    # Its add-ons (and their data) go with it; other apps' add-ons are only detached.
+    addons.destroy_for_app(ctx(request).store, ctx(request).addons, app.id, account.id)
     apps.destroy(ctx(request).store, app.id)
     ctx(request).logs.forget(app.id)
     return body

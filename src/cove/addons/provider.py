@@ -1,0 +1,41 @@
+"""The add-on provider protocol: small enough that a new service is one module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cove.domain.errors import CoveError
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    resource: dict[str, Any]  # opaque to Cove: how the provider finds it again
+    url: str  # the value of the NAME_URL config var
+
+
+class ProviderError(CoveError):
+    """A provider failed in a way the user should hear about (message is shown)."""
+
+    id = "addon_error"
+
+
+class Provider(Protocol):
+    service: str  # Heroku's service name: "heroku-postgresql"
+    aliases: tuple[str, ...]  # other accepted names: ("cove-postgresql",)
+    plans: tuple[str, ...]
+    default_plan: str
+    name_prefix: str  # add-on names: "<prefix>-<adjective>-<5 digits>"
+    primary_attachment: str  # first attachment's name: "DATABASE" -> DATABASE_URL
+    secondary_prefix: str  # later ones: "HEROKU_POSTGRESQL" -> HEROKU_POSTGRESQL_RED_URL
+
+    async def start(self, resources: list[dict[str, Any]]) -> None:
+        """Bring up the servers backing these existing add-ons (at `cove server` start)."""
+
+    async def stop(self) -> None: ...
+
+    def provision(self, addon_id: str, plan: str) -> Provisioned: ...
+
+    def deprovision(self, resource: dict[str, Any]) -> None: ...
+
+    def info(self, resource: dict[str, Any]) -> dict[str, Any]: ...
