@@ -131,7 +131,11 @@ class RedisProvider:
         resource = {"id": addon_id, "port": _free_port(), "password": secrets.token_urlsafe(24)}
         own_dir(self.root)
         own_dir(self.root / addon_id)
-        asyncio.run_coroutine_threadsafe(self._start(resource), self.loop).result(60)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(resource), self.loop).result(60)
+        except BaseException:
+            self.deprovision(resource)  # a server that didn't come up is not left running
+            raise
         return Provisioned(resource, self.url(resource))
 
     def deprovision(self, resource: dict[str, Any]) -> None:

@@ -16,9 +16,14 @@ import httpx
 
 from cove.client.types import (
     Account,
+    AddOn,
+    AddonInfo,
     App,
+    Attachment,
+    Backup,
     Build,
     BuildpackInstallation,
+    Credentials,
     Dyno,
     Formation,
     FormationUpdate,
@@ -402,3 +407,103 @@ class CoveClient:
     def stream_build_output(self, output_stream_url: str) -> Iterator[str]:
         """Yield a build's output lines from its `output_stream_url` until the build ends."""
         return self._stream_lines(output_stream_url)
+
+    # -- add-ons (docs/api.md "Add-ons") ----------------------------------------------------
+    #
+    # `addon` arguments are an add-on name or id, or a config var of `app` pointing at one
+    # (`DATABASE_URL`, `DATABASE`, `REDIS_URL`); `backup` is `b001`-style or an id.
+
+    def _addon_path(self, app: str, addon: str) -> str:
+        return f"/apps/{_seg(app)}/addons/{_seg(addon)}"
+
+    def create_addon(
+        self,
+        app: str,
+        plan: str,
+        *,
+        name: str | None = None,
+        attachment: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> AddOn:
+        """Provision `plan` (`heroku-postgresql` or `heroku-postgresql:essential-0`) for `app`;
+        `attachment` names the first attachment (`DB2` -> `DB2_URL`)."""
+        body: dict[str, Any] = {"plan": plan}
+        if name is not None:
+            body["name"] = name
+        if attachment is not None:
+            body["attachment"] = {"name": attachment}
+        if config is not None:
+            body["config"] = dict(config)
+        return cast(AddOn, self._request("POST", f"/apps/{_seg(app)}/addons", json=body))
+
+    def list_addons(self, app: str | None = None) -> list[AddOn]:
+        """The add-ons owned by or attached to `app`, or those of all your apps."""
+        path = f"/apps/{_seg(app)}/addons" if app is not None else "/addons"
+        return cast(list[AddOn], self._request("GET", path))
+
+    def get_addon(self, app: str | None, addon: str) -> AddOn:
+        path = self._addon_path(app, addon) if app is not None else f"/addons/{_seg(addon)}"
+        return cast(AddOn, self._request("GET", path))
+
+    def destroy_addon(self, app: str, addon: str) -> AddOn:
+        return cast(AddOn, self._request("DELETE", self._addon_path(app, addon)))
+
+    def list_attachments(self, app: str | None = None) -> list[Attachment]:
+        path = f"/apps/{_seg(app)}/addon-attachments" if app is not None else "/addon-attachments"
+        return cast(list[Attachment], self._request("GET", path))
+
+    def attach_addon(self, addon: str, app: str, *, name: str | None = None) -> Attachment:
+        body: dict[str, Any] = {"addon": addon, "app": app}
+        if name is not None:
+            body["name"] = name
+        return cast(Attachment, self._request("POST", "/addon-attachments", json=body))
+
+    def detach_addon(self, app: str, attachment: str) -> Attachment:
+        path = f"/apps/{_seg(app)}/addon-attachments/{_seg(attachment)}"
+        return cast(Attachment, self._request("DELETE", path))
+
+    def addon_info(self, app: str, addon: str) -> AddonInfo:
+        return cast(AddonInfo, self._request("GET", f"{self._addon_path(app, addon)}/info"))
+
+    def addon_credentials(self, app: str, addon: str) -> Credentials:
+        path = f"{self._addon_path(app, addon)}/credentials"
+        return cast(Credentials, self._request("GET", path))
+
+    def reset_addon(self, app: str, addon: str) -> None:
+        """Delete all of a Postgres add-on's data."""
+        self._request("POST", f"{self._addon_path(app, addon)}/actions/reset")
+
+    def capture_backup(self, app: str, addon: str) -> Backup:
+        """Capture a backup now (the server answers once it is complete)."""
+        return cast(Backup, self._request("POST", f"{self._addon_path(app, addon)}/backups"))
+
+    def list_backups(self, app: str, addon: str) -> list[Backup]:
+        return cast(list[Backup], self._request("GET", f"{self._addon_path(app, addon)}/backups"))
+
+    def download_backup(self, app: str, addon: str, backup: str) -> Iterator[bytes]:
+        """Stream a backup's `pg_dump -Fc` file. The request is sent (and API errors raised)
+        by this call; iterate the result to the end to release the connection."""
+        path = f"{self._addon_path(app, addon)}/backups/{_seg(backup)}/download"
+        request = self._http.build_request("GET", path, timeout=STREAM_TIMEOUT)
+        response = self._send(request, stream=True)
+        return self._iter_bytes(response, str(request.url))
+
+    @staticmethod
+    def _iter_bytes(response: httpx.Response, url: str) -> Iterator[bytes]:
+        try:
+            try:
+                yield from response.iter_bytes()
+            except httpx.TransportError as exc:
+                raise ApiConnectionError(url, str(exc) or type(exc).__name__) from exc
+        finally:
+            response.close()
+
+    def restore_backup(self, app: str, addon: str, backup: str) -> None:
+        """Replace the database's data with the backup's."""
+        path = f"{self._addon_path(app, addon)}/backups/{_seg(backup)}/actions/restore"
+        self._request("POST", path)
+
+    def copy_addon(self, app: str, addon: str, from_app: str, from_addon: str) -> None:
+        """Replace `addon`'s data with a copy of `from_addon`'s (of `from_app`)."""
+        body = {"from": {"app": from_app, "addon": from_addon}}
+        self._request("POST", f"{self._addon_path(app, addon)}/actions/copy", json=body)

@@ -168,3 +168,84 @@ class OAuthAuthorization(TypedDict):
     id: str
     access_token: AccessToken
     user: UserEmail
+
+
+# -- add-ons (docs/api.md "Add-ons") ------------------------------------------------------------
+
+
+class AddOnPrice(TypedDict):
+    cents: int
+    unit: str
+
+
+class AddOnPlan(TypedDict):
+    id: str
+    name: str  # "heroku-postgresql:essential-0"
+    price: NotRequired[AddOnPrice]
+
+
+class AddOn(TypedDict):
+    id: str
+    name: str  # "postgresql-curly-12345"
+    app: IdName  # the owning app
+    addon_service: IdName  # "heroku-postgresql" / "heroku-redis"
+    plan: AddOnPlan
+    state: str  # "provisioning" | "provisioned" | "deprovisioned"
+    config_vars: list[str]
+    provision_message: NotRequired[str | None]
+    billed_price: NotRequired[dict[str, Any] | None]
+    web_url: NotRequired[str | None]
+    created_at: str
+    updated_at: str
+
+
+class AttachmentAddOn(TypedDict):
+    id: str
+    name: str
+    app: IdName
+
+
+class Attachment(TypedDict):
+    id: str
+    name: str  # "DATABASE" (the config var is NAME_URL)
+    addon: AttachmentAddOn
+    app: IdName
+    namespace: NotRequired[str | None]
+    web_url: NotRequired[str | None]
+    created_at: str
+    updated_at: str
+
+
+class Backup(TypedDict):
+    id: str
+    num: int
+    name: str  # "b001"
+    addon: IdName
+    size: int | None
+    status: str  # "succeeded" | "failed" | ...
+    created_at: str
+
+
+class AddonInfo(TypedDict):
+    """Cove's `GET /apps/{app}/addons/{addon}/info` (Heroku's Data API, condensed)."""
+
+    addon: IdName | str  # the server sends {id, name}
+    service: str
+    plan: str  # "heroku-postgresql:essential-0"
+    status: str
+    version: str | None
+    data_size: int | None
+    tables: NotRequired[int | None]
+    connections: NotRequired[int | str | None]
+    info: NotRequired[str | None]  # Redis: the INFO text
+    url_var: str | None  # "DATABASE_URL" (this app's first attachment's var)
+    attachments: NotRequired[list[str]]  # all of this app's vars for it
+
+
+class Credentials(TypedDict):
+    url: str
+    host: str
+    port: int
+    database: NotRequired[str | None]
+    user: NotRequired[str | None]
+    password: str
