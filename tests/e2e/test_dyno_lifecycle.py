@@ -41,6 +41,8 @@ def test_crashing_dyno_restarts_then_backs_off(user: User, server: CoveServer) -
     assert [d["state"] for d in dynos(server, "crashy")] == ["crashed"]
     assert "web.1: crashed" in user.cove("ps", cwd=repo).stdout
     assert server.get("crashy").status_code == 503
+    router = user.cove("logs", "-n", "1500", "-d", "router", cwd=repo).stdout
+    assert 'at=error code=H10 desc="App crashed"' in router
     # After the cool-off it is tried again, and the next cool-off is Heroku's 40 min (scaled).
     wait_for(lambda: "restarting in 12 s" in logs(), 60, what="the second cool-off")
 

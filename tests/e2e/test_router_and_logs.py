@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -60,3 +61,23 @@ def test_logs_tail_streams_new_lines(user: User, server: CoveServer) -> None:
         reader.join(10)
     line = next(line for line in lines if 'path="/tail-probe"' in line)
     assert "at=info method=GET" in line and "status=404" in line and "dyno=web.1" in line
+
+
+def test_maintenance_mode_answers_h80_and_keeps_dynos(user: User, server: CoveServer) -> None:
+    repo = user.new_repo("crashy", "maint")
+    user.cove("apps:create", "maint", cwd=repo)
+    user.push(repo)
+    dynos = server.api("GET", "/apps/maint/dynos").json()
+    user.cove("maintenance:on", cwd=repo)
+    assert user.cove("maintenance", cwd=repo).stdout.strip() == "on"
+    page = server.get("maint", "/some/path")
+    assert page.status_code == 503 and "maintenance" in page.text.lower()
+    assert server.api("GET", "/apps/maint/dynos").json() == dynos  # dynos keep running
+    logs = user.cove("logs", "-n", "200", "-d", "router", cwd=repo).stdout
+    assert re.search(
+        r'heroku\[router\]: at=info code=H80 desc="Maintenance mode" method=GET '
+        r'path="/some/path" .* dyno= connect= service= status=503 bytes=',
+        logs,
+    ), logs
+    user.cove("maintenance:off", cwd=repo)
+    assert server.get("maint").text == "ok"

@@ -11,17 +11,21 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import logging
 import re
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import uvloop
 
-from cove.router import Backend, Router, RouteTable
-from cove.router.proxy import ClientConn
+import cove.router.upstream as upstream_module
+from cove.router import Backend, Router, RouteTable, WebState
+from cove.router.proxy import ClientConn, Exchange
+from cove.router.upstream import UpstreamConn
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +105,7 @@ class Upstream:
     server: asyncio.Server | None = None
     sent_bytes: int = 0  # response body bytes written so far (/blast)
     drop_reused: bool = False  # hang up on the next request that reuses a connection
+    vanish: bool = True  # /vanish hangs up (else it's answered like any path)
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -152,6 +157,12 @@ class Upstream:
         if path == "/close":  # H13: hang up without a word
             self.requests.append(seen)
             self.signal.notify()
+            return False
+        if path == "/vanish" and self.vanish:  # hang up without a word, once told to
+            seen.body = await self._read_body(reader, seen)
+            self.requests.append(seen)
+            self.signal.notify()
+            await self.release.wait()
             return False
         if path == "/early":  # answer before reading the body, then hang up
             self.requests.append(seen)
@@ -397,8 +408,18 @@ class Env:
         return self.lines(app)[n - 1]
 
 
+class NotifyingTable(RouteTable):
+    """Wakes waiting tests when a request starts waiting for an app's route to change."""
+
+    signal: Signal
+
+    def changed(self, app: str) -> asyncio.Event:
+        self.signal.notify()
+        return super().changed(app)
+
+
 @contextlib.asynccontextmanager
-async def router_env(**kw: Any) -> AsyncIterator[Env]:
+async def router_env(table: RouteTable | None = None, **kw: Any) -> AsyncIterator[Env]:
     signal = Signal()
     logs: list[tuple[str, str]] = []
 
@@ -407,7 +428,12 @@ async def router_env(**kw: Any) -> AsyncIterator[Env]:
         signal.notify()
 
     class NotifyingClientConn(ClientConn):
-        """Wakes waiting tests when the router applies backpressure."""
+        """Wakes waiting tests when the router applies backpressure, sends a request to a
+        dyno, or loses a client."""
+
+        def _attach(self, ex: Exchange, conn: UpstreamConn, *, reused: bool) -> None:
+            super()._attach(ex, conn, reused=reused)
+            signal.notify()
 
         def pause_reading(self, why: int) -> None:
             super().pause_reading(why)
@@ -417,7 +443,13 @@ async def router_env(**kw: Any) -> AsyncIterator[Env]:
             super().pause_writing()
             signal.notify()
 
-    table = RouteTable("localhost")
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            signal.notify()
+
+    if table is None:
+        table = NotifyingTable("localhost")
+        table.signal = signal
     router = Router(table, log=log, **kw)
     router.client_class = NotifyingClientConn
     await router.start("127.0.0.1", 0)
@@ -436,8 +468,6 @@ UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -1070,3 +1100,456 @@ async def test_close_stops_listening_and_closes_connections() -> None:
         assert await c.closed_by_peer()
         with pytest.raises(OSError):
             await Client.open(env.port)
+
+
+# -- web state without an up dyno: H10, H14, holding then H20 ------------------------------
+
+ERROR_LINE = (
+    r'at=error code={code} desc="{desc}" method=GET path="{path}" host=alpha\.localhost '
+    r'request_id=\S+ fwd="127\.0\.0\.1" dyno= connect= service= status=503 bytes= protocol=http'
+)
+
+
+@e2e
+async def test_h10_when_every_web_dyno_crashed() -> None:
+    async with router_env() as env:
+        env.table.set_backends("alpha", [], state=WebState.CRASHED)
+        resp = await env.get("alpha", "/c")
+        assert resp.status == 503
+        assert resp.get("content-type") == "text/html; charset=utf-8"
+        assert b"Application error" in resp.body
+        line = await env.log_line("alpha")
+        assert re.fullmatch(ERROR_LINE.format(code="H10", desc="App crashed", path="/c"), line)
+
+
+@e2e
+async def test_h14_when_no_web_process_is_wanted() -> None:
+    async with router_env() as env:
+        env.table.set_backends("alpha", [], state=WebState.NONE)
+        resp = await env.get("alpha", "/n")
+        assert resp.status == 503
+        assert b"Application error" in resp.body
+        line = await env.log_line("alpha")
+        assert re.fullmatch(
+            ERROR_LINE.format(code="H14", desc="No web processes running", path="/n"), line
+        )
+
+
+@e2e
+async def test_h20_app_boot_timeout() -> None:
+    async with router_env(boot_wait=0.3) as env:
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        started = time.monotonic()
+        resp = await env.get("alpha", "/boot")
+        waited = time.monotonic() - started
+        assert resp.status == 503
+        assert b"Application error" in resp.body
+        assert 0.3 <= waited < 5
+        line = await env.log_line("alpha")
+        assert re.fullmatch(
+            ERROR_LINE.format(code="H20", desc="App boot timeout", path="/boot"), line
+        )
+        assert not env.router.held
+
+
+@e2e
+async def test_request_held_while_starting_is_served_once_a_dyno_is_up() -> None:
+    async with router_env() as env:  # Heroku's 75 s boot wait: the dyno comes long before
+        env.table.set_app("alpha")
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        one, two = await env.client(), await env.client()
+        one.send("GET", "/first", env.host("alpha"))
+        two.send("GET", "/second", env.host("alpha"))
+        await env.signal.until(lambda: len(env.router.held) == 2)
+        # Changes that don't bring a dyno keep the requests waiting.
+        env.table.set_app("alpha")
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        (up,) = await env.app("alpha")  # web.1 is up: both go through
+        r1, r2 = await one.response(), await two.response()
+        assert (r1.status, r1.body) == (200, b"alpha/web.1 GET /first")
+        assert (r2.status, r2.body) == (200, b"alpha/web.1 GET /second")
+        assert len(up.requests) == 2
+        assert not env.router.held
+        lines = [await env.log_line("alpha", 1), await env.log_line("alpha", 2)]
+        assert all(line.startswith("at=info ") and " status=200 " in line for line in lines)
+
+
+@e2e
+async def test_held_request_gets_h10_when_the_booting_dyno_crashes() -> None:
+    async with router_env() as env:
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        c = await env.client()
+        c.send("GET", "/r10", env.host("alpha"))
+        await env.signal.until(lambda: env.router.held)
+        started = time.monotonic()
+        env.table.set_backends("alpha", [], state=WebState.CRASHED)  # e.g. R10 boot timeout
+        resp = await c.response()
+        assert resp.status == 503
+        assert time.monotonic() - started < 5  # at once, not after the boot wait
+        line = await env.log_line("alpha")
+        assert re.fullmatch(ERROR_LINE.format(code="H10", desc="App crashed", path="/r10"), line)
+
+
+@e2e
+async def test_held_request_is_dropped_when_the_client_goes_away() -> None:
+    async with router_env() as env:
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        c = await env.client()
+        c.send("GET", "/", env.host("alpha"))
+        await env.signal.until(lambda: env.router.held)
+        c.writer.close()
+        await env.signal.until(lambda: not env.router.held and not env.router.conns)
+        (up,) = await env.app("alpha")
+        assert (await env.get("alpha", "/after")).status == 200
+        assert [r.target for r in up.requests] == ["/after"]  # the abandoned one never went
+
+
+# -- platform errors (H99) -------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def router_errors() -> Iterator[Records]:
+    handler = Records()
+    logger = logging.getLogger("cove.router")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+class BrokenTable(NotifyingTable):
+    """A table whose lookup fails for one hostname."""
+
+    def resolve(self, host_header: bytes) -> tuple[Any, str]:
+        if host_header.startswith(b"boom."):
+            raise RuntimeError("lookup exploded")
+        return super().resolve(host_header)
+
+
+@e2e
+async def test_h99_when_the_route_lookup_fails() -> None:
+    signal = Signal()
+    table = BrokenTable("localhost")
+    table.signal = signal
+    with router_errors() as errors:
+        async with router_env(table=table) as env:
+            await env.app("alpha")
+            c = await env.client()
+            resp = await c.request("GET", "/", f"boom.localhost:{env.port}")
+            assert resp.status == 503
+            assert b"Application error" in resp.body
+            assert resp.get("connection") == "close"
+            assert await c.closed_by_peer()
+            assert not env.logs  # no app to log the request under
+            (record,) = errors.records
+            assert record.exc_info is not None
+            assert isinstance(record.exc_info[1], RuntimeError)
+            # The server is fine.
+            assert (await env.get("alpha")).status == 200
+
+
+@e2e
+async def test_h99_is_logged_for_the_app_and_the_server_keeps_going() -> None:
+    with router_errors() as errors:
+        async with router_env() as env:
+            (up,) = await env.app("alpha")
+            c = await env.client()
+            assert (await c.request("GET", "/", env.host("alpha"))).status == 200
+            take = env.router.pool.take
+
+            def broken(backend: Backend) -> Any:
+                env.router.pool.take = take
+                raise KeyError("pool exploded")
+
+            env.router.pool.take = broken
+            resp = await c.request("GET", "/x", env.host("alpha"))
+            assert resp.status == 503
+            assert b"Application error" in resp.body
+            line = await env.log_line("alpha", 2)
+            assert re.fullmatch(
+                ERROR_LINE.format(code="H99", desc="Platform error", path="/x"), line
+            )
+            assert len(errors.records) == 1
+            assert (await env.get("alpha", "/y")).status == 200
+            assert [r.target for r in up.requests] == ["/", "/y"]
+
+
+@e2e
+async def test_h99_for_a_failure_while_relaying_the_response() -> None:
+    real = upstream_module.build_response_head
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("response head exploded")
+
+    with router_errors() as errors:
+        async with router_env() as env:
+            await env.app("alpha")
+            upstream_module.build_response_head = broken
+            try:
+                resp = await env.get("alpha", "/z")
+            finally:
+                upstream_module.build_response_head = real
+            assert resp.status == 503  # not H17: the dyno's response was fine, we failed
+            line = await env.log_line("alpha")
+            assert line.startswith('at=error code=H99 desc="Platform error" method=GET path="/z" ')
+            assert " dyno=web.1 " in line
+            exc_info = errors.records[0].exc_info
+            assert exc_info is not None and isinstance(exc_info[1], ValueError)
+            assert (await env.get("alpha")).status == 200
+
+
+# -- zero-downtime deploys ---------------------------------------------------------------------
+
+
+@e2e
+async def test_request_dropped_by_a_dyno_leaving_the_table_is_retried_after_a_fresh_lookup() -> (
+    None
+):
+    async with router_env() as env:
+        (old,) = await env.app("alpha")
+        c = await env.client()
+        c.send("GET", "/vanish", env.host("alpha"))
+        await env.signal.until(lambda: old.requests)
+        # The dyno is replaced while it has the request: it leaves the table (its successor
+        # still booting), then hangs up without answering.
+        env.table.set_backends("alpha", [], state=WebState.STARTING)
+        old.release.set()
+        await env.signal.until(lambda: env.router.held)  # held: the new dyno isn't up yet
+        new = Upstream("alpha/web.2", env.signal, vanish=False)
+        await new.start()
+        env.upstreams.append(new)
+        env.table.set_backends("alpha", [new.backend("web.2")])
+        resp = await c.response()
+        assert (resp.status, resp.body) == (200, b"alpha/web.2 GET /vanish")
+        line = await env.log_line("alpha")
+        assert line.startswith("at=info ") and " dyno=web.2 " in line
+
+        # With a body the request isn't retried: the dyno may have acted on it.
+        gone = Upstream("alpha/web.3", env.signal)
+        await gone.start()
+        env.upstreams.append(gone)
+        env.table.set_backends("alpha", [gone.backend("web.3")])
+        c = await env.client()
+        c.send("POST", "/vanish", env.host("alpha"), body=b"data")
+        await env.signal.until(lambda: gone.requests)
+        env.table.set_backends("alpha", [new.backend("web.2")])
+        gone.release.set()
+        resp = await c.response()
+        assert resp.status == 503
+        assert "code=H13" in await env.log_line("alpha", 2)
+        assert len(new.requests) == 1
+
+
+class GracefulDyno:
+    """A keep-alive HTTP server that stops like gunicorn on SIGTERM: it closes its listening
+    socket and its idle keep-alive connections at once, and closes the others as soon as
+    their in-flight request is answered."""
+
+    def __init__(self, name: str, signal: Signal) -> None:
+        self.name = name
+        self.signal = signal
+        self.served = 0
+        self.conns: set[asyncio.StreamWriter] = set()
+        self.idle: set[asyncio.StreamWriter] = set()  # waiting for their next request
+        self.stopping = False
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=128)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    def backend(self) -> Backend:
+        return Backend(self.name, "127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """SIGTERM."""
+        assert self.server is not None
+        self.stopping = True
+        self.server.close()
+        for writer in list(self.idle):
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.conns.add(writer)
+        try:
+            while not self.stopping:
+                self.idle.add(writer)
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                finally:
+                    self.idle.discard(writer)
+                target = head.split(b" ", 2)[1]
+                body = b"%s %s" % (self.name.encode(), target)
+                close = b"Connection: close\r\n" if self.stopping else b""
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), close, body)
+                )
+                await writer.drain()
+                self.served += 1
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.conns.discard(writer)
+            writer.close()
+            self.signal.notify()
+
+
+@e2e
+async def test_backend_swaps_under_load_fail_no_request() -> None:
+    """Deploys under traffic: each swap starts a new dyno, puts it in the table, takes the
+    old one out and stops it (listener closed, idle connections closed, in-flight requests
+    finished), the way the dyno manager and the route feed do it. Half the swaps replace the
+    old dyno in one table update; the other half stop the old one's listener while it is
+    still in the table (the feed lagging behind the dyno manager)."""
+    clients, per_client, swaps = 2, 300, 8
+    async with router_env() as env:
+        env.table.set_app("alpha")
+        # Every dyno listens from the start (a new dyno is only used once it accepts TCP),
+        # so that the swaps themselves don't wait for anything.
+        dynos = [GracefulDyno(f"web.{i}", env.signal) for i in range(1, swaps + 2)]
+        for dyno in dynos:
+            await dyno.start()
+        current = dynos[0]
+        env.table.set_backends("alpha", [current.backend()])
+        done = 0
+        failures: list[str] = []
+
+        async def client_loop(k: int) -> None:
+            nonlocal done
+            c = await Client.open(env.port)
+            try:
+                for i in range(per_client):
+                    target = f"/{k}/{i}"
+                    try:
+                        resp = await c.request("GET", target, env.host("alpha"))
+                    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                        failures.append(f"{target}: {exc!r}")
+                        c.close()
+                        c = await Client.open(env.port)
+                    else:
+                        name = resp.body.split(b" ")[0].decode()
+                        if resp.status != 200 or resp.body != f"{name} {target}".encode():
+                            failures.append(f"{target}: {resp.status} {resp.body[:60]!r}")
+                    done += 1
+                    env.signal.notify()
+            finally:
+                c.close()
+
+        loops = [asyncio.create_task(client_loop(k)) for k in range(clients)]
+        total = clients * per_client
+        step = total // (3 * swaps)  # requests between swaps: the swaps end well before
+        for n in range(1, swaps + 1):
+            mark = done
+            await env.signal.until(lambda mark=mark: done >= mark + step)  # type: ignore[misc]
+            old, new = current, dynos[n]
+            if n % 2:
+                env.table.set_backends("alpha", [new.backend()])
+                old.stop()
+            else:
+                env.table.set_backends("alpha", [old.backend(), new.backend()])
+                old.stop()
+                mark = done
+                await env.signal.until(lambda mark=mark: done >= mark + 10)  # type: ignore[misc]
+                env.table.set_backends("alpha", [new.backend()])
+            current = new
+        await asyncio.gather(*loops)
+        await env.signal.until(lambda: all(not d.conns for d in dynos[:-1]))
+
+        assert failures == []
+        assert done == total
+        assert all(d.served for d in dynos), [d.served for d in dynos]  # all took traffic
+        assert sum(d.served for d in dynos) == total  # retries never served twice
+        lines = env.lines("alpha")
+        assert len(lines) == total
+        assert all(line.startswith("at=info ") for line in lines)
+
+
+@e2e
+async def test_connection_reset_from_a_closing_listener_is_retried_on_another_dyno() -> None:
+    async with router_env() as env:
+        (good,) = await env.app("alpha")
+        # A dyno whose listener the kernel completes connections for, but that never
+        # accepts: then it closes (SIGTERM), resetting the connections in its backlog.
+        backlog = socket.socket()
+        backlog.bind(("127.0.0.1", 0))
+        backlog.listen(8)
+        stopping = Backend("web.2", "127.0.0.1", backlog.getsockname()[1])
+        env.table.set_backends("alpha", [stopping])
+        c = await env.client()
+        c.send("GET", "/reset", env.host("alpha"))
+        await env.signal.until(lambda: env.router.waiting)  # sent, sitting in the backlog
+        env.table.set_backends("alpha", [stopping, good.backend("web.1")])  # feed lagging
+        backlog.close()
+        resp = await c.response()
+        assert (resp.status, resp.body) == (200, b"alpha/web.1 GET /reset")
+        line = await env.log_line("alpha")
+        assert line.startswith("at=info ") and " dyno=web.1 " in line
+
+
+class ClosedTransport(asyncio.Transport):
+    """What uvloop's transport is once closed, before its protocol hears of it."""
+
+    def write(self, data: Any) -> None:
+        raise RuntimeError("unable to perform operation: the handler is closed")
+
+    def pause_reading(self) -> None:
+        raise RuntimeError("unable to perform operation: the handler is closed")
+
+    def is_closing(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+@e2e
+async def test_connection_closed_before_the_router_heard_of_it_is_not_used() -> None:
+    async with router_env() as env:
+        ups = await env.app("alpha", dynos=2)
+        pool = env.router.pool
+        # A pooled connection to each dyno whose transport is closed, its protocol not told.
+        ghosts = [UpstreamConn(pool, up.backend(f"web.{i}")) for i, up in enumerate(ups, 1)]
+        for ghost in ghosts:
+            ghost.transport = ClosedTransport()
+            pool.idle[ghost.backend.key] = [ghost]
+        resp = await env.get("alpha", "/1")
+        assert resp.status == 200
+        # The first pick's ghost failed, then the other dyno's (it avoids the one that just
+        # failed), then a fresh connection to the first.
+        assert all(ghost.closed for ghost in ghosts)
+        first = resp.body.split(b" ")[0].decode()
+        assert len(env.lines("alpha")) == 1 and f" dyno={first[-5:]} " in env.lines("alpha")[0]
+
+        # A fresh connection that closes before the router writes to it counts as refused.
+        real_connect = pool.connect
+        resets = 0
+
+        async def connect_then_reset(backend: Backend) -> UpstreamConn:
+            nonlocal resets
+            fresh = await real_connect(backend)
+            if backend.dyno == "web.2":
+                resets += 1
+                fresh.transport.abort()
+            return fresh
+
+        pool.connect = connect_then_reset
+        pool.close()
+        for i in range(40):  # until web.2 was picked at least once (all 40 not: p = 2**-40)
+            c = await env.client()
+            resp = await c.request("GET", f"/fresh{i}", env.host("alpha"))
+            assert (resp.status, resp.body) == (200, f"alpha/web.1 GET /fresh{i}".encode())
+            if resets:
+                break
+        assert resets == 1
+        assert all(line.startswith("at=info ") for line in env.lines("alpha"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from cove.router import Backend, Route, RouteTable, normalize_host
+from cove.router import Backend, Route, RouteTable, WebState, normalize_host
 
 B1 = Backend("web.1", "127.0.0.1", 5001)
 B2 = Backend("web.2", "127.0.0.1", 5002)
@@ -110,3 +112,62 @@ def test_apps_and_get() -> None:
     assert table.apps() == ["a", "b"]
     assert table.get("a") == Route("a", (), True)
     assert table.get("zzz") is None
+
+
+def test_web_state_is_up_exactly_when_there_are_backends() -> None:
+    table = RouteTable("localhost")
+    table.set_app("foo")
+    assert table.get("foo") == Route("foo", (), False, WebState.NONE)  # the default
+    for state in (WebState.STARTING, WebState.CRASHED, WebState.NONE):
+        table.set_backends("foo", [], state=state)
+        assert table.get("foo") == Route("foo", (), False, state)
+    table.set_backends("foo", [B1], state=WebState.STARTING)  # a backend means up
+    assert table.get("foo") == Route("foo", (B1,), False, WebState.UP)
+    table.set_backends("foo", [B1])
+    assert table.get("foo") == Route("foo", (B1,), False, WebState.UP)
+    table.set_backends("foo", [], state=WebState.UP)  # no backend: can't be up
+    assert table.get("foo") == Route("foo", (), False, WebState.NONE)
+    table.set_backends("foo", [])
+    assert table.get("foo") == Route("foo", (), False, WebState.NONE)
+
+
+def test_set_app_keeps_the_web_state() -> None:
+    table = RouteTable("localhost")
+    table.set_backends("foo", [], state=WebState.STARTING)
+    table.set_app("foo", maintenance=True)
+    assert table.get("foo") == Route("foo", (), True, WebState.STARTING)
+    table.set_app("foo")
+    assert table.get("foo") == Route("foo", (), False, WebState.STARTING)
+
+
+def test_changed_is_set_by_the_next_mutation_of_that_app_only() -> None:
+    async def scenario() -> None:
+        table = RouteTable("localhost")
+        table.set_backends("foo", [], state=WebState.STARTING)
+        table.set_app("bar")
+        first = table.changed("foo")
+        assert table.changed("foo") is first  # one event per app until it fires
+        table.set_app("bar", maintenance=True)
+        table.set_backends("bar", [B2])
+        assert not first.is_set()
+        table.set_backends("foo", [B1])
+        assert first.is_set()
+        second = table.changed("foo")
+        assert second is not first and not second.is_set()  # a fresh one for the next
+        table.set_app("foo", maintenance=True)
+        assert second.is_set()
+        third = table.changed("foo")
+        table.remove_app("foo")
+        assert third.is_set()
+
+        # Waiters wake on the change and see the new route.
+        table.set_backends("baz", [], state=WebState.STARTING)
+        event = table.changed("baz")
+        waiter = asyncio.create_task(event.wait())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        table.set_backends("baz", [B1])
+        await asyncio.wait_for(waiter, 5)
+        assert table.lookup("baz.localhost") == Route("baz", (B1,), False, WebState.UP)
+
+    asyncio.run(scenario())

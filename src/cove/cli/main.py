@@ -8,12 +8,40 @@ from typing import Any
 
 import click
 
-from cove.cli import apps, auth, buildpacks, config, git, logs, ps, releases, server
+from cove.cli import (
+    addons,
+    apps,
+    auth,
+    buildpacks,
+    config,
+    git,
+    logs,
+    maintenance,
+    pg,
+    ps,
+    redis,
+    releases,
+    server,
+)
 from cove.cli.context import CliState
 from cove.cli.output import CliError
 from cove.client import ApiConnectionError, ApiError
 
-TOPICS = [auth, apps, config, releases, ps, logs, buildpacks, git, server]
+TOPICS = [
+    auth,
+    apps,
+    config,
+    releases,
+    ps,
+    maintenance,
+    addons,
+    pg,
+    redis,
+    logs,
+    buildpacks,
+    git,
+    server,
+]
 
 
 class CoveGroup(click.Group):

@@ -9,8 +9,10 @@ H13 = ("H13", "Connection closed without response")
 H14 = ("H14", "No web processes running")
 H17 = ("H17", "Poorly formatted HTTP response")
 H18 = ("H18", "Server Request Interrupted")
+H20 = ("H20", "App boot timeout")
 H27 = ("H27", "Client Request Interrupted")
 H80 = ("H80", "Maintenance mode")
+H99 = ("H99", "Platform error")
 
 ErrorCode = tuple[str, str]
 

@@ -7,14 +7,22 @@ One client connection handles one exchange at a time. Pipelined requests are par
 arrive but queued (and reading paused) until the exchange before them is answered, so
 responses go out in order. Unknown hosts get a 404 page and are not logged: there is no app
 to log them under.
+
+An app without an up web dyno gets H14 (no web process), H10 (its web dynos crashed), or, while
+they boot, its requests are held until a dyno is up (H20 after ``boot_wait``). A request whose
+dyno refuses the connection, or drops it before answering in a way that shows the request was
+never handled, is retried on another dyno picked from a fresh table lookup: during a deploy
+the old dyno leaves the table and closes its listener while requests to it are in flight.
+An unexpected exception while handling a request answers H99 and never takes the server down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
-from random import choice, randrange
+from collections.abc import Callable, Coroutine, Sequence
+from random import choice
 from time import monotonic, time
 from typing import Any
 
@@ -28,7 +36,18 @@ from cove.router.headers import (
     RequestHead,
     build_request_head,
 )
-from cove.router.logline import H10, H12, H13, H14, H27, H80, ErrorCode, router_line
+from cove.router.logline import (
+    H10,
+    H12,
+    H13,
+    H14,
+    H20,
+    H27,
+    H80,
+    H99,
+    ErrorCode,
+    router_line,
+)
 from cove.router.pages import (
     APPLICATION_ERROR,
     BAD_REQUEST,
@@ -36,10 +55,11 @@ from cove.router.pages import (
     NO_SUCH_APP,
     router_response,
 )
-from cove.router.table import Backend, Route, RouteTable
+from cove.router.table import Backend, Route, RouteTable, WebState
 from cove.router.upstream import PAUSE_UPSTREAM, Pool, UpstreamConn
 
 LogFn = Callable[[str, str], None]
+logger = logging.getLogger(__name__)
 
 # Why a client connection's reading is paused (bit flags; read resumes when none is left).
 # PAUSE_UPSTREAM = 1: the dyno isn't taking the request body as fast as it comes.
@@ -48,6 +68,7 @@ _PAUSE_PIPELINE = 4  # a pipelined request waits for the one before it
 
 _MAX_PENDING = 256 * 1024
 _LINGER = 5.0  # seconds to drain an unwanted request body before closing
+_MAX_ATTEMPTS = 10  # dynos tried per request (Heroku's router: at most 10 connection attempts)
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
@@ -88,6 +109,7 @@ class Exchange:
         "status",
         "t_sent",
         "t_start",
+        "tried",
         "upgrade",
         "upstream",
         "url",
@@ -124,7 +146,8 @@ class Exchange:
         self.close_after = False
         self.aborted = False
         self.reused = False
-        self.retried = False
+        self.retried = False  # a pooled connection failed: use fresh ones from now on
+        self.tried: set[tuple[str, int, str]] | None = None  # backends that failed us
         self.logged = False
         self.status = 0
         self.nbytes = 0
@@ -138,7 +161,11 @@ class Exchange:
         if pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
-            self.upstream.transport.write(data)  # type: ignore[union-attr]  # only when bound
+            # (try, not contextlib.suppress: this is the body-streaming path)
+            try:  # noqa: SIM105
+                self.upstream.transport.write(data)  # type: ignore[union-attr]  # when bound
+            except RuntimeError:
+                pass  # uvloop: the dyno's connection closed under us; connection_lost follows
 
     def drop_upstream(self) -> None:
         """Close the dyno connection mid-exchange (it can't be reused)."""
@@ -265,47 +292,53 @@ class ClientConn(asyncio.Protocol):
         self.idle_since = router.now
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        raw = self.raw_ex
-        if raw is not None:
-            self._raw(raw, data)
-            return
         try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade as exc:
-            ex = self.raw_ex
-            rest = data[exc.args[0] :]
-            if ex is not None and rest:
-                ex.pending.append(rest)
-                if ex.upstream is not None:
-                    self.flush_ex = ex
-        except HttpParserError:
-            self._parse_error()
-        if self.closing:
-            return
-        if self.in_head:
-            # httptools only reports complete header lines: bound the unfinished one here.
-            nl = data.rfind(b"\n")
-            if nl >= 0:
-                self.line = len(data) - nl - 1
-            elif self.line >= 0:
-                self.line += len(data)
-            else:
-                self.line = 0
-            if self.line > MAX_HEADER_LINE + 2:
+            if self.closing:
+                return
+            raw = self.raw_ex
+            if raw is not None:
+                self._raw(raw, data)
+                return
+            try:
+                self.parser.feed_data(data)
+            except HttpParserUpgrade as exc:
+                ex = self.raw_ex
+                rest = data[exc.args[0] :]
+                if ex is not None and rest:
+                    ex.pending.append(rest)
+                    if ex.upstream is not None:
+                        self.flush_ex = ex
+            except HttpParserError as exc:
+                cause = exc.__context__
+                if cause is not None and not isinstance(cause, _LimitExceeded):
+                    raise cause from exc  # a parser callback failed: ours, not the client's
                 self._parse_error()
             if self.closing:
                 return
-        ex = self.flush_ex
-        if ex is not None:
-            self.flush_ex = None
-            if ex.upstream is not None:
-                ex.flush()
-        ex = self.to_start
-        if ex is not None:
-            self.to_start = None
-            self.start(ex)
+            if self.in_head:
+                # httptools only reports complete header lines: bound the unfinished one here.
+                nl = data.rfind(b"\n")
+                if nl >= 0:
+                    self.line = len(data) - nl - 1
+                elif self.line >= 0:
+                    self.line += len(data)
+                else:
+                    self.line = 0
+                if self.line > MAX_HEADER_LINE + 2:
+                    self._parse_error()
+                if self.closing:
+                    return
+            ex = self.flush_ex
+            if ex is not None:
+                self.flush_ex = None
+                if ex.upstream is not None:
+                    ex.flush()
+            ex = self.to_start
+            if ex is not None:
+                self.to_start = None
+                self.start(ex)
+        except Exception as exc:  # a bug here must cost one connection, not the server
+            self._crashed(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -322,6 +355,11 @@ class ClientConn(asyncio.Protocol):
                 ex.aborted = True
                 ex.cancel_timer()
         self.queue.clear()
+        held = self.router.held
+        if held and active is not None:
+            task = held.pop(active, None)
+            if task is not None:
+                task.cancel()  # it was waiting for a dyno to boot
         tunnel = self.tunnel
         if tunnel is not None:
             self.tunnel = None
@@ -425,67 +463,168 @@ class ClientConn(asyncio.Protocol):
         """Route an exchange whose turn has come."""
         if self.closing:
             return
-        ex.t_start = monotonic()
-        if ex.status:  # a queued bad request
-            self._respond(ex, ex.status, BAD_REQUEST)
-            return
-        router = self.router
-        route, ex.host_str = router.table.resolve(ex.host)
-        ex.route = route
-        if route is None:
-            self._respond(ex, 404, NO_SUCH_APP)
-        elif route.maintenance:
-            self._respond(ex, 503, MAINTENANCE, H80)
-        elif not route.backends:
-            self._respond(ex, 503, APPLICATION_ERROR, H14)
-        else:
-            backends = route.backends
-            backend = backends[0] if len(backends) == 1 else choice(backends)
-            conn = router.pool.take(backend)
-            if conn is not None:
-                self._attach(ex, conn, reused=True)
+        try:
+            ex.t_start = monotonic()
+            if ex.status:  # a queued bad request
+                self._respond(ex, ex.status, BAD_REQUEST)
+                return
+            router = self.router
+            route, ex.host_str = router.table.resolve(ex.host)
+            ex.route = route
+            if route is None:
+                self._respond(ex, 404, NO_SUCH_APP)
+            elif route.maintenance:
+                self._respond(ex, 503, MAINTENANCE, H80)
+            elif route.backends:
+                backends = route.backends
+                backend = backends[0] if len(backends) == 1 else choice(backends)
+                conn = router.pool.take(backend)
+                if conn is not None:
+                    self._attach(ex, conn, reused=True)
+                else:
+                    router.spawn(self._connect(ex, backend))
+            elif route.state is WebState.STARTING:
+                router.spawn(self._connect(ex, None))  # holds the request until a dyno is up
+            elif route.state is WebState.CRASHED:
+                self._respond(ex, 503, APPLICATION_ERROR, H10)
             else:
-                router.spawn(self._connect(ex, backend))
+                self._respond(ex, 503, APPLICATION_ERROR, H14)
+        except Exception as exc:
+            self.platform_error(ex, exc)
 
-    async def _connect(self, ex: Exchange, first: Backend) -> None:
-        """Connect to ``first``, else to the app's other dynos in random order."""
+    async def _connect(
+        self,
+        ex: Exchange,
+        backend: Backend | None,
+        failure: ErrorCode = H10,
+        avoid: Backend | None = None,
+    ) -> None:
+        """Connect to ``backend``; after a failure (or with None) to a dyno from a fresh
+        lookup, other than ``avoid`` if there is one. ``failure`` answers when every dyno
+        has failed us."""
+        try:
+            await self._try_backends(ex, backend, failure, avoid)
+        except Exception as exc:
+            self.platform_error(ex, exc)
+
+    async def _try_backends(
+        self, ex: Exchange, backend: Backend | None, failure: ErrorCode, avoid: Backend | None
+    ) -> None:
         pool = self.router.pool
-        candidates = [b for b in ex.route.backends if b != first]  # type: ignore[union-attr]
-        backend = first
         while True:
             conn = None
-            if backend is not first and not ex.retried:
-                conn = pool.take(backend)
+            reused = False
+            if backend is None:
+                backend = await self._pick(ex, failure, avoid)
+                if backend is None:
+                    return  # answered, or the client is gone
+                if not ex.retried:
+                    conn = pool.take(backend)
+                    reused = conn is not None
             if conn is None:
                 try:
                     conn = await pool.connect(backend)
                 except OSError:  # refused, unreachable, or timed out
                     conn = None
+                else:
+                    if conn.closed or conn.transport.is_closing():
+                        conn = None  # reset before we got to use it (a listener closing)
             if conn is not None:
                 break
-            if not candidates or ex.aborted:
-                if not ex.aborted:
-                    self._respond(ex, 503, APPLICATION_ERROR, H10)
+            if ex.aborted:
                 return
-            backend = candidates.pop(randrange(len(candidates)))
+            tried = ex.tried
+            if tried is None:
+                tried = ex.tried = set()
+            tried.add(backend.key)
+            backend = None
+            failure = H10
+            if len(tried) >= _MAX_ATTEMPTS:
+                self._respond(ex, 503, APPLICATION_ERROR, H10)
+                return
         if ex.aborted or self.closing:
             pool.release(conn)
             return
-        self._attach(ex, conn, reused=False)
+        self._attach(ex, conn, reused=reused)
+
+    async def _pick(
+        self, ex: Exchange, failure: ErrorCode, avoid: Backend | None = None
+    ) -> Backend | None:
+        """A dyno not tried yet (preferably not ``avoid``) from a fresh lookup of the
+        exchange's route, waiting while the app's web dynos boot. None when answered (or
+        the client is gone)."""
+        router = self.router
+        while True:
+            if ex.aborted or self.closing:
+                return None
+            route = router.table.resolve(ex.host)[0]
+            if route is None:
+                self._respond(ex, 404, NO_SUCH_APP)
+                return None
+            ex.route = route
+            if route.maintenance:
+                self._respond(ex, 503, MAINTENANCE, H80)
+                return None
+            backends: Sequence[Backend] = route.backends
+            tried = ex.tried
+            if tried:
+                backends = [b for b in backends if b.key not in tried]
+            if avoid is not None and len(backends) > 1:
+                backends = [b for b in backends if b != avoid] or backends
+            if backends:
+                return backends[0] if len(backends) == 1 else choice(backends)
+            if route.backends:
+                # Every dyno failed us (H10 when refused, H13 when one hung up).
+                self._respond(ex, 503, APPLICATION_ERROR, failure, attempted=failure is H13)
+                return None
+            if route.state is WebState.CRASHED:
+                self._respond(ex, 503, APPLICATION_ERROR, H10)
+                return None
+            if route.state is not WebState.STARTING:
+                self._respond(ex, 503, APPLICATION_ERROR, H14)
+                return None
+            # Booting: wait for the app's route to change, then look again.
+            remaining = ex.t_start + router.boot_wait - monotonic()
+            changed = router.table.changed(route.app)
+            task = asyncio.current_task()
+            if task is not None:
+                router.held[ex] = task  # so that a client going away cancels the wait
+            try:
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    await changed.wait()
+            except TimeoutError:
+                if monotonic() < ex.t_start + router.boot_wait:
+                    continue  # the loop's timer fired a hair early (uvloop: ms resolution)
+                if not ex.aborted and not self.closing:
+                    self._respond(ex, 503, APPLICATION_ERROR, H20)
+                return None
+            finally:
+                router.held.pop(ex, None)
 
     def _attach(self, ex: Exchange, conn: UpstreamConn, *, reused: bool) -> None:
         ex.upstream = conn
         ex.reused = reused
         ex.dyno = conn.backend.dyno
         conn.ex = ex
-        if self.write_paused:
-            conn.paused = True
-            conn.transport.pause_reading()
         now = monotonic()
         ex.connect = now - ex.t_start
         ex.t_sent = now
         pending = ex.pending
-        conn.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        try:
+            if self.write_paused:
+                conn.paused = True
+                conn.transport.pause_reading()
+            conn.transport.write(data)
+        except RuntimeError:
+            # uvloop: the dyno reset the connection and its transport closed before we heard
+            # of it. Nothing reached the dyno: another go, on another dyno if there is one.
+            conn.ex = None
+            conn.closed = True
+            ex.upstream = None
+            ex.pending = [data]
+            self.router.spawn(self._connect(ex, None, H10, conn.backend))
+            return
         ex.pending = []
         if self.paused & _PAUSE_PENDING:
             self.resume_reading(_PAUSE_PENDING)
@@ -500,18 +639,93 @@ class ClientConn(asyncio.Protocol):
         ex.drop_upstream()
         self._respond(ex, 503, APPLICATION_ERROR, H12, attempted=True)
 
-    def upstream_failed(self, ex: Exchange, conn: UpstreamConn) -> None:
+    def upstream_failed(self, ex: Exchange, conn: UpstreamConn, exc: Exception | None) -> None:
         """The dyno closed before answering."""
         ex.cancel_timer()
-        if ex.reused and not ex.has_body and not ex.retried and not ex.upgrade:
-            # Most likely a pooled connection the dyno closed as we reused it: the request
-            # never reached the app, so one more go on a fresh connection is safe.
-            ex.retried = True
+        if (
+            not ex.has_body
+            and not ex.upgrade
+            and not self.closing
+            and self._retryable(ex, conn, exc)
+        ):
             ex.upstream = None
             ex.pending = [ex.head]
-            self.router.spawn(self._connect(ex, conn.backend))
+            self.router.spawn(self._connect(ex, None, H13, conn.backend))
             return
         self._respond(ex, 503, APPLICATION_ERROR, H13, attempted=True)
+
+    def _retryable(self, ex: Exchange, conn: UpstreamConn, exc: Exception | None) -> bool:
+        """Whether a bodyless request the dyno dropped unanswered never reached the app, so
+        another go (on a fresh connection, from a fresh lookup) is safe."""
+        if ex.reused and not ex.retried:
+            # Most likely a pooled connection the dyno closed as we reused it (its keep-alive
+            # timeout, or a dyno shutting down): the dyno may be fine, so it isn't excluded.
+            ex.retried = True
+            return True
+        tried = ex.tried
+        if tried is not None and len(tried) + 1 >= _MAX_ATTEMPTS:
+            return False
+        route = self.router.table.resolve(ex.host)[0]
+        if exc is None and route is not None and conn.backend in route.backends:
+            return False  # a clean close by a dyno still in service: the app hung up (H13)
+        # A reset (e.g. a listener closed with our connection in its backlog), or a dyno
+        # that has left the table since: a dyno shutting down, not an app failure.
+        ex.retried = True
+        if tried is None:
+            tried = ex.tried = set()
+        tried.add(conn.backend.key)
+        return True
+
+    def platform_error(self, ex: Exchange, exc: BaseException) -> None:
+        """H99: an unexpected exception while handling ``ex``. Answer 503 if nothing was
+        sent yet, else cut the response short; the connection goes either way."""
+        if isinstance(exc, RuntimeError) and self.transport.is_closing():
+            # uvloop refuses writes to a transport that closed before we heard of it: the
+            # client is gone, and connection_lost is on its way to clean up.
+            ex.cancel_timer()
+            ex.drop_upstream()
+            return
+        logger.error(
+            "router: platform error (H99) on %s %r",
+            ex.method.decode("latin-1"),
+            ex.url.decode("latin-1"),
+            exc_info=exc,
+        )
+        try:
+            ex.cancel_timer()
+            ex.drop_upstream()
+            if ex.aborted or self.closing:
+                return
+            ex.keep_alive = False  # the connection's state can't be trusted any more
+            if not ex.resp_started:
+                self._respond(ex, 503, APPLICATION_ERROR, H99, attempted=bool(ex.t_sent))
+                return
+            ex.log(
+                H99,
+                status=ex.status,
+                nbytes=ex.nbytes,
+                service=monotonic() - ex.t_sent if ex.t_sent else None,
+                attempted=bool(ex.t_sent),
+            )
+        except Exception:
+            logger.exception("router: failed to answer a platform error")
+        self._crashed(None)
+
+    def _crashed(self, exc: BaseException | None) -> None:
+        """Give up on this connection after an unexpected exception."""
+        if exc is not None:
+            active = self.active
+            if active is not None and not active.resp_started and not self.closing:
+                self.platform_error(active, exc)  # answers 503 + H99, then closes
+                return
+            logger.error("router: platform error on a client connection", exc_info=exc)
+        try:
+            self.close()
+        except Exception:
+            logger.exception("router: failed to close a client connection")
+        self.closing = True
+        self.router.conns.discard(self)
+        self.transport.abort()
 
     def local_error(self, ex: Exchange, error: ErrorCode) -> None:
         ex.cancel_timer()
@@ -648,12 +862,18 @@ class Router:
         connect_timeout: float = 5.0,
         upstream_idle_timeout: float = 30.0,
         max_idle_per_backend: int = 64,
+        boot_wait: float = 75.0,
     ) -> None:
-        """``log(app, line)`` gets one router log line per request to a known app."""
+        """``log(app, line)`` gets one router log line per request to a known app.
+
+        ``boot_wait``: how long a request to an app whose web dynos are starting is held
+        for one to come up before it gets H20 (Heroku: 75 s).
+        """
         self.table = table
         self.log = log
         self.public_port = public_port
         self.request_timeout = request_timeout
+        self.boot_wait = boot_wait
         self.idle_timeout = idle_timeout
         self.pool = Pool(
             connect_timeout=connect_timeout,
@@ -665,6 +885,8 @@ class Router:
         # Exchanges sent to a dyno and not yet answered. One periodic sweep enforces the
         # request timeout (and idle timeouts): cheaper than a timer per request.
         self.waiting: set[Exchange] = set()
+        # Exchanges held while their app's web dynos boot -> the task waiting for them.
+        self.held: dict[Exchange, asyncio.Task[Any]] = {}
         self.now = monotonic()  # coarse clock, advanced by the sweep
         self._tick = max(0.01, min(1.0, request_timeout / 20, idle_timeout / 20))
         self._next_idle_sweep = 0.0

@@ -3,12 +3,26 @@
 Routes are immutable snapshots rebuilt on every mutation, so a request that already holds a
 ``Route`` keeps a consistent view while the table changes under it. All mutation happens on
 the router's event loop, so nothing here locks.
+
+Requests that must wait for a route to change (an app whose web dynos are booting) wait on
+:meth:`RouteTable.changed`: one event per app, set and replaced by the next mutation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+
+class WebState(enum.Enum):
+    """What the router makes of an app's web process when it has no backend to use."""
+
+    UP = "up"  # at least one web dyno is up (the route has backends)
+    STARTING = "starting"  # web dynos wanted and on their way: hold requests (then H20)
+    CRASHED = "crashed"  # web dynos wanted, every one of them crashed: H10
+    NONE = "none"  # no web process (scaled to 0, no web type, nothing released): H14
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,15 @@ class Route:
     app: str
     backends: tuple[Backend, ...]
     maintenance: bool
+    # Always UP with backends and never UP without: the constructor enforces it.
+    state: WebState = WebState.NONE
+
+    def __post_init__(self) -> None:
+        if self.backends:
+            if self.state is not WebState.UP:
+                object.__setattr__(self, "state", WebState.UP)
+        elif self.state is WebState.UP:
+            object.__setattr__(self, "state", WebState.NONE)
 
 
 def normalize_host(host_header: str) -> str:
@@ -53,27 +76,47 @@ class RouteTable:
         # Raw Host header -> normalized host: clients repeat the same few Host headers, so
         # the hot path skips normalisation. Normalisation is pure: never invalidated.
         self._normalized: dict[bytes, str] = {}
+        self._changed: dict[str, asyncio.Event] = {}  # app -> set at its next mutation
 
     def default_host(self, app: str) -> str:
         return f"{app}.{self.domain}"
 
     def set_app(self, app: str, *, maintenance: bool = False) -> None:
-        """Add an app or update its maintenance flag (its backends are kept)."""
+        """Add an app or update its maintenance flag (its backends and state are kept)."""
         old = self._routes.get(app)
-        backends = old.backends if old is not None else ()
-        self._store(Route(app, backends, maintenance))
+        if old is None:
+            self._store(Route(app, (), maintenance))
+        else:
+            self._store(Route(app, old.backends, maintenance, old.state))
 
     def remove_app(self, app: str) -> None:
         self._routes.pop(app, None)
         for host in self._hostnames(app):
             self._hosts.pop(host, None)
         self._domains.pop(app, None)
+        self._signal(app)
 
-    def set_backends(self, app: str, backends: Sequence[Backend]) -> None:
-        """Replace the app's running web dynos. Unknown apps are added (not in maintenance)."""
+    def set_backends(
+        self, app: str, backends: Sequence[Backend], *, state: WebState | None = None
+    ) -> None:
+        """Replace the app's up web dynos, and say what to do while there are none.
+
+        With backends the state is always ``UP``; without, ``state`` (default ``NONE``)
+        picks H14, H10 or holding requests until a dyno is up. Unknown apps are added (not
+        in maintenance). Requests waiting on :meth:`changed` for the app are woken.
+        """
         old = self._routes.get(app)
         maintenance = old.maintenance if old is not None else False
-        self._store(Route(app, tuple(backends), maintenance))
+        self._store(Route(app, tuple(backends), maintenance, state or WebState.NONE))
+
+    def changed(self, app: str) -> asyncio.Event:
+        """An event set by the app's next mutation (``set_app``, ``set_backends``,
+        ``remove_app``). Each mutation sets the current event and starts a fresh one, so
+        wait on it, then look the route up again."""
+        event = self._changed.get(app)
+        if event is None:
+            event = self._changed[app] = asyncio.Event()
+        return event
 
     def add_domain(self, app: str, hostname: str) -> None:
         """Serve ``app`` at a custom hostname too (the app must have been added)."""
@@ -115,3 +158,9 @@ class RouteTable:
         self._routes[route.app] = route
         for host in self._hostnames(route.app):
             self._hosts[host] = route
+        self._signal(route.app)
+
+    def _signal(self, app: str) -> None:
+        event = self._changed.pop(app, None)
+        if event is not None:
+            event.set()

@@ -83,43 +83,50 @@ class UpstreamConn(asyncio.Protocol):
         ex = self.ex
         if ex is None:
             # Bytes while idle: the dyno is confused; this connection can't be trusted.
+            self.closed = True
             self.transport.close()
             return
-        if self.tunnel:
-            ex.client.transport.write(data)
-            return
-        if ex.waiting:
-            ex.waiting = False
-            ex.client.router.waiting.discard(ex)
         try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade as exc:
-            if ex.status != 101:
-                self._bad_response(ex)
+            if self.tunnel:
+                ex.client.transport.write(data)
                 return
-            self.tunnel = True
-            rest = data[exc.args[0] :]
-            if rest:
-                self.out.append(rest)
-        except HttpParserError:
-            if self.skip:
-                # The HEAD response ended at its head; the parser is spent, start a fresh one.
-                self.skip = False
-                self.complete = True
-                self.parser = HttpResponseParser(self)
-            elif self.complete:
-                self.keep_alive = False  # bytes after the response: don't reuse
-            else:
-                self._bad_response(ex)
-                return
-        out = self.out
-        if out:
-            ex.client.transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-        if self.complete:
-            self._finish(ex)
-        elif self.tunnel and not ex.resp_done:
-            ex.client.tunnel_open(ex, self)
+            if ex.waiting:
+                ex.waiting = False
+                ex.client.router.waiting.discard(ex)
+            try:
+                self.parser.feed_data(data)
+            except HttpParserUpgrade as exc:
+                if ex.status != 101:
+                    self._bad_response(ex)
+                    return
+                self.tunnel = True
+                rest = data[exc.args[0] :]
+                if rest:
+                    self.out.append(rest)
+            except HttpParserError as exc:
+                cause = exc.__context__
+                if cause is not None and not isinstance(cause, _SkipBody):
+                    raise cause from exc  # a parser callback failed: ours, not the dyno's
+                if self.skip:
+                    # The HEAD response ended at its head; the parser is spent, start a fresh one.
+                    self.skip = False
+                    self.complete = True
+                    self.parser = HttpResponseParser(self)
+                elif self.complete:
+                    self.keep_alive = False  # bytes after the response: don't reuse
+                else:
+                    self._bad_response(ex)
+                    return
+            out = self.out
+            if out:
+                ex.client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+                out.clear()
+            if self.complete:
+                self._finish(ex)
+            elif self.tunnel and not ex.resp_done:
+                ex.client.tunnel_open(ex, self)
+        except Exception as exc:  # a bug here must cost one request, not the server
+            ex.client.platform_error(ex, exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -136,7 +143,7 @@ class UpstreamConn(asyncio.Protocol):
             client.close()
             return
         if not ex.resp_started:
-            client.upstream_failed(ex, self)
+            client.upstream_failed(ex, self, exc)
         elif self.eof:
             # A close-delimited body ends here, normally.
             if self.body == BODY_CHUNKED:
@@ -146,6 +153,11 @@ class UpstreamConn(asyncio.Protocol):
         else:
             ex.finish_log(H18)
             client.close()
+
+    def eof_received(self) -> bool | None:
+        if self.ex is None:
+            self.closed = True  # the dyno closed an idle connection: don't hand it out
+        return None  # close our side too
 
     def pause_writing(self) -> None:
         ex = self.ex
@@ -275,6 +287,7 @@ class Pool:
         if conns is None:
             conns = self.idle[key] = []
         elif len(conns) >= self.max_idle:
+            conn.closed = True
             conn.transport.close()
             return
         conn.idle_since = self.clock()
@@ -303,7 +316,8 @@ class Pool:
         limit = now - self.idle_timeout
         for conns in list(self.idle.values()):
             for conn in [c for c in conns if c.idle_since < limit]:
-                conn.transport.close()  # connection_lost forgets it
+                conn.closed = True  # not to be taken before connection_lost forgets it
+                conn.transport.close()
 
     def close(self) -> None:
         for conns in list(self.idle.values()):
