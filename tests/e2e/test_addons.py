@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,7 @@ def test_data_survives_redeploy_rollback_and_server_restart(
     assert config["REDIS_URL"].startswith("redis://")
     assert post(addon_server, "notes", "/notes", text="first note").status_code == 201
     assert notes_text(addon_server) == "first note\n"
+    assert dev.cove("redis:cli", "-c", "SET kept-key kept-value", cwd=notes).stdout.strip() == "OK"
     before = addon_server.api("GET", "/apps/notes/releases").json()[-1]["version"]
 
     (notes / "worker.py").write_text((notes / "worker.py").read_text() + "\n# changed\n")
@@ -80,6 +82,8 @@ def test_data_survives_redeploy_rollback_and_server_restart(
     addon_server.stop()
     addon_server.start()
     wait_for(lambda: notes_text(addon_server) == "first note\n", 60, what="data after restart")
+    got = dev.cove("redis:cli", "-a", "notes", "-c", "GET kept-key").stdout  # new port
+    assert got.strip() == "kept-value"
     info = dev.cove("pg:info", "-a", "notes").stdout  # new port: the git remote is stale
     assert "DATABASE_URL" in info and "15." in info and "Tables:" in info
 
@@ -182,3 +186,34 @@ def test_destroying_the_app_destroys_its_addons(dev: User, addon_server: CoveSer
     assert all(a["app"]["name"] != "doomed" for a in addon_server.api("GET", "/addons").json())
     ping = subprocess.run(["redis-cli", "-p", port, "ping"], capture_output=True, text=True)
     assert ping.returncode != 0 or "Connection refused" in ping.stdout + ping.stderr
+
+
+def test_second_database_attach_detach_psql_and_credentials(
+    dev: User, addon_server: CoveServer, notes: Path
+) -> None:
+    dev.cove("apps:create", "second")
+    dev.cove("addons:create", "heroku-postgresql", "-a", "second")
+    out = dev.cove("addons:create", "heroku-postgresql:essential-1", "-a", "second").stdout
+    color = re.search(r"HEROKU_POSTGRESQL_([A-Z]+)_URL", out)
+    assert color, out
+    config = addon_server.api("GET", "/apps/second/config-vars").json()
+    assert config["DATABASE_URL"] != config[f"HEROKU_POSTGRESQL_{color.group(1)}_URL"]
+
+    psql = dev.cove("pg:psql", "-a", "second", "-c", "select 40 + 2 as answer")
+    assert "42" in psql.stdout
+    creds = dev.cove("pg:credentials", "-a", "second").stdout
+    assert config["DATABASE_URL"].split("@")[0].split(":")[-1] in creds  # the password
+
+    # The redis add-on of notes, attached to "second" too (the cove-redis alias works too).
+    redis_name = next(
+        a["name"]
+        for a in addon_server.api("GET", "/apps/notes/addons").json()
+        if a["addon_service"]["name"] == "heroku-redis"
+    )
+    dev.cove("addons:attach", redis_name, "-a", "second", "--as", "CACHE")
+    shared = addon_server.api("GET", "/apps/second/config-vars").json()["CACHE_URL"]
+    assert shared == addon_server.api("GET", "/apps/notes/config-vars").json()["REDIS_URL"]
+    dev.cove("addons:detach", "CACHE", "-a", "second")
+    assert "CACHE_URL" not in addon_server.api("GET", "/apps/second/config-vars").json()
+    alias = dev.cove("addons:create", "cove-redis", "-a", "second")
+    assert "REDIS_URL" in alias.stdout
