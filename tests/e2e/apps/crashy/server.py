@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,4 +48,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+server = ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler)
+server.daemon_threads = False  # server_close() waits for requests in flight
+
+
+def drain(*_: object) -> None:
+    """SIGTERM: stop accepting, finish the requests in flight, exit (as gunicorn does)."""
+    threading.Thread(target=server.shutdown).start()
+
+
+if os.environ.get("IGNORE_TERM") != "1":
+    signal.signal(signal.SIGTERM, drain)
+server.serve_forever(poll_interval=0.05)
+server.server_close()
