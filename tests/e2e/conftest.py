@@ -5,24 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User, server_env
+from tests.e2e.harness import CoveServer, User, running_server
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
     """One real `cove server` for the session's end-to-end tests (tests use their own apps)."""
-    home = tmp_path_factory.mktemp("cove-home")
-    srv = CoveServer(home, home.parent / "server.log", server_env(home))
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path_factory.mktemp("session")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def user(tmp_path: Path, server: CoveServer) -> User:
     """A logged-in developer with an empty HOME."""
-    home = tmp_path / "home"
-    home.mkdir()
-    dev = User(home, server)
-    dev.cove("login", "--token", server.admin_token)
+    dev = User.logged_in(tmp_path / "home", server)
     return dev

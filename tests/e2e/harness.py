@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -117,6 +118,14 @@ class User:
     home: Path
     server: CoveServer
 
+    @classmethod
+    def logged_in(cls, home: Path, server: CoveServer) -> User:
+        """A developer with an empty HOME at ``home``, logged in as the admin."""
+        home.mkdir(parents=True, exist_ok=True)
+        user = cls(home, server)
+        user.cove("login", "--token", server.admin_token)
+        return user
+
     @property
     def env(self) -> dict[str, str]:
         env = {
@@ -200,6 +209,19 @@ def processes_mentioning(*markers: str) -> list[int]:
             if any(m in cmdline for m in wanted):
                 found.append(int(proc.name))
     return found
+
+
+@contextmanager
+def running_server(root: Path, **env: str) -> Iterator[CoveServer]:
+    """A real `cove server` with its COVE_HOME under ``root`` (extra COVE_* settings in
+    ``env``), stopped afterwards."""
+    home = root / "cove-home"
+    server = CoveServer(home, root / "server.log", server_env(home) | env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def server_env(home: Path) -> dict[str, str]:

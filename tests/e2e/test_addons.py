@@ -12,23 +12,18 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.harness import CoveServer, User, server_env, wait_for
+from tests.e2e.harness import CoveServer, User, running_server, wait_for
 
 
 @pytest.fixture(scope="module")
 def addon_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
-    home = tmp_path_factory.mktemp("cove-addons")
-    srv = CoveServer(home, home.parent / "addons-server.log", server_env(home))
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path_factory.mktemp("addons")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def dev(addon_server: CoveServer, tmp_path_factory: pytest.TempPathFactory) -> User:
-    user = User(tmp_path_factory.mktemp("dev"), addon_server)
-    user.cove("login", "--token", addon_server.admin_token)
-    return user
+    return User.logged_in(tmp_path_factory.mktemp("dev"), addon_server)
 
 
 @pytest.fixture(scope="module")

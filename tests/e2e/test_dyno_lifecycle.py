@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User, processes_mentioning, server_env, wait_for
+from tests.e2e.harness import CoveServer, User, processes_mentioning, running_server, wait_for
 
 
 def dynos(server: CoveServer, app: str) -> list[dict[str, str]]:
@@ -80,19 +80,13 @@ def test_ps_stop_and_no_orphans_after_destroy(user: User, server: CoveServer) ->
 
 @pytest.fixture
 def cycling_server(tmp_path: Path) -> Iterator[CoveServer]:
-    home = tmp_path / "cove-home"
-    env = server_env(home) | {"COVE_DYNO_CYCLE_SECONDS": "2", "COVE_DYNO_CYCLE_JITTER_SECONDS": "1"}
-    srv = CoveServer(home, tmp_path / "server.log", env)
-    srv.start()
-    yield srv
-    srv.stop()
+    cycle = {"COVE_DYNO_CYCLE_SECONDS": "2", "COVE_DYNO_CYCLE_JITTER_SECONDS": "1"}
+    with running_server(tmp_path, **cycle) as srv:
+        yield srv
 
 
 def test_daily_cycling_replaces_dynos(cycling_server: CoveServer, tmp_path: Path) -> None:
-    home = tmp_path / "dev"
-    home.mkdir()
-    user = User(home, cycling_server)
-    user.cove("login", "--token", cycling_server.admin_token)
+    user = User.logged_in(tmp_path / "dev", cycling_server)
     repo = user.new_repo("crashy", "cycled")
     user.cove("apps:create", "cycled", cwd=repo)
     user.push(repo)
@@ -110,21 +104,14 @@ def test_daily_cycling_replaces_dynos(cycling_server: CoveServer, tmp_path: Path
 
 @pytest.fixture
 def strict_server(tmp_path: Path) -> Iterator[CoveServer]:
-    home = tmp_path / "cove-home"
-    env = server_env(home) | {"COVE_BOOT_TIMEOUT": "3", "COVE_STOP_GRACE": "2"}
-    srv = CoveServer(home, tmp_path / "server.log", env)
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path, COVE_BOOT_TIMEOUT="3", COVE_STOP_GRACE="2") as srv:
+        yield srv
 
 
 def test_boot_timeout_keeps_old_release_and_exit_timeout_kills(
     strict_server: CoveServer, tmp_path: Path
 ) -> None:
-    home = tmp_path / "dev"
-    home.mkdir()
-    user = User(home, strict_server)
-    user.cove("login", "--token", strict_server.admin_token)
+    user = User.logged_in(tmp_path / "dev", strict_server)
     repo = user.new_repo("crashy", "slowboot")
     user.cove("apps:create", "slowboot", cwd=repo)
     user.cove("config:set", "TEXT=old", "IGNORE_TERM=1", cwd=repo)

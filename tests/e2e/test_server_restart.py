@@ -8,26 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User, processes_mentioning, server_env, wait_for
+from tests.e2e.harness import CoveServer, User, processes_mentioning, running_server, wait_for
 
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[CoveServer]:
-    home = tmp_path / "cove-home"
-    srv = CoveServer(home, tmp_path / "server.log", server_env(home))
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_restart_keeps_apps_releases_config_and_formation(
     own_server: CoveServer, tmp_path: Path, how: signal.Signals
 ) -> None:
-    home = tmp_path / "dev"
-    home.mkdir()
-    user = User(home, own_server)
-    user.cove("login", "--token", own_server.admin_token)
+    user = User.logged_in(tmp_path / "dev", own_server)
     repo = user.new_repo("config-example")
     user.cove("apps:create", "survivor", cwd=repo)
     user.push(repo)
