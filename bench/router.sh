@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark Cove's router against nginx, both proxying to the same upstream.
+# (The whole suite, including this comparison, is `bench/run`; this script is the quick,
+# standalone version. Both use bench/nginx.conf.in.)
 #
 #   bench/router.sh                  # wrk -t2 -c32 -d10s against direct / nginx / cove
 #   DURATION=30s CONNS=64 bench/router.sh
@@ -54,29 +56,9 @@ wait_port() {  # wait (up to 10 s) until something accepts on 127.0.0.1:$1
 }
 
 start_nginx() {  # $1 = listen port, $2 = upstream port
-    cat >"$WORK/nginx-$1.conf" <<EOF
-worker_processes $NGINX_WORKERS;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    upstream app { server 127.0.0.1:$2; keepalive 64; }
-    server {
-        listen 127.0.0.1:$1 backlog=2048;
-        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto http;
-            proxy_set_header X-Request-Id \$request_id;
-            proxy_buffering off;
-        }
-    }
-}
-EOF
+    sed -e "s|@WORKERS@|$NGINX_WORKERS|" -e "s|@PREFIX@|$WORK|g" \
+        -e "s|@LISTEN_PORT@|$1|" -e "s|@UPSTREAM_PORT@|$2|" \
+        "$ROOT/bench/nginx.conf.in" >"$WORK/nginx-$1.conf"
     "$NGINX" -c "$WORK/nginx-$1.conf" -p "$WORK" -e "$WORK/nginx-error.log"
     wait_port "$1"
 }
