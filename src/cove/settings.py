@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 STACK = "cove-debian-12"
@@ -82,8 +82,6 @@ class Settings:
 
     def with_ports(self, api_port: int, router_port: int) -> Settings:
         """The same settings once the listeners are bound (ports may be picked at run time)."""
-        from dataclasses import replace
-
         return replace(self, api_port=api_port, router_port=router_port)
 
     @property

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from cove.addons.provider import ProviderError
+from cove.addons import ProviderError
 from cove.domain.errors import (
     Conflict,
     CoveError,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from cove.builder.slug import slug_path
+from cove.builder import slug_path
 from cove.domain import formation as plan_
 from cove.dynos.backend import Backend, DynoHandle, DynoSpec, stop_dyno
 from cove.logs import LogRouter

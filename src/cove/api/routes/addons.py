@@ -189,11 +189,9 @@ def delete_attachment(
     request: Request, ident: str, attachment: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
-    body: dict[str, Any] = {}
     x = addons.detach(ctx(request).store, app.id, attachment, account.id)
     audit(request, app, account, f"Detach {x.name}")
-    body = {"id": x.id, "name": x.name, "app": {"id": app.id, "name": app.name}}
-    return body
+    return {"id": x.id, "name": x.name, "app": {"id": app.id, "name": app.name}}
 
 
 # -- data commands ---------------------------------------------------------------------------

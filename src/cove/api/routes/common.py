@@ -6,7 +6,7 @@ from fastapi import Request
 
 from cove.api.context import ApiContext
 from cove.domain.errors import NotFound
-from cove.services import apps
+from cove.services import accounts, apps
 from cove.store import Account, App
 
 
@@ -25,8 +25,6 @@ def load_app(request: Request, ident: str, account: Account) -> App:
 
 
 def owner_of(request: Request, app: App) -> Account:
-    from cove.services import accounts
-
     return accounts.get_account(ctx(request).store, app.owner_id)
 
 
