@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from cove.cli.addons import parse_config_flags
 from cove.cli.context import CliState
 from cove.cli.main import cli
+from tests.unit.cli_env import isolate_cli
 
 OLD = "2020-04-05T17:44:47Z"  # > 25h ago: format_time shows no relative part
 Route = Any  # a JSON body (200), an httpx.Response, or a request -> response callable
@@ -23,14 +24,8 @@ Route = Any  # a JSON body (200), an httpx.Response, or a request -> response ca
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
+    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
     time.tzset()
     yield
     monkeypatch.undo()

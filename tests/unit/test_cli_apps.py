@@ -13,21 +13,16 @@ from click.testing import CliRunner, Result
 
 from cove.cli.context import CliState, git_remotes
 from cove.cli.main import cli
+from tests.unit.cli_env import isolate_cli
 
 API = "http://127.0.0.1:5055"
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.chdir(work)
+    isolate_cli(monkeypatch, tmp_path, work)
     return work
 
 

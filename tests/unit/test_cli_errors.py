@@ -12,15 +12,12 @@ from click.testing import CliRunner, Result
 from cove.cli.context import CliState
 from cove.cli.main import cli
 from cove.cli.output import format_error
+from tests.unit.cli_env import isolate_cli
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
 
 
 def run(args: list[str], handler: Callable[[httpx.Request], httpx.Response]) -> Result:

@@ -14,6 +14,7 @@ from cove.cli.buildpacks import normalise
 from cove.cli.context import CliState
 from cove.cli.logs import line_style, render_line
 from cove.cli.main import cli
+from tests.unit.cli_env import isolate_cli
 
 LOG_URL = "http://127.0.0.1:5055/log-sessions/abc?sig=x"
 LINES = [
@@ -24,11 +25,7 @@ LINES = [
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
 
 
 class FakeApi:

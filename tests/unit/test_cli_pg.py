@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from cove.cli.context import CliState
 from cove.cli.main import cli
 from cove.cli.pg import backup_and_database
+from tests.unit.cli_env import isolate_cli
 
 Route = Any  # a JSON body (200), an httpx.Response, or a request -> response callable
 PG_URL = "postgres://u_abc:s3cr%40t@127.0.0.1:5433/d_abc"
@@ -25,15 +26,7 @@ DB = f"{APP}/addons/DATABASE_URL"
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.delenv("PGPASSWORD", raising=False)
-    monkeypatch.delenv("REDISCLI_AUTH", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
 
 
 NOT_FOUND = httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that add-on."})

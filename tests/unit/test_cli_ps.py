@@ -18,18 +18,15 @@ from cove.cli.context import CliState
 from cove.cli.main import cli
 from cove.cli.output import format_time
 from cove.cli.ps import parse_scale_args, ps_lines
+from tests.unit.cli_env import isolate_cli
 
 OLD = "2020-04-05T17:44:47Z"  # > 25h ago: no relative part
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
+    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
     time.tzset()
     yield
     monkeypatch.undo()

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from cove.cli.context import CliState
 from cove.cli.main import cli
+from tests.unit.cli_env import isolate_cli
 
 WHEN = "2020-04-05T17:44:47Z"
 STAMP = "2020/04/05 17:44:47 +0000"
@@ -21,12 +22,8 @@ STAMP = "2020/04/05 17:44:47 +0000"
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("COVE_API_KEY", "tok")
-    monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.delenv("COVE_APP", raising=False)
-    monkeypatch.delenv("COVE_API_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+    isolate_cli(monkeypatch, tmp_path)
+    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
     time.tzset()
     yield
     monkeypatch.undo()
