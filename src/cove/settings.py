@@ -44,7 +44,9 @@ class Settings:
     domain: str = "localhost"
     # The URL users reach the API and git at (may differ behind a proxy).
     public_api_url: str = ""
-    build_timeout: float = 15 * 60
+    # Heroku's limits (2026): 25 minutes of compile time, 1 GB compressed slugs.
+    build_timeout: float = 25 * 60
+    slug_max_bytes: int = 1024**3
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
     release_timeout: float = 3600.0
@@ -69,7 +71,8 @@ class Settings:
             router_port=int(os.environ.get("COVE_ROUTER_PORT", 5080)),
             domain=os.environ.get("COVE_DOMAIN", "localhost"),
             public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
-            build_timeout=_env_float("COVE_BUILD_TIMEOUT", 15 * 60),
+            build_timeout=_env_float("COVE_BUILD_TIMEOUT", 25 * 60),
+            slug_max_bytes=int(os.environ.get("COVE_SLUG_MAX_BYTES", 1024**3)),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),

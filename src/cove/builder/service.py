@@ -115,6 +115,41 @@ class Builder:
             assert build is not None and app is not None
             user = accounts.get_account(self.store, build.user_id)
         out.step(f"Building on the {self.stack.name} stack")
+        # One deadline for the whole compile (Heroku's compile time limit); it never runs
+        # into the release, which is created after the slug.
+        try:
+            compiled = await asyncio.wait_for(
+                self._compile(build, app, out, workdir), self.settings.build_timeout
+            )
+        except TimeoutError:
+            raise BuildFailed(
+                f"The build took longer than {self.settings.build_timeout:.0f} seconds and was "
+                "stopped (COVE_BUILD_TIMEOUT)."
+            ) from None
+        checksum, size, process_types, names = compiled
+
+        out.step("Launching...")
+        release = self._release(
+            build_id, app, user.id, checksum, size, process_types, build.version, names
+        )
+        version = release.version
+        self.logs.publish(
+            app_id, "app", "api", f"Deploy {(build.version or '')[:8]} by user {user.email}"
+        )
+        self.logs.publish(app_id, "app", "api", f"Release v{version} created by user {user.email}")
+        if release.status == "pending" and not await self._release_phase(release, out):
+            return
+        out.detail(f"Released v{version}")
+        out.detail(f"{self.settings.web_url(app.name)} deployed to Cove")
+        out.write("")
+        verdict = await self.wait_serving(app_id, version)
+        out.write(f"Verifying deploy... {verdict}")
+
+    async def _compile(
+        self, build: Build, app: App, out: OutputStream, workdir: Path
+    ) -> tuple[str, int, dict[str, str], list[tuple[buildpacks.Buildpack, str]]]:
+        """Source -> buildpacks -> slug; returns (checksum, size, process types, buildpacks)."""
+        app_id = app.id
         root = workdir / "app"
         env_dir = workdir / "env"
         cache = self.settings.cache_dir / app_id
@@ -168,25 +203,21 @@ class Builder:
 
         out.step("Compressing...")
         checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
-        keep_unpacked(root, slug_file)
         out.detail(f"Done: {human_size(size)}")
+        if size > self.settings.slug_max_bytes:
+            await asyncio.to_thread(self._discard_slug, checksum, slug_file)
+            raise BuildFailed(
+                f"Compiled slug size: {human_size(size)} is too large (max is "
+                f"{human_size(self.settings.slug_max_bytes)}). Add files the app doesn't need "
+                "at run time to .slugignore."
+            )
+        keep_unpacked(root, slug_file)
+        return checksum, size, process_types, names
 
-        out.step("Launching...")
-        release = self._release(
-            build_id, app, user.id, checksum, size, process_types, build.version, names
-        )
-        version = release.version
-        self.logs.publish(
-            app_id, "app", "api", f"Deploy {(build.version or '')[:8]} by user {user.email}"
-        )
-        self.logs.publish(app_id, "app", "api", f"Release v{version} created by user {user.email}")
-        if release.status == "pending" and not await self._release_phase(release, out):
-            return
-        out.detail(f"Released v{version}")
-        out.detail(f"{self.settings.web_url(app.name)} deployed to Cove")
-        out.write("")
-        verdict = await self.wait_serving(app_id, version)
-        out.write(f"Verifying deploy... {verdict}")
+    def _discard_slug(self, checksum: str, slug_file: Path) -> None:
+        with self.store.session() as s:
+            if s.scalar(select(Slug.id).where(Slug.checksum == checksum)) is None:
+                slug_file.unlink(missing_ok=True)
 
     async def _release_phase(self, release: Release, out: OutputStream) -> bool:
         """Stream the release command; True if the release went live."""

@@ -1,0 +1,42 @@
+"""Builds have a time limit and slugs a size limit, each with a clear error; the running
+release is untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.e2e.harness import User, running_server
+
+
+def test_slug_size_limit(tmp_path: Path) -> None:
+    with running_server(tmp_path, COVE_SLUG_MAX_BYTES=str(8 * 1024**2)) as server:
+        user = User.logged_in(tmp_path / "dev", server)
+        repo = user.new_repo("crashy", "small")
+        user.cove("apps:create", "small", cwd=repo)
+        assert "Released v" in user.push(repo).stderr  # a small slug fits
+        (repo / "blob.bin").write_bytes(os.urandom(10 * 1024**2))  # incompressible
+        user.commit_all(repo, "a big file")
+        push = user.push(repo, check=False)
+        assert push.returncode != 0
+        assert "is too large (max is 8.0M)" in push.stderr
+        assert server.get("small").text == "ok"
+        assert len(list((server.home / "slugs").glob("*.tgz"))) == 1  # the oversized one is gone
+        assert [r["version"] for r in server.api("GET", "/apps/small/releases").json()] == [1, 2]
+
+
+def test_build_time_limit(tmp_path: Path) -> None:
+    with running_server(tmp_path, COVE_BUILD_TIMEOUT="3") as server:
+        user = User.logged_in(tmp_path / "dev", server)
+        repo = user.new_repo("crashy", "slow")
+        (repo / "bin").mkdir()
+        hook = repo / "bin" / "post_compile"
+        hook.write_text("#!/usr/bin/env bash\necho compiling slowly\nsleep 30\n")
+        hook.chmod(0o755)
+        user.commit_all(repo, "a slow build")
+        user.cove("apps:create", "slow", cwd=repo)
+        push = user.push(repo, check=False)
+        assert push.returncode != 0
+        assert "compiling slowly" in push.stderr
+        assert "The build took longer than 3 seconds and was stopped" in push.stderr
+        assert len(server.api("GET", "/apps/slow/releases").json()) == 1
