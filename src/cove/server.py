@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import select
 
+from cove import sandbox
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover, remove_slug, slug_path
@@ -30,7 +31,7 @@ from cove.gitreceiver import router as git_router
 from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
-from cove.sandbox import bwrap_path, supports_ephemeral_mounts
+from cove.sandbox import bwrap_path
 from cove.services import accounts
 from cove.settings import STACK, Settings
 from cove.store import AddOn, Slug, Store
@@ -47,12 +48,16 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _announce(settings: Settings, admin_token: str | None) -> None:
+def _announce(
+    settings: Settings, admin_token: str | None, isolation: sandbox.IsolationReport
+) -> None:
     """Tell the operator how to reach Cove; ``server.json`` is written last: it says the
     server is ready (tests and scripts wait for it)."""
     print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
     print(f"  API and git: {settings.api_url}", flush=True)
     print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
+    for line in isolation.lines():
+        print(f"  {line}", flush=True)
     if admin_token:
         token_file = settings.home / "admin-token"
         token_file.write_text(admin_token + "\n")
@@ -120,11 +125,7 @@ async def start_addons(store: Store, registry: Registry) -> None:
 
 async def serve(settings: Settings) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
-    if not await asyncio.to_thread(supports_ephemeral_mounts):
-        log.warning(
-            "overlay mounts are not available to bubblewrap here: each dyno gets a full copy "
-            "of its slug (slower starts, same isolation)"
-        )
+    isolation = await asyncio.to_thread(sandbox.check)
     settings.ensure_dirs()
     store = Store(settings.db_url)
     await asyncio.to_thread(store.migrate)
@@ -170,7 +171,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    _announce(settings, admin_token)
+    _announce(settings, admin_token, isolation)
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [

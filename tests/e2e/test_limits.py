@@ -1,12 +1,12 @@
-"""Builds have a time limit and slugs a size limit, each with a clear error; the running
-release is untouched."""
+"""Builds have a time limit and slugs a size limit, each with a clear error (the running
+release is untouched); `cove server` says which isolation is in force."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from tests.e2e.harness import User, running_server
+from tests.e2e.harness import CoveServer, User, running_server
 
 
 def test_slug_size_limit(tmp_path: Path) -> None:
@@ -40,3 +40,12 @@ def test_build_time_limit(tmp_path: Path) -> None:
         assert "compiling slowly" in push.stderr
         assert "The build took longer than 3 seconds and was stopped" in push.stderr
         assert len(server.api("GET", "/apps/slow/releases").json()) == 1
+
+
+def test_server_says_which_isolation_is_in_force(server: CoveServer) -> None:
+    log = server.log_path.read_text()
+    assert "Isolation in force: each build and dyno in its own PID, IPC, UTS and mount" in log
+    assert "Isolation in force: ephemeral /app per dyno" in log
+    # What is not there yet is said, not hidden.
+    assert "Isolation NOT in force: per-dyno memory, CPU and process limits" in log
+    assert "Isolation NOT in force: per-app Unix users" in log

@@ -6,11 +6,14 @@ from cove.sandbox.bwrap import (
     supports_ephemeral_mounts,
 )
 from cove.sandbox.processes import kill_sandbox, sandbox_namespace, signal_sandbox
+from cove.sandbox.report import IsolationReport, check
 
 __all__ = [
+    "IsolationReport",
     "Mount",
     "SandboxUnavailable",
     "bwrap_path",
+    "check",
     "command",
     "kill_sandbox",
     "sandbox_namespace",

@@ -1,0 +1,69 @@
+"""What isolation this host gives builds and dynos, said out loud at `cove server` start:
+the sandbox degrades loudly, never silently."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+from cove.sandbox.bwrap import SandboxUnavailable, bwrap_path, supports_ephemeral_mounts
+
+
+@dataclass
+class IsolationReport:
+    in_force: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"Isolation in force: {item}" for item in self.in_force]
+        out += [f"Isolation NOT in force: {item}" for item in self.missing]
+        return out
+
+
+def _namespaces_work() -> bool:
+    try:
+        result = subprocess.run(
+            [
+                bwrap_path(),
+                "--unshare-pid",
+                "--unshare-ipc",
+                "--unshare-uts",
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "true",
+            ],
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable):
+        return False
+    return result.returncode == 0
+
+
+def check() -> IsolationReport:
+    report = IsolationReport()
+    if _namespaces_work():
+        report.in_force.append(
+            "each build and dyno in its own PID, IPC, UTS and mount namespace (system "
+            "read-only, private /tmp, no view of COVE_HOME or of other apps)"
+        )
+    else:
+        report.missing.append("bubblewrap cannot create namespaces on this host")
+    if supports_ephemeral_mounts():
+        report.in_force.append("ephemeral /app per dyno (an overlay on the read-only slug)")
+    else:
+        report.missing.append("overlay mounts: each dyno gets a full copy of its slug instead")
+    if os.geteuid() == 0:
+        report.missing.append(
+            "per-app Unix users: builds and dynos run as root inside their sandbox"
+        )
+    report.missing.append("per-dyno memory, CPU and process limits (cgroups are not applied)")
+    report.missing.append(
+        "network isolation: dynos share the host network namespace (to bind $PORT); services "
+        "on 127.0.0.1 they can reach require credentials"
+    )
+    return report
