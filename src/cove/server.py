@@ -205,6 +205,9 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         pass
     settings = Settings.from_env()
+    # Everything the server creates is private to it: COVE_HOME is traversable (0711, for
+    # the add-on servers' user), so files must not be readable by name.
+    os.umask(0o077)
     try:
         asyncio.run(serve(settings))
     except* OSError as group:

@@ -49,3 +49,10 @@ def test_server_says_which_isolation_is_in_force(server: CoveServer) -> None:
     # What is not there yet is said, not hidden.
     assert "Isolation NOT in force: per-dyno memory, CPU and process limits" in log
     assert "Isolation NOT in force: per-app Unix users" in log
+
+
+def test_server_files_are_private(server: CoveServer) -> None:
+    home = server.home
+    assert home.stat().st_mode & 0o777 == 0o711  # traversable for add-on servers, no listing
+    for private in (home / "cove.db", home / "admin-token", home / "slugs"):
+        assert private.stat().st_mode & 0o077 == 0, private  # nothing for other local users
