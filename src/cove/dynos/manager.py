@@ -14,6 +14,7 @@ import random
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -62,6 +63,15 @@ def crash_delay(crashes: int, scale: float) -> float:
     return minutes * 60 * scale
 
 
+@dataclass(frozen=True)
+class _Target:
+    app_name: str
+    desired: list[plan_.DesiredDyno]
+    config: dict[str, str]
+    sizes: dict[str, str]  # process type -> dyno size
+    slug: Path | None
+
+
 @dataclass
 class _Crashes:
     count: int = 0
@@ -80,7 +90,6 @@ class DynoManager:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _slugs: dict[str, str] = field(default_factory=dict)  # slug id -> checksum
 
     # -- main loops ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -125,31 +134,37 @@ class DynoManager:
         self._running.clear()
 
     # -- reconcile -----------------------------------------------------------------------
-    def _desired(self, app_id: str) -> tuple[App | None, list[plan_.DesiredDyno], dict[str, str]]:
+    def _target(self, app_id: str) -> _Target | None:
+        """What should run for the app: its current release's dynos, sizes and slug
+        (None if the app is gone; no dynos if it has no release with a slug)."""
         with self.store.session() as s:
             app = s.get(App, app_id)
             if app is None:
-                return None, [], {}
+                return None
             release = releases.current_with_slug(s, app_id)
             if release is None:
-                return app, [], {}
+                return _Target(app.name, [], {}, {}, None)
             slug = s.get(Slug, release.slug_id)
             assert slug is not None
-            rows = s.scalars(select(Formation).where(Formation.app_id == app_id))
-            quantities = {f.type: f.quantity for f in rows}
+            rows = list(s.scalars(select(Formation).where(Formation.app_id == app_id)))
             desired = plan_.desired_dynos(
                 app_id,
                 release.version,
                 slug.id,
                 slug.process_types,
-                quantities,
+                {f.type: f.quantity for f in rows},
                 app.restarts,
             )
-            self._slugs[slug.id] = slug.checksum
-            return app, desired, dict(release.config)
+            return _Target(
+                app.name,
+                desired,
+                dict(release.config),
+                {f.type: f.size for f in rows},
+                slug_path(self.settings.slugs_dir, slug.checksum),
+            )
 
     async def _reconcile(self, app_id: str) -> None:
-        app, desired, config = await asyncio.to_thread(self._desired, app_id)
+        target = await asyncio.to_thread(self._target, app_id)
         mine = {i: r for i, r in self._running.items() if r.handle.spec.app_id == app_id}
         running = [
             plan_.RunningDyno(
@@ -163,38 +178,30 @@ class DynoManager:
             for i, r in mine.items()
             if r.state != "stopping"
         ]
-        actions = plan_.plan(desired, running)
+        actions = plan_.plan(target.desired if target else [], running)
         loop = asyncio.get_running_loop()
         for stale in actions.stop:
             self._spawn(self._stop(stale.id, "down"))
-        sizes = await asyncio.to_thread(self._sizes, app_id)
         for want in actions.start:
             crash = self._crashes.get((app_id, want.name, want.revision))
             if crash and crash.restart_at > loop.time():
                 loop.call_at(crash.restart_at, self.mark_dirty, app_id)
                 continue
-            assert app is not None
+            assert target is not None and target.slug is not None
             spec = DynoSpec(
                 id=str(uuid.uuid4()),
                 app_id=app_id,
-                app_name=app.name,
+                app_name=target.app_name,
                 name=want.name,
                 type=want.type,
                 command=want.command,
-                size=sizes.get(want.type, "standard-1x"),
+                size=target.sizes.get(want.type, "standard-1x"),
                 release_version=want.release_version,
                 revision=want.revision,
-                slug=slug_path(self.settings.slugs_dir, self._slugs[want.slug_id]),
-                config=config,
+                slug=target.slug,
+                config=target.config,
             )
             await self._start(spec)
-
-    def _sizes(self, app_id: str) -> dict[str, str]:
-        with self.store.session() as s:
-            return {
-                f.type: f.size
-                for f in s.scalars(select(Formation).where(Formation.app_id == app_id))
-            }
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
