@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from psycopg import sql
 
 from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed, service_user
 from cove.addons.provider import ProviderError, Provisioned
+from cove.ports import free_port
 
 
 def find_bin_dir() -> Path:
@@ -44,12 +44,6 @@ def find_bin_dir() -> Path:
         "PostgreSQL is not installed: install the Debian package postgresql (or set "
         "COVE_POSTGRES_BIN, or COVE_POSTGRES_ADMIN_URL to use an existing server)."
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cluster:
@@ -84,7 +78,7 @@ class Cluster:
         if user:
             shutil.chown(pwfile, user, user)
         pwfile.chmod(0o600)
-        (self.root / "port").write_text(str(_free_port()))
+        (self.root / "port").write_text(str(free_port()))
         initdb = subprocess.run(
             sandboxed(
                 [

@@ -11,7 +11,6 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed
 from cove.addons.provider import ProviderError, Provisioned
+from cove.ports import free_port
 
 
 def _binary(name: str, env: str) -> str:
@@ -28,12 +28,6 @@ def _binary(name: str, env: str) -> str:
             f"{name} is not installed: install the Debian package redis-server (or set {env})."
         )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisProvider:
@@ -128,7 +122,7 @@ class RedisProvider:
             time.sleep(0.02)  # polling the server's readiness
 
     def provision(self, addon_id: str, plan: str) -> Provisioned:
-        resource = {"id": addon_id, "port": _free_port(), "password": secrets.token_urlsafe(24)}
+        resource = {"id": addon_id, "port": free_port(), "password": secrets.token_urlsafe(24)}
         own_dir(self.root)
         own_dir(self.root / addon_id)
         try:

@@ -7,13 +7,13 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
 from cove.dynos.backend import DynoSpec
+from cove.ports import free_port
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
 # command through the shell (so `$PORT` and `&&` work in Procfile commands). The shell
@@ -35,12 +35,6 @@ _SIZE_RAM_MB = {
     "performance-m": 2560,
     "performance-l": 14336,
 }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class LocalDyno:
