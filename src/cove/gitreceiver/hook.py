@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-import httpx
+from cove.client import ApiConnectionError, ApiError, CoveClient
 
 ZERO = "0" * 40
 DEPLOY_BRANCHES = ("refs/heads/main", "refs/heads/master")
@@ -64,39 +64,27 @@ def main() -> int:
     if isinstance(verdict, tuple):
         return reject(*verdict, "Push rejected.")
     commit = verdict
-    api, app = os.environ["COVE_API_URL"], os.environ["COVE_APP"]
-    headers = {
-        "Authorization": f"Bearer {os.environ['COVE_API_KEY']}",
-        "Accept": "application/vnd.heroku+json; version=3",
-    }
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit], capture_output=True, check=False
     )
     if archive.returncode != 0:
         return reject(f"Could not archive {commit}: {archive.stderr.decode(errors='replace')}")
-    with httpx.Client(base_url=api, headers=headers, timeout=httpx.Timeout(60, read=None)) as c:
+    app = os.environ["COVE_APP"]
+    with CoveClient(os.environ["COVE_API_URL"], os.environ["COVE_API_KEY"], timeout=60) as api:
         try:
-            blob = c.post("/sources").raise_for_status().json()["source_blob"]
-            c.put(blob["put_url"], content=archive.stdout).raise_for_status()
-            build = (
-                c.post(
-                    f"/apps/{app}/builds",
-                    json={"source_blob": {"url": blob["get_url"], "version": commit}},
-                )
-                .raise_for_status()
-                .json()
-            )
-            with c.stream("GET", build["output_stream_url"]) as stream:
-                for line in stream.iter_lines():
-                    say(line)
-            build = c.get(f"/apps/{app}/builds/{build['id']}").raise_for_status().json()
-            if build["status"] != "succeeded":
+            blob = api.create_source()["source_blob"]
+            api.upload_source(blob["put_url"], archive.stdout)
+            build = api.create_build(app, blob["get_url"], version=commit)
+            for line in api.stream_build_output(build["output_stream_url"]):
+                say(line)
+            build = api.get_build(app, build["id"])
+            if build["status"] != "succeeded" or build["release"] is None:
                 return 1
             # A build can succeed and its release still fail (the release command did).
-            release = c.get(f"/apps/{app}/releases/{build['release']['id']}").raise_for_status()
-        except httpx.HTTPError as exc:
+            release = api.get_release(app, build["release"]["id"])
+        except (ApiError, ApiConnectionError) as exc:
             return reject(f"Cove could not run the build: {exc}", "Push rejected.")
-    return 0 if release.json()["status"] == "succeeded" else 1
+    return 0 if release["status"] == "succeeded" else 1
 
 
 if __name__ == "__main__":
