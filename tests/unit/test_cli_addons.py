@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 from cove.cli.addons import parse_config_flags
-from cove.cli.context import CliState
-from cove.cli.main import cli
-from tests.unit.cli_env import isolate_cli
+from tests.unit.cli_env import FakeApi, created, isolate_cli
 
 OLD = "2020-04-05T17:44:47Z"  # > 25h ago: format_time shows no relative part
-Route = Any  # a JSON body (200), an httpx.Response, or a request -> response callable
 
 
 @pytest.fixture(autouse=True)
@@ -73,43 +69,6 @@ def attachment_json(name: str, addon: dict[str, Any], app: str = "my-app") -> di
         "created_at": OLD,
         "updated_at": OLD,
     }
-
-
-NOT_FOUND = httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that add-on."})
-
-
-class FakeApi:
-    """Answers `(method, path)` routes; anything else is a 404. Records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route] | None = None) -> None:
-        self.routes = dict(routes or {})
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        route = self.routes.get((request.method, request.url.path))
-        if route is None:
-            return NOT_FOUND
-        if isinstance(route, httpx.Response):
-            return route
-        if callable(route):
-            response: httpx.Response = route(request)
-            return response
-        return httpx.Response(200, json=route)
-
-    def run(self, args: list[str], **kwargs: Any) -> Result:
-        state = CliState(transport=httpx.MockTransport(self))
-        return CliRunner().invoke(cli, args, obj=state, **kwargs)
-
-    def calls(self) -> list[tuple[str, str, Any]]:
-        return [
-            (r.method, r.url.path, json.loads(r.content) if r.content else None)
-            for r in self.requests
-        ]
-
-
-def created(body: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:
-    return lambda request: httpx.Response(201, json=body)
 
 
 # -- addons -----------------------------------------------------------------------------------

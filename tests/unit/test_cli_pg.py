@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
-from cove.cli.context import CliState
-from cove.cli.main import cli
 from cove.cli.pg import backup_and_database
-from tests.unit.cli_env import isolate_cli
+from tests.unit.cli_env import FakeApi, created, isolate_cli
 
-Route = Any  # a JSON body (200), an httpx.Response, or a request -> response callable
 PG_URL = "postgres://u_abc:s3cr%40t@127.0.0.1:5433/d_abc"
 REDIS_URL = "rediss://:r3dis@127.0.0.1:6380"
 APP = "/apps/my-app"
@@ -27,42 +21,6 @@ DB = f"{APP}/addons/DATABASE_URL"
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolate_cli(monkeypatch, tmp_path)
-
-
-NOT_FOUND = httpx.Response(404, json={"id": "not_found", "message": "Couldn't find that add-on."})
-
-
-class FakeApi:
-    """Answers `(method, path)` routes; anything else is a 404. Records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route] | None = None) -> None:
-        self.routes = dict(routes or {})
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        route = self.routes.get((request.method, request.url.path))
-        if route is None:
-            return NOT_FOUND
-        if isinstance(route, httpx.Response):
-            return route
-        if callable(route):
-            response: httpx.Response = route(request)
-            return response
-        return httpx.Response(200, json=route)
-
-    def run(self, args: list[str], **kwargs: Any) -> Result:
-        state = CliState(transport=httpx.MockTransport(self))
-        return CliRunner().invoke(cli, args, obj=state, **kwargs)
-
-    def calls(self) -> list[tuple[str, str, Any]]:
-        return [
-            (r.method, r.url.path, json.loads(r.content) if r.content else None)
-            for r in self.requests
-        ]
-
-    def paths(self) -> list[tuple[str, str]]:
-        return [(r.method, r.url.path) for r in self.requests]
 
 
 def addon_json(
@@ -118,10 +76,6 @@ def backup_json(
         "status": status,
         "created_at": created,
     }
-
-
-def created(body: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:
-    return lambda request: httpx.Response(201, json=body)
 
 
 class Recorder:
