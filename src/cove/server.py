@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -32,6 +34,7 @@ from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
+from cove.sandbox.cgroups import Cgroups
 from cove.services import accounts
 from cove.settings import STACK, Settings
 from cove.store import AddOn, Slug, Store
@@ -125,8 +128,13 @@ async def start_addons(store: Store, registry: Registry) -> None:
 
 async def serve(settings: Settings) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
-    isolation = await asyncio.to_thread(sandbox.check)
     settings.ensure_dirs()
+    users = sandbox.Users(settings.users_dir)
+    # Named after COVE_HOME: two servers on one host never sweep each other's dynos.
+    home_key = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
+    cgroups = await asyncio.to_thread(partial(Cgroups.detect, name=f"cove-{home_key}"))
+    await asyncio.to_thread(cgroups.sweep)  # dynos of a previous run that died with it
+    isolation = await asyncio.to_thread(sandbox.check, users, cgroups)
     store = Store(settings.db_url)
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
@@ -148,7 +156,7 @@ async def serve(settings: Settings) -> None:
     await router.start(settings.router_host, settings.router_port)
     settings = settings.with_ports(api_sock.getsockname()[1], router.port)
 
-    backend = LocalBackend(settings.dynos_dir, stack)
+    backend = LocalBackend(settings.dynos_dir, stack, users, cgroups)
     manager = DynoManager(
         settings,
         store,
@@ -158,10 +166,19 @@ async def serve(settings: Settings) -> None:
     registry = Registry.default(settings.addons_dir, loop)
     await start_addons(store, registry)
     release_phase = ReleasePhase(settings, store, backend, logs)
-    builder = Builder(settings, store, stack, logs, manager.wait_serving, release_phase.follow)
-    api = create_api(
-        ApiContext(settings, store, logs, builder, release_phase.follow, registry), git_router
+    builder = Builder(
+        settings,
+        store,
+        stack,
+        logs,
+        manager.wait_serving,
+        release_phase.follow,
+        users,
+        cgroups,
     )
+    context = ApiContext(settings, store, logs, builder, release_phase.follow, registry)
+    context.dyno_memory = manager.memory_usage
+    api = create_api(context, git_router)
     config = uvicorn.Config(
         api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
     )
@@ -192,6 +209,7 @@ async def serve(settings: Settings) -> None:
                 task.cancel()
     finally:
         await router.close()
+        await asyncio.to_thread(cgroups.close)
         with contextlib.suppress(OSError):
             (settings.home / "server.json").unlink()
 

@@ -47,6 +47,10 @@ class Settings:
     # Heroku's limits (2026): 25 minutes of compile time, 1 GB compressed slugs.
     build_timeout: float = 25 * 60
     slug_max_bytes: int = 1024**3
+    # The memory a whole build may use (a hard limit, where the host has cgroups).
+    build_memory_mb: int = 4096
+    # How often dyno memory is checked against the quota (R14/R15).
+    memory_check_interval: float = 5.0
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
     release_timeout: float = 3600.0
@@ -73,6 +77,8 @@ class Settings:
             public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
             build_timeout=_env_float("COVE_BUILD_TIMEOUT", 25 * 60),
             slug_max_bytes=int(os.environ.get("COVE_SLUG_MAX_BYTES", 1024**3)),
+            build_memory_mb=int(os.environ.get("COVE_BUILD_MEMORY_MB", 4096)),
+            memory_check_interval=_env_float("COVE_MEMORY_CHECK_INTERVAL", 5.0),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),
@@ -118,6 +124,11 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def users_dir(self) -> Path:
+        """Each app user's passwd and group files, bound into its sandboxes."""
+        return self.home / "users"
 
     @property
     def builds_dir(self) -> Path:

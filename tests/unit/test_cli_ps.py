@@ -167,3 +167,44 @@ def test_ps_restart_targets(args: list[str], path: str, message: str) -> None:
     assert result.exit_code == 0, result.output
     assert [(r.method, r.url.path) for r in api.requests] == [("DELETE", path)]
     assert result.stdout.startswith(message)
+
+
+def test_ps_lines_show_memory_when_cove_reports_it() -> None:
+    busy = dyno("web.1") | {"memory_usage": 45 * 1024 * 1024, "memory_quota": 512 * 1024 * 1024}
+    unknown = dyno("web.2") | {"memory_usage": None, "memory_quota": 512 * 1024 * 1024}
+    lines = ps_lines([busy, unknown])
+    assert "web.1: up 2020/04/05 17:44:47 +0000  mem=45MB(8.8%)" in lines
+    assert "web.2: up 2020/04/05 17:44:47 +0000" in lines
+
+
+def test_ps_type_shows_and_changes_sizes() -> None:
+    formation = [
+        {"type": "worker", "quantity": 0, "size": "Standard-1X"},
+        {"type": "web", "quantity": 2, "size": "Standard-2X"},
+    ]
+    api = FakeApi(
+        {("GET", "/apps/app1/formation"): formation, ("PATCH", "/apps/app1/formation"): formation}
+    )
+    result = api.run(["ps:type"])
+    assert result.exit_code == 0
+    assert "web     Standard-2X  2" in result.stdout
+    result = api.run(["ps:type", "web=standard-2x", "worker=performance-m"])
+    assert result.exit_code == 0, result.output
+    assert "Scaling dynos on ⬢ app1... done" in result.output
+    patch = next(r for r in api.requests if r.method == "PATCH")
+    assert json.loads(patch.content) == {
+        "updates": [
+            {"type": "web", "size": "standard-2x"},
+            {"type": "worker", "size": "performance-m"},
+        ]
+    }
+    api.requests.clear()
+    assert api.run(["ps:resize", "standard-2x"]).exit_code == 0  # one size for every type
+    patch = next(r for r in api.requests if r.method == "PATCH")
+    assert {u["type"] for u in json.loads(patch.content)["updates"]} == {"web", "worker"}
+
+
+def test_ps_type_rejects_malformed_arguments() -> None:
+    result = FakeApi({}).run(["ps:type", "web=", "worker=basic"])
+    assert result.exit_code == 2
+    assert "Invalid argument 'web='" in result.output

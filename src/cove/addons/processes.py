@@ -64,15 +64,13 @@ def sandboxed(argv: Sequence[str], data_dir: Path, name: str) -> list[str]:
         if user
         else []
     )
-    args = sandbox.command(
+    return sandbox.command(
         [*drop, *argv],
         mounts=[sandbox.Mount(data_dir, ADDON_ROOT, writable=True)],
         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": ADDON_ROOT},
         hostname=name,
         cwd=ADDON_ROOT,
     )
-    shm = args.index("--tmpfs")  # give PostgreSQL's shared memory a private /dev/shm
-    return [*args[:shm], "--tmpfs", "/dev/shm", *args[shm:]]
 
 
 def _die_with_parent(sig: int) -> Callable[[], None]:

@@ -35,6 +35,8 @@ class ApiContext:
     follow_release: Callable[[str], AsyncIterator[str]]
     addons: Registry
     log_sessions: dict[str, LogSession] = field(default_factory=dict)
+    # A running dyno's memory use in bytes, by dyno id (``DynoManager.memory_usage``).
+    dyno_memory: Callable[[str], int | None] = lambda _dyno_id: None
 
     def new_log_session(self, session: LogSession) -> str:
         """Log sessions are capability URLs (the CLI fetches them without credentials)."""

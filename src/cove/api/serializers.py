@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cove.domain.dyno_sizes import dyno_size
 from cove.settings import STACK, Settings
 from cove.store import Account, AddOn, App, Attachment, Backup, Build, Dyno, Formation, Release
 
@@ -107,7 +108,7 @@ def formation(f: Formation, a: App, command: str) -> dict[str, Any]:
     }
 
 
-def dyno(d: Dyno, a: App, release_id: str | None) -> dict[str, Any]:
+def dyno(d: Dyno, a: App, release_id: str | None, memory: int | None = None) -> dict[str, Any]:
     return {
         "id": d.id,
         "name": d.name,
@@ -116,6 +117,9 @@ def dyno(d: Dyno, a: App, release_id: str | None) -> dict[str, Any]:
         "size": d.size.title(),
         "state": d.state,
         "attach_url": None,
+        # Cove's addition: memory in use at the last check and the size's quota, in bytes.
+        "memory_usage": memory,
+        "memory_quota": dyno_size(d.size).memory_bytes,
         "release": {"id": release_id, "version": d.release_version},
         "app": {"id": a.id, "name": a.name},
         "created_at": iso(d.created_at),

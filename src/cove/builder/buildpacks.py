@@ -13,6 +13,7 @@ import yaml
 from cove import sandbox
 from cove.builder import sandboxed
 from cove.domain.errors import InvalidParams
+from cove.sandbox.cgroups import Cgroup
 
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
 BUILTIN = {"heroku/python": BUILTIN_DIR / "python", "cove/python": BUILTIN_DIR / "python"}
@@ -67,15 +68,39 @@ class BuildSandbox:
     mounts: list[sandbox.Mount]
     env: dict[str, str]
     timeout: float
+    user: sandbox.SandboxUser | None = None
+    cgroup: Cgroup | None = None
+    memory_mb: int = 0  # the cgroup's memory limit, for the out-of-memory message
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        mounts: Sequence[sandbox.Mount],
+        on_line: Callable[[str], None] | None,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """One step of the build, as the app's user, in the build's cgroup."""
+        return await sandboxed.run(
+            argv,
+            mounts=mounts,
+            env=self.env if env is None else env,
+            on_line=on_line,
+            timeout=timeout,
+            user=self.user,
+            cgroup=self.cgroup,
+        )
+
+    def out_of_memory(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
     def with_buildpack(self, pack: Buildpack) -> list[sandbox.Mount]:
         return [*self.mounts, sandbox.Mount(pack.path, pack.mount_point)]
 
     async def detect(self, pack: Buildpack) -> str | None:
-        status, out = await sandboxed.run(
+        status, out = await self.run(
             [f"{pack.mount_point}/bin/detect", "/app"],
-            mounts=self.with_buildpack(pack),
-            env=self.env,
+            self.with_buildpack(pack),
             on_line=None,
             timeout=min(self.timeout, 60),
         )
@@ -85,15 +110,19 @@ class BuildSandbox:
 
     async def compile(self, pack: Buildpack, on_line: Callable[[str], None]) -> None:
         try:
-            status, _ = await sandboxed.run(
+            status, _ = await self.run(
                 [f"{pack.mount_point}/bin/compile", "/app", "/cache", "/env"],
-                mounts=self.with_buildpack(pack),
-                env=self.env,
+                self.with_buildpack(pack),
                 on_line=on_line,
                 timeout=self.timeout,
             )
         except sandboxed.CommandTimeout as exc:
             raise BuildFailed(f"The build {exc}.") from None
+        if status != 0 and self.out_of_memory():
+            raise BuildFailed(
+                f"The build ran out of memory (the limit is {self.memory_mb} MB, "
+                "COVE_BUILD_MEMORY_MB)."
+            )
         if status != 0:
             raise BuildFailed(f"bin/compile of {pack.url} failed (exit status {status}).")
 
@@ -101,10 +130,9 @@ class BuildSandbox:
         release = Path(pack.path, "bin", "release")
         if not release.is_file():
             return {}
-        status, out = await sandboxed.run(
+        status, out = await self.run(
             [f"{pack.mount_point}/bin/release", "/app"],
-            mounts=self.with_buildpack(pack),
-            env=self.env,
+            self.with_buildpack(pack),
             on_line=None,
             timeout=min(self.timeout, 60),
         )

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from cove import sandbox
+from cove.sandbox.cgroups import Cgroup
 
 
 class CommandTimeout(Exception):
@@ -20,10 +21,14 @@ async def run(
     on_line: Callable[[str], None] | None,
     timeout: float,
     hostname: str = "build",
+    user: sandbox.SandboxUser | None = None,
+    cgroup: Cgroup | None = None,
 ) -> tuple[int, str]:
-    """Run ``argv`` sandboxed; return (exit status, captured output when ``on_line`` is None)."""
+    """Run ``argv`` sandboxed, as ``user`` and inside ``cgroup`` when given; return (exit
+    status, captured output when ``on_line`` is None)."""
+    command = sandbox.command(argv, mounts=mounts, env=env, hostname=hostname, user=user)
     proc = await asyncio.create_subprocess_exec(
-        *sandbox.command(argv, mounts=mounts, env=env, hostname=hostname),
+        *(cgroup.wrap(command) if cgroup else command),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

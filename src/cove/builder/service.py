@@ -13,16 +13,21 @@ import httpx
 from sqlalchemy import select
 
 from cove import sandbox
-from cove.builder import buildpacks, sandboxed
+from cove.builder import buildpacks
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
 from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
+from cove.domain.dyno_sizes import MB
 from cove.domain.errors import InvalidParams
 from cove.domain.procfile import parse_procfile
 from cove.logs import LogRouter, OutputStream
+from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 from cove.services import accounts, formation, releases
 from cove.settings import BUILD_ENV_PASSTHROUGH, Settings
 from cove.store import App, Build, Release, Slug, Store
+
+# Processes and threads a build may have at once (pip and uv run many in parallel).
+BUILD_PIDS = 4096
 
 # Waits until a release's web dynos serve (or fail to); returns a one-line verdict.
 WaitServing = Callable[[str, int], Awaitable[str]]
@@ -37,8 +42,12 @@ class Builder:
         logs: LogRouter,
         wait_serving: WaitServing,
         follow_release: Callable[[str], AsyncIterator[str]],
+        users: sandbox.Users,
+        cgroups: Cgroups,
     ) -> None:
         self.settings = settings
+        self.users = users
+        self.cgroups = cgroups
         self.store = store
         self.stack = stack
         self.logs = logs
@@ -74,9 +83,17 @@ class Builder:
         if lock.locked():
             out.step("Waiting for the previous build of this app to finish...")
         workdir = self.settings.builds_dir / build_id
+        cgroup: Cgroup | None = None
         try:
             async with lock:
-                await self._build(build_id, app_id, out, workdir)
+                # Every step of the build shares one cgroup: a memory and process cap for the
+                # whole build, whatever it forks.
+                cgroup = await asyncio.to_thread(
+                    self.cgroups.create,
+                    f"build-{build_id}",
+                    Limits(self.settings.build_memory_mb * MB, BUILD_PIDS, None),
+                )
+                await self._build(build_id, app_id, out, workdir, cgroup)
         except BuildFailed as exc:
             out.error(str(exc))
             out.error("Push rejected, failed to compile app.")
@@ -90,6 +107,8 @@ class Builder:
             out.error(f"Internal error while building: {exc!r}")
             self._finish(build_id, app_id, "failed", f"Internal error: {exc!r}")
         finally:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
             shutil.rmtree(workdir, ignore_errors=True)
             await out.close()
 
@@ -108,7 +127,9 @@ class Builder:
             else "Build failed -- check your build output",
         )
 
-    async def _build(self, build_id: str, app_id: str, out: OutputStream, workdir: Path) -> None:
+    async def _build(
+        self, build_id: str, app_id: str, out: OutputStream, workdir: Path, cgroup: Cgroup | None
+    ) -> None:
         with self.store.session() as s:
             build = s.get(Build, build_id)
             app = s.get(App, app_id)
@@ -119,7 +140,7 @@ class Builder:
         # into the release, which is created after the slug.
         try:
             compiled = await asyncio.wait_for(
-                self._compile(build, app, out, workdir), self.settings.build_timeout
+                self._compile(build, app, out, workdir, cgroup), self.settings.build_timeout
             )
         except TimeoutError:
             raise BuildFailed(
@@ -146,7 +167,7 @@ class Builder:
         out.write(f"Verifying deploy... {verdict}")
 
     async def _compile(
-        self, build: Build, app: App, out: OutputStream, workdir: Path
+        self, build: Build, app: App, out: OutputStream, workdir: Path, cgroup: Cgroup | None
     ) -> tuple[str, int, dict[str, str], list[tuple[buildpacks.Buildpack, str]]]:
         """Source -> buildpacks -> slug; returns (checksum, size, process types, buildpacks)."""
         app_id = app.id
@@ -157,6 +178,9 @@ class Builder:
             d.mkdir(parents=True, exist_ok=True)
         for key, value in app.config.items():
             (env_dir / key).write_text(value)
+        user = self.users.for_uid(app.uid)
+        if user is not None:
+            await asyncio.to_thread(_hand_over, user, root, env_dir, cache)
 
         box = BuildSandbox(
             mounts=[
@@ -167,6 +191,9 @@ class Builder:
             ],
             env=self._build_env(build.version),
             timeout=self.settings.build_timeout,
+            user=user,
+            cgroup=cgroup,
+            memory_mb=self.settings.build_memory_mb,
         )
         await self._fetch_source(build.source_url, workdir / "source", box)
         procfile = self._read_procfile(root)
@@ -316,12 +343,14 @@ class Builder:
                 raise BuildFailed(f"Could not download the source from {url}: {exc}") from None
         if not local.is_file():
             raise BuildFailed("The source archive was not uploaded.")
-        status, out = await sandboxed.run(
+        if box.user is not None:
+            box.user.chown(local)
+        status, out = await box.run(
             ["tar", "-xf", "/source.tar", "-C", "/app"],
-            mounts=[*box.mounts, sandbox.Mount(local, "/source.tar")],
-            env={"PATH": "/usr/bin:/bin"},
+            [*box.mounts, sandbox.Mount(local, "/source.tar")],
             on_line=None,
             timeout=300,
+            env={"PATH": "/usr/bin:/bin"},
         )
         if self._local_source(url) is not None:
             local.unlink(missing_ok=True)  # an uploaded source serves exactly one build
@@ -338,8 +367,10 @@ class Builder:
 
     @staticmethod
     def _read_procfile(root: Path) -> dict[str, str] | None:
-        path = root / "Procfile"
-        if not path.is_file():
+        path = _inside(root, "Procfile")
+        if path is None and (root / "Procfile").is_symlink():
+            raise BuildFailed("The Procfile is a symbolic link to a file outside the app.")
+        if path is None:
             return None
         try:
             return parse_procfile(path.read_text())
@@ -349,10 +380,28 @@ class Builder:
             raise BuildFailed("The Procfile is not valid UTF-8 text.") from None
 
 
+def _inside(root: Path, name: str) -> Path | None:
+    """``root/name`` if it is a file inside the build directory. The server reads it outside
+    the sandbox, so a symlink out of the app (``Procfile -> /etc/shadow``) is not followed."""
+    path = root / name
+    resolved = path.resolve()
+    if root.resolve() not in resolved.parents or not resolved.is_file():
+        return None
+    return resolved
+
+
+def _hand_over(user: sandbox.SandboxUser, root: Path, env_dir: Path, cache: Path) -> None:
+    """Give the build's directories to the app's user (the build runs as that user). The
+    cache is the app's own; it is re-owned as a whole only if it isn't the user's yet."""
+    user.chown(root, env_dir, *env_dir.iterdir())
+    if not user.owns(cache):
+        user.chown(cache, recursive=True)
+
+
 def _apply_slugignore(root: Path) -> None:
     """Delete paths matching .slugignore (gitignore-like patterns) before the build."""
-    ignore = root / ".slugignore"
-    if not ignore.is_file():
+    ignore = _inside(root, ".slugignore")
+    if ignore is None:
         return
     for raw in ignore.read_text().splitlines():
         pattern = raw.strip()

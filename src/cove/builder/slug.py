@@ -8,6 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+from cove.sandbox.users import SandboxUser
+
 
 async def write_slug(build_root: Path, slugs_dir: Path) -> tuple[str, Path, int]:
     """Archive ``build_root`` into ``slugs_dir/<sha256>.tgz``; return (checksum, path, size).
@@ -53,10 +55,13 @@ def keep_unpacked(build_root: Path, slug: Path) -> None:
         build_root.rename(target)
 
 
-async def ensure_unpacked(slug: Path) -> Path:
-    """The unpacked slug, unpacking the archive first if this host doesn't have it yet
-    (a slug built elsewhere, or kept only as its archive)."""
+async def ensure_unpacked(slug: Path, owner: SandboxUser | None = None) -> Path:
+    """The unpacked slug, owned by ``owner`` (the user its dynos run as, who must be able to
+    write to /app), unpacking the archive first if this host doesn't have such a copy yet (a
+    slug built elsewhere, kept only as its archive, or built by another app's user)."""
     target = unpacked_dir(slug)
+    if owner is not None and target.is_dir() and not owner.owns(target):
+        target = slug.parent / f"{target.name}.u{owner.uid}"
     if target.is_dir():
         return target
     tmp = slug.parent / f".unpack-{os.getpid()}-{id(target)}"
@@ -68,6 +73,8 @@ async def ensure_unpacked(slug: Path) -> Path:
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"could not unpack slug {slug.name}: {err.decode(errors='replace')}")
+    if owner is not None:
+        await asyncio.to_thread(owner.chown, tmp, recursive=True)
     try:
         tmp.rename(target)
     except OSError:  # unpacked concurrently by another dyno start: keep theirs
@@ -77,7 +84,9 @@ async def ensure_unpacked(slug: Path) -> Path:
 
 def remove_slug(slug: Path) -> None:
     slug.unlink(missing_ok=True)
-    shutil.rmtree(unpacked_dir(slug), ignore_errors=True)
+    unpacked = unpacked_dir(slug)
+    for path in (unpacked, *slug.parent.glob(f"{unpacked.name}.u*")):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:

@@ -9,8 +9,9 @@ from itertools import groupby
 import click
 
 from cove.cli.context import CliState, app_options, pass_state
-from cove.cli.output import CliError, action, app_label, echo, format_time
+from cove.cli.output import CliError, action, app_label, echo, format_time, header, table
 from cove.client import Dyno, Formation, FormationUpdate
+from cove.domain.dyno_sizes import MB
 
 SCALE_ARG = re.compile(r"^(?P<type>[\w-]+)(?P<op>[=+-])(?P<qty>\d+)(?::(?P<size>[\w-]+))?$")
 SCALE_USAGE = "Usage: cove ps:scale TYPE1=AMOUNT1[:SIZE] [TYPE2+N ...]"
@@ -47,9 +48,18 @@ def ps_lines(dynos: list[Dyno]) -> list[str]:
         lines.append(f"=== {kind} ({size}): {command} ({len(members)})")
         lines.append("")
         for dyno in members:
-            lines.append(f"{dyno['name']}: {dyno.get('state')} {format_time(dyno['updated_at'])}")
+            line = f"{dyno['name']}: {dyno.get('state')} {format_time(dyno['updated_at'])}"
+            lines.append(line + _memory(dyno))
         lines.append("")
     return lines[:-1] if lines else lines
+
+
+def _memory(dyno: Dyno) -> str:
+    """`  mem=45MB(8.8%)` (Heroku's memory log format) where Cove reports the dyno's memory."""
+    usage, quota = dyno.get("memory_usage"), dyno.get("memory_quota")
+    if usage is None or not quota:
+        return ""
+    return f"  mem={usage / MB:.0f}MB({100 * usage / quota:.1f}%)"
 
 
 @click.command("ps")
@@ -119,6 +129,41 @@ def ps_scale(state: CliState, app: str, changes: tuple[str, ...]) -> None:
             status.detail = "now running " + ", ".join(dict.fromkeys(running))
 
 
+@click.command("ps:type")
+@click.argument("changes", nargs=-1, metavar="[TYPE=SIZE ... | SIZE]")
+@app_options
+@pass_state
+def ps_type(state: CliState, app: str, changes: tuple[str, ...]) -> None:
+    """Show the dyno size of each process type, or change it (`web=standard-2x`, or one
+    size for every type). Resized dynos are replaced, with their new limits."""
+    client = state.client()
+    if changes:
+        if len(changes) == 1 and "=" not in changes[0]:
+            sizes = {f["type"]: changes[0] for f in client.list_formation(app)}
+        else:
+            sizes = {}
+            for arg in changes:
+                kind, sep, size = arg.partition("=")
+                if not (kind and sep and size):
+                    raise click.UsageError(
+                        f"Invalid argument {arg!r}.\nUsage: cove ps:type TYPE=SIZE [TYPE=SIZE ...]"
+                    )
+                sizes[kind] = size
+        updates: list[FormationUpdate] = [{"type": t, "size": s} for t, s in sizes.items()]
+        with action(f"Scaling dynos on {app_label(app)}"):
+            client.batch_update_formation(app, updates)
+    formation = sorted(client.list_formation(app), key=lambda f: f["type"])
+    if not formation:
+        raise CliError(
+            f"No process types on {app_label(app)}.\nUpload a Procfile to add process types."
+        )
+    header("Process Types")
+    rows = [["Type", "Size", "Qty"]]
+    rows += [[f["type"], f["size"], str(f["quantity"])] for f in formation]
+    for line in table(rows):
+        echo(line)
+
+
 @click.command("ps:restart")
 @click.argument("target", required=False, metavar="[TYPE|DYNO]")
 @app_options
@@ -167,6 +212,7 @@ def ps_stop(state: CliState, app: str, target: str) -> None:
 COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [
     (ps_list, ("ps:list",)),
     (ps_scale, ("scale",)),
+    (ps_type, ("ps:resize", "resize", "dyno:type")),
     (ps_restart, ("restart",)),
     (ps_stop, ("stop", "ps:kill", "kill")),
 ]

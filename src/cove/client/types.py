@@ -105,6 +105,8 @@ class Dyno(TypedDict):
     size: str
     state: str
     attach_url: str | None
+    memory_usage: NotRequired[int | None]
+    memory_quota: NotRequired[int]
     release: DynoRelease
     app: IdName
     created_at: str

@@ -41,8 +41,10 @@ def desired_dynos(
     process_types: Mapping[str, str],
     quantities: Mapping[str, int],
     restarts: Mapping[str, int],
+    sizes: Mapping[str, str] | None = None,
 ) -> list[DesiredDyno]:
-    """``restarts`` counts restart requests per process type (``"*"`` for the whole app)."""
+    """``restarts`` counts restart requests per process type (``"*"`` for the whole app).
+    A dyno's size is part of its revision: resizing replaces the dynos, as on Heroku."""
     dynos = []
     for type_, quantity in sorted(quantities.items()):
         command = process_types.get(type_)
@@ -54,6 +56,8 @@ def desired_dynos(
                 f"v{release_version}.{restarts.get('*', 0)}.{restarts.get(type_, 0)}"
                 f".{restarts.get(name, 0)}"
             )
+            if sizes and type_ in sizes:
+                revision += f".{sizes[type_]}"
             dynos.append(
                 DesiredDyno(app_id, name, type_, command, release_version, slug_id, revision)
             )

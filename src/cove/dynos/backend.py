@@ -22,6 +22,7 @@ class DynoSpec:
     revision: str
     slug: Path
     config: Mapping[str, str]
+    uid: int | None = None  # the app's Unix user (cove.sandbox.users)
 
 
 class DynoHandle(Protocol):
@@ -45,6 +46,15 @@ class DynoHandle(Protocol):
 
     def kill(self) -> None:
         """SIGKILL the whole dyno."""
+        ...
+
+    def memory_usage(self) -> int | None:
+        """Bytes of memory the dyno uses now (None if unknown)."""
+        ...
+
+    def oom_kills(self) -> int:
+        """How many of the dyno's processes the kernel killed for exceeding its memory
+        limit (also after the dyno has exited)."""
         ...
 
 

@@ -1,5 +1,5 @@
 """The local backend: each dyno is a bubblewrap sandbox on this host, running a fresh
-copy of its slug at ``/app``."""
+copy of its slug at ``/app`` as its app's own user, in a cgroup sized by its dyno size."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
+from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.ports import free_port
+from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
 # command through the shell (so `$PORT` and `&&` work in Procfile commands). The shell
@@ -27,14 +29,13 @@ LAUNCHER = (
     '__cove_command="$1"; shift; eval "$__cove_command"'
 )
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-_SIZE_RAM_MB = {
-    "eco": 512,
-    "basic": 512,
-    "standard-1x": 512,
-    "standard-2x": 1024,
-    "performance-m": 2560,
-    "performance-l": 14336,
-}
+
+
+def size_limits(size: DynoSize) -> Limits:
+    """The cgroup limits of a dyno size. Memory is capped hard at the R15 threshold (twice
+    the quota), so the host is safe between two memory checks; the quota itself is watched
+    by the dyno manager (R14)."""
+    return Limits(size.kill_bytes, size.pids, size.cpu_share * 100)
 
 
 class LocalDyno:
@@ -45,8 +46,11 @@ class LocalDyno:
         root: Path,
         port: int | None,
         on_output: Callable[[str], None],
+        cgroup: Cgroup | None,
     ) -> None:
         self.spec = spec
+        self._cgroup = cgroup
+        self._final_oom_kills = 0
         self.host = "127.0.0.1"
         self.port = port
         self._proc = proc
@@ -65,6 +69,9 @@ class LocalDyno:
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump  # the last lines before exit are logged before the exit
         shutil.rmtree(self._root, ignore_errors=True)
+        if self._cgroup is not None:
+            self._final_oom_kills = self._cgroup.oom_kills()
+            await asyncio.to_thread(self._cgroup.remove)
         # A shell killed by signal N reports 128+N, like Heroku's "exited with status 143".
         return status if status >= 0 else 128 - status
 
@@ -108,17 +115,37 @@ class LocalDyno:
     def pid(self) -> int:
         return self._proc.pid
 
+    def memory_usage(self) -> int | None:
+        if self._exited.done():
+            return None
+        if self._cgroup is not None:
+            usage = self._cgroup.memory_usage()
+            if usage is not None:
+                return usage
+        return sandbox.resident_bytes(self._ns())
+
+    def oom_kills(self) -> int:
+        if self._exited.done() or self._cgroup is None:
+            return self._final_oom_kills
+        return self._cgroup.oom_kills()
+
 
 class LocalBackend:
-    def __init__(self, dynos_dir: Path, stack: Stack) -> None:
+    def __init__(
+        self, dynos_dir: Path, stack: Stack, users: sandbox.Users, cgroups: Cgroups
+    ) -> None:
         self.dynos_dir = dynos_dir
         self.stack = stack
+        self.users = users
+        self.cgroups = cgroups
 
-    async def _app_mount(self, spec: DynoSpec, root: Path) -> sandbox.Mount:
+    async def _app_mount(
+        self, spec: DynoSpec, root: Path, user: sandbox.SandboxUser | None
+    ) -> sandbox.Mount:
         """Every dyno starts from a pristine slug and its writes are its own (Heroku's
         ephemeral filesystem): an overlay on the unpacked slug, or a full copy where the
-        host can't do overlays."""
-        slug = await ensure_unpacked(spec.slug)
+        host can't do overlays. Either way /app belongs to the app's user."""
+        slug = await ensure_unpacked(spec.slug, user)
         if sandbox.supports_ephemeral_mounts():
             return sandbox.Mount(slug, "/app", ephemeral=True)
         app_dir = root / "app"
@@ -134,14 +161,16 @@ class LocalBackend:
 
     async def start(self, spec: DynoSpec, on_output: Callable[[str], None]) -> LocalDyno:
         root = self.dynos_dir / spec.id
-        app_mount = await self._app_mount(spec, root)
+        user = self.users.for_uid(spec.uid)
+        app_mount = await self._app_mount(spec, root, user)
         port = free_port() if spec.type == "web" else None
+        size = dyno_size(spec.size)
         env = {
             "PATH": DEFAULT_PATH,
             **spec.config,
             "HOME": "/app",
             "DYNO": spec.name,
-            "DYNO_RAM": str(_SIZE_RAM_MB.get(spec.size, 512)),
+            "DYNO_RAM": str(size.memory_mb),
         }
         if port is not None:
             env["PORT"] = str(port)
@@ -150,12 +179,19 @@ class LocalBackend:
             mounts=[app_mount, *self.stack.mounts()],
             env=env,
             hostname=spec.id,
+            user=user,
         )
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return LocalDyno(spec, proc, root, port, on_output)
+        cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *(cgroup.wrap(argv) if cgroup else argv),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except BaseException:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
+            raise
+        return LocalDyno(spec, proc, root, port, on_output, cgroup)

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 
 from cove.builder import slug_path
 from cove.domain import formation as plan_
+from cove.domain.dyno_sizes import MB, dyno_size, memory_verdict
 from cove.dynos.backend import Backend, DynoHandle, DynoSpec, stop_dyno
 from cove.logs import LogRouter
 from cove.services import formation, releases
@@ -52,6 +53,8 @@ class _Running:
     task: asyncio.Task[None] | None = None
     up_since: float | None = None
     cycling: bool = False  # due for its daily replacement
+    memory: int | None = None  # bytes, at the last memory check
+    oom_kills: int = 0  # kernel OOM kills already reported as R15
 
 
 def crash_delay(crashes: int, scale: float) -> float:
@@ -63,6 +66,11 @@ def crash_delay(crashes: int, scale: float) -> float:
     return minutes * 60 * scale
 
 
+def _sample_memory(entries: list[_Running]) -> list[tuple[int | None, int]]:
+    """(memory in use, OOM kills so far) of each dyno: a few small file reads each."""
+    return [(e.handle.memory_usage(), e.handle.oom_kills()) for e in entries]
+
+
 @dataclass(frozen=True)
 class _Target:
     app_name: str
@@ -70,6 +78,7 @@ class _Target:
     config: dict[str, str]
     sizes: dict[str, str]  # process type -> dyno size
     slug: Path | None
+    uid: int | None = None
 
 
 @dataclass
@@ -101,6 +110,7 @@ class DynoManager:
         self._wake.set()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._reconcile_loop())
+            group.create_task(self._memory_loop())
             async for event in self.store.watch(cursor):
                 if event.kind == "dyno.stop" and event.app_id:
                     self._stop_matching(event.app_id, event.payload["target"])
@@ -143,10 +153,11 @@ class DynoManager:
                 return None
             release = releases.current_with_slug(s, app_id)
             if release is None:
-                return _Target(app.name, [], {}, {}, None)
+                return _Target(app.name, [], {}, {}, None, app.uid)
             slug = s.get(Slug, release.slug_id)
             assert slug is not None
             rows = list(s.scalars(select(Formation).where(Formation.app_id == app_id)))
+            sizes = {f.type: f.size for f in rows}
             desired = plan_.desired_dynos(
                 app_id,
                 release.version,
@@ -154,13 +165,15 @@ class DynoManager:
                 slug.process_types,
                 {f.type: f.quantity for f in rows},
                 app.restarts,
+                sizes,
             )
             return _Target(
                 app.name,
                 desired,
                 dict(release.config),
-                {f.type: f.size for f in rows},
+                sizes,
                 slug_path(self.settings.slugs_dir, slug.checksum),
+                app.uid,
             )
 
     async def _reconcile(self, app_id: str) -> None:
@@ -200,6 +213,7 @@ class DynoManager:
                 revision=want.revision,
                 slug=target.slug,
                 config=target.config,
+                uid=target.uid,
             )
             await self._start(spec)
 
@@ -255,6 +269,8 @@ class DynoManager:
         status = await handle.wait_exit()
         if entry.state == "stopping":
             return
+        if handle.oom_kills() > entry.oom_kills:  # the kernel stopped it at the hard limit
+            self._memory_error(entry, "R15")
         self._running.pop(spec.id, None)
         self._system(spec, f"Process exited with status {status}")
         self._system(spec, f"State changed from {entry.state} to crashed")
@@ -274,6 +290,45 @@ class DynoManager:
             self._system(spec, f"Crashed {crash.count} times in a row: restarting in {delay:.0f} s")
         await self._set_state(spec, "crashed")
         self.mark_dirty(spec.app_id)
+
+    # -- memory (R14/R15) ----------------------------------------------------------------
+    async def _memory_loop(self) -> None:
+        """Heroku's memory checks: above the quota, R14 at every check; at twice the quota
+        (or once the kernel has killed a process at the cgroup's hard limit there), R15 and
+        the whole dyno is killed, then restarted like any crash."""
+        while True:
+            await asyncio.sleep(self.settings.memory_check_interval)
+            entries = [e for e in self._running.values() if e.state != "stopping"]
+            samples = await asyncio.to_thread(_sample_memory, entries)
+            for entry, (usage, oom_kills) in zip(entries, samples, strict=True):
+                entry.memory = usage
+                if entry.state == "stopping" or entry.handle.has_exited():
+                    continue
+                verdict = memory_verdict(
+                    dyno_size(entry.handle.spec.size), usage, oom_kills > entry.oom_kills
+                )
+                if verdict is not None:
+                    self._memory_error(entry, verdict)
+                if verdict == "R15":
+                    entry.handle.kill()
+
+    def _memory_error(self, entry: _Running, code: str) -> None:
+        spec = entry.handle.spec
+        size = dyno_size(spec.size)
+        entry.oom_kills = max(entry.oom_kills, entry.handle.oom_kills())
+        if entry.memory is not None:
+            mb = entry.memory / MB
+            self._system(spec, f"Process running mem={mb:.0f}MB({100 * mb / size.memory_mb:.1f}%)")
+        if code == "R14":
+            self._system(spec, "Error R14 (Memory quota exceeded)")
+        else:
+            self._system(spec, "Error R15 (Memory quota vastly exceeded)")
+            self._system(spec, "Stopping process with SIGKILL")
+
+    def memory_usage(self, dyno_id: str) -> int | None:
+        """The dyno's memory at the last check (for `cove ps`)."""
+        entry = self._running.get(dyno_id)
+        return entry.memory if entry is not None else None
 
     def _cycle(self, dyno_id: str) -> None:
         """Daily cycling: replace the dyno (a new one first, as for a release)."""

@@ -114,6 +114,7 @@ class ReleasePhase:
             revision=f"v{release.version}",
             slug=slug_path(self.settings.slugs_dir, slug.checksum),
             config=release.config,
+            uid=app.uid,
         )
         self.logs.publish(app.id, "app", "api", f"Running release v{release.version} commands")
         self.logs.publish(app.id, "heroku", name, f"Starting process with command `{spec.command}`")

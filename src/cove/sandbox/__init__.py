@@ -5,17 +5,26 @@ from cove.sandbox.bwrap import (
     command,
     supports_ephemeral_mounts,
 )
-from cove.sandbox.processes import kill_sandbox, sandbox_namespace, signal_sandbox
+from cove.sandbox.processes import (
+    kill_sandbox,
+    resident_bytes,
+    sandbox_namespace,
+    signal_sandbox,
+)
 from cove.sandbox.report import IsolationReport, check
+from cove.sandbox.users import SandboxUser, Users
 
 __all__ = [
     "IsolationReport",
     "Mount",
     "SandboxUnavailable",
+    "SandboxUser",
+    "Users",
     "bwrap_path",
     "check",
     "command",
     "kill_sandbox",
+    "resident_bytes",
     "sandbox_namespace",
     "signal_sandbox",
     "supports_ephemeral_mounts",

@@ -1,7 +1,8 @@
 """The bubblewrap sandbox that builds and dynos run in.
 
 The host system is visible read-only, ``/app`` is the only writable tree besides a private
-``/tmp``, and each sandbox has its own PID, IPC and UTS namespaces. Dynos share the host
+``/tmp`` and ``/dev/shm``, each sandbox has its own PID, IPC and UTS namespaces, and (when
+Cove is root) the command runs as its app's own unprivileged user. Dynos share the host
 network namespace so they can bind ``$PORT`` where the router reaches them.
 """
 
@@ -13,7 +14,11 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from cove.sandbox.users import SandboxUser
+
+ROOT = PurePosixPath("/")
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,10 @@ def command(
     env: Mapping[str, str],
     hostname: str,
     cwd: str = "/app",
+    user: SandboxUser | None = None,
 ) -> list[str]:
-    """The full ``bwrap ...`` argv that runs ``argv`` in a fresh sandbox."""
+    """The full ``bwrap ...`` argv that runs ``argv`` in a fresh sandbox, as ``user`` when
+    given (else as Cove's own user)."""
     args = [
         bwrap_path(),
         "--die-with-parent",
@@ -113,9 +120,23 @@ def command(
         "/proc",
         "--dev",
         "/dev",
+        # Private, world-writable (sticky) /tmp and /dev/shm, as the app's user needs them.
+        "--perms",
+        "1777",
         "--tmpfs",
         "/tmp",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/dev/shm",
     ]
+    if user is not None:
+        args += user.bind_args()
+    # Directories leading to mount points (/root/.pyenv/versions for the stack's Pythons)
+    # would otherwise take the modes of their host counterparts, which the app's user may
+    # not be allowed to cross.
+    for parent in sorted({p for m in mounts for p in PurePosixPath(m.target).parents} - {ROOT}):
+        args += ["--perms", "0755", "--dir", str(parent)]
     for mount in mounts:
         if mount.ephemeral:
             args += ["--overlay-src", str(mount.source), "--tmp-overlay", mount.target]
@@ -125,5 +146,7 @@ def command(
     for key, value in env.items():
         args += ["--setenv", key, value]
     args.append("--")
+    if user is not None:
+        args += user.drop_argv()
     args.extend(argv)
     return args

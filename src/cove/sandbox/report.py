@@ -3,11 +3,12 @@ the sandbox degrades loudly, never silently."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass, field
 
 from cove.sandbox.bwrap import SandboxUnavailable, bwrap_path, supports_ephemeral_mounts
+from cove.sandbox.cgroups import Cgroups
+from cove.sandbox.users import Users
 
 
 @dataclass
@@ -44,7 +45,7 @@ def _namespaces_work() -> bool:
     return result.returncode == 0
 
 
-def check() -> IsolationReport:
+def check(users: Users, cgroups: Cgroups) -> IsolationReport:
     report = IsolationReport()
     if _namespaces_work():
         report.in_force.append(
@@ -57,11 +58,28 @@ def check() -> IsolationReport:
         report.in_force.append("ephemeral /app per dyno (an overlay on the read-only slug)")
     else:
         report.missing.append("overlay mounts: each dyno gets a full copy of its slug instead")
-    if os.geteuid() == 0:
-        report.missing.append(
-            "per-app Unix users: builds and dynos run as root inside their sandbox"
+    if users.enabled:
+        report.in_force.append(
+            "per-app Unix users: each app's builds and dynos run as its own unprivileged "
+            "user, without capabilities"
         )
-    report.missing.append("per-dyno memory, CPU and process limits (cgroups are not applied)")
+    else:
+        report.missing.append(
+            "per-app Unix users: Cove is not running as root (or setpriv is missing), so "
+            "every app runs as Cove's own user"
+        )
+    applied = sorted(cgroups.controllers)
+    if applied:
+        report.in_force.append(
+            f"per-dyno limits with cgroup {cgroups.version} ({', '.join(applied)}): dyno "
+            "sizes set memory (R14/R15), process and CPU-weight limits; builds are capped too"
+        )
+    report.missing += cgroups.problems
+    if "memory" not in cgroups.controllers:
+        report.missing.append(
+            "hard memory limits: dyno memory is polled (R14, and R15 kills at twice the "
+            "quota) but a fast allocation can outrun the check"
+        )
     report.missing.append(
         "network isolation: dynos share the host network namespace (to bind $PORT); services "
         "on 127.0.0.1 they can reach require credentials"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -10,6 +10,8 @@ from cove.domain.errors import NameTaken, NotFound
 from cove.domain.names import random_app_name, validate_app_name
 from cove.services import releases
 from cove.store import App, Build, Dyno, Formation, Release, Slug, Store
+
+FIRST_APP_UID = 200000
 
 
 def find(session: Session, ident: str) -> App:
@@ -37,18 +39,33 @@ def create(store: Store, owner_id: str, name: str | None) -> App:
         while name in taken:
             name = random_app_name()
     validate_app_name(name)
-    try:
-        with store.session() as s:
-            if s.scalar(select(App.id).where(App.name == name)):
-                raise NameTaken(f"Name {name} is already taken")
-            app = App(name=name, owner_id=owner_id)
-            s.add(app)
-            s.flush()
-            releases.append(s, app, slug_id=None, description="Initial release", user_id=owner_id)
-            store.emit(s, "app.created", app.id, name=name)
-    except IntegrityError as exc:  # a concurrent create won the race for the name
-        raise NameTaken(f"Name {name} is already taken") from exc
-    return app
+    for _ in range(5):
+        try:
+            with store.session() as s:
+                if s.scalar(select(App.id).where(App.name == name)):
+                    raise NameTaken(f"Name {name} is already taken")
+                app = App(name=name, owner_id=owner_id, uid=_next_uid(s))
+                s.add(app)
+                s.flush()
+                releases.append(
+                    s, app, slug_id=None, description="Initial release", user_id=owner_id
+                )
+                store.emit(s, "app.created", app.id, name=name)
+            return app
+        except IntegrityError:
+            # A concurrent create won the race for the name (final), or for the uid (retry).
+            with store.session() as s:
+                if s.scalar(select(App.id).where(App.name == name)):
+                    raise NameTaken(f"Name {name} is already taken") from None
+    raise RuntimeError("could not allocate a Unix user id for the app")
+
+
+def _next_uid(session: Session) -> int:
+    """Each app's builds and dynos run as their own Unix user: uids from FIRST_APP_UID up,
+    far above the host's own accounts. A uid is reused only after the app that had the highest
+    one is destroyed, and destroying an app removes everything its user owned."""
+    highest = session.scalar(select(func.max(App.uid)))
+    return FIRST_APP_UID if highest is None else highest + 1
 
 
 def set_maintenance(store: Store, ident: str, maintenance: bool) -> App:

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cove.domain.dyno_sizes import parse_size
 from cove.domain.errors import InvalidParams, NotFound
 from cove.services import apps, releases
 from cove.store import Formation, Slug, Store
 
-DYNO_SIZES = ("eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l")
 MAX_QUANTITY = 100
 
 
@@ -54,13 +54,6 @@ def _quantity(current: int, value: Any) -> int:
     return quantity
 
 
-def _size(value: Any) -> str:
-    size = str(value).strip().lower()
-    if size not in DYNO_SIZES:
-        raise InvalidParams(f"Invalid dyno size {value!r}. Sizes: {', '.join(DYNO_SIZES)}.")
-    return size
-
-
 def scale(store: Store, app_ident: str, updates: Iterable[Mapping[str, Any]]) -> list[Formation]:
     with store.session() as s:
         app = apps.find(s, app_ident)
@@ -79,7 +72,7 @@ def scale(store: Store, app_ident: str, updates: Iterable[Mapping[str, Any]]) ->
                 row.quantity = _quantity(row.quantity, update["quantity"])
             size = update.get("size") or (update.get("dyno_size") or {}).get("name")
             if size:
-                row.size = _size(size)
+                row.size = parse_size(size)
             changed.append(row)
         s.flush()
         store.emit(s, "formation.changed", app.id)

@@ -55,6 +55,8 @@ class App(Timestamps, Base):
     # Restart requests per process type / dyno name ("*" = all); part of dyno revisions.
     restarts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     released_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The unprivileged Unix user the app's builds and dynos run as (when Cove runs as root).
+    uid: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
 
 
 class Slug(Timestamps, Base):

@@ -85,7 +85,7 @@ def list_dynos(
     with ctx(request).store.session() as s:
         ids = {r.version: r.id for r in s.scalars(select(Release).where(Release.app_id == app.id))}
     return [
-        serializers.dyno(d, app, ids.get(d.release_version))
+        serializers.dyno(d, app, ids.get(d.release_version), ctx(request).dyno_memory(d.id))
         for d in dynos.list_dynos(ctx(request).store, app.id)
     ]
 

@@ -1,0 +1,149 @@
+"""A hostile app for the isolation tests (standard library only). Each endpoint tries one
+attack on a neighbouring app or on Cove and answers with what happened, as JSON:
+
+/whoami                     uid, gid, user name, capabilities, visible processes
+/read?path=P                read a file (or list a directory)
+/scan?needle=S              look for S in every visible process's environment
+/kill?pid=N                 SIGKILL a pid
+/mknod                      create a block device for the host's first disk
+/forkbomb                   fork until the kernel refuses, then clean up
+/alloc?mb=N                 allocate and hold N more MB
+"""
+
+import json
+import os
+import pwd
+import signal
+import stat
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+HELD: list[bytes] = []
+
+
+def failure(exc: OSError) -> dict[str, object]:
+    return {"ok": False, "error": type(exc).__name__, "errno": exc.errno}
+
+
+def whoami(_: dict[str, str]) -> dict[str, object]:
+    status = dict(
+        line.split(":\t", 1) for line in Path("/proc/self/status").read_text().splitlines()
+    )
+    return {
+        "uid": os.getuid(),
+        "euid": os.geteuid(),
+        "gid": os.getgid(),
+        "groups": os.getgroups(),
+        "name": pwd.getpwuid(os.getuid()).pw_name,
+        "cap_eff": status["CapEff"].strip(),
+        "cap_bnd": status["CapBnd"].strip(),
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    }
+
+
+def read(q: dict[str, str]) -> dict[str, object]:
+    path = q["path"]
+    try:
+        if os.path.isdir(path):
+            return {"ok": True, "entries": os.listdir(path)}
+        with open(path, "rb") as f:
+            return {"ok": True, "data": f.read(4096).decode(errors="replace")}
+    except OSError as exc:
+        return failure(exc)
+
+
+def scan(q: dict[str, str]) -> dict[str, object]:
+    needle = q["needle"].encode()
+    seen, found = [], []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            seen.append(int(entry))
+            if needle in environ:
+                found.append(int(entry))
+    return {"read": seen, "found": found}
+
+
+def kill(q: dict[str, str]) -> dict[str, object]:
+    pid = int(q["pid"])
+    if pid == os.getpid() or pid == 1:
+        return {"ok": False, "error": "refusing to kill myself"}
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError as exc:
+        return failure(exc)
+    return {"ok": True}
+
+
+def mknod(_: dict[str, str]) -> dict[str, object]:
+    try:
+        os.mknod("/tmp/disk", 0o600 | stat.S_IFBLK, os.makedev(8, 0))
+    except OSError as exc:
+        return failure(exc)
+    return {"ok": True}
+
+
+def forkbomb(_: dict[str, str]) -> dict[str, object]:
+    children = []
+    error = ""
+    while len(children) < 100_000:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            error = type(exc).__name__
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return {"forks": len(children), "error": error}
+
+
+def alloc(q: dict[str, str]) -> dict[str, object]:
+    HELD.append(b"x" * (int(q["mb"]) * 1024 * 1024))  # bytes * n touches every page
+    return {"held_mb": sum(len(b) for b in HELD) // (1024 * 1024)}
+
+
+ATTACKS = {
+    "/whoami": whoami,
+    "/read": read,
+    "/scan": scan,
+    "/kill": kill,
+    "/mknod": mknod,
+    "/forkbomb": forkbomb,
+    "/alloc": alloc,
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        attack = ATTACKS.get(url.path)
+        if attack is None:
+            body = b"ok"
+        else:
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            body = json.dumps(attack(query)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()
