@@ -47,13 +47,15 @@ class CoveServer:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # How to run `cove server` (e.g. prefixed with setpriv to run it as another user).
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "cove.server"])
 
     def start(self) -> None:
         state = self.home / "server.json"
         state.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cove.server"],
+            self.command,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -212,11 +214,15 @@ def processes_mentioning(*markers: str) -> list[int]:
 
 
 @contextmanager
-def running_server(root: Path, **env: str) -> Iterator[CoveServer]:
+def running_server(
+    root: Path, command: list[str] | None = None, **env: str
+) -> Iterator[CoveServer]:
     """A real `cove server` with its COVE_HOME under ``root`` (extra COVE_* settings in
-    ``env``), stopped afterwards."""
+    ``env``; ``command`` to run it otherwise than as this Python), stopped afterwards."""
     home = root / "cove-home"
     server = CoveServer(home, root / "server.log", server_env(home) | env)
+    if command is not None:
+        server.command = command
     server.start()
     try:
         yield server
