@@ -53,7 +53,7 @@ class _Running:
     task: asyncio.Task[None] | None = None
     up_since: float | None = None
     cycling: bool = False  # due for its daily replacement
-    memory: int | None = None  # bytes, at the last memory check
+    memory: int | None = None  # bytes, at the last memory check (for R14/R15 lines)
     oom_kills: int = 0  # kernel OOM kills already reported as R15
 
 
@@ -326,9 +326,10 @@ class DynoManager:
             self._system(spec, "Stopping process with SIGKILL")
 
     def memory_usage(self, dyno_id: str) -> int | None:
-        """The dyno's memory at the last check (for `cove ps`)."""
+        """The dyno's memory now (for `cove ps`; called from API worker threads: a few
+        small file reads)."""
         entry = self._running.get(dyno_id)
-        return entry.memory if entry is not None else None
+        return entry.handle.memory_usage() if entry is not None else None
 
     def _cycle(self, dyno_id: str) -> None:
         """Daily cycling: replace the dyno (a new one first, as for a release)."""
