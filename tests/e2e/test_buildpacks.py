@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.harness import CoveServer, User
 
@@ -65,3 +68,22 @@ def test_buildpack_that_is_not_a_directory_is_refused(user: User, server: CoveSe
     result = user.cove("buildpacks:set", "/nonexistent/buildpack", "-a", "bp-bad", check=False)
     assert result.returncode != 0
     assert "bin/detect" in result.stderr or "not supported" in result.stderr
+
+
+def test_buildpack_the_app_user_cannot_read_is_refused(
+    user: User, server: CoveServer, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("per-app users need a root server")
+    bp = write_buildpack(tmp_path)
+    bp.chmod(0o700)  # e.g. cloned by root under umask 077
+    repo = user.home / "closed-site"
+    repo.mkdir()
+    (repo / "index.html").write_text("<h1>static</h1>\n")
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "site")
+    user.cove("apps:create", "closed-site", cwd=repo)
+    user.cove("buildpacks:set", str(bp), cwd=repo)
+    push = user.push(repo, check=False)
+    assert push.returncode != 0
+    assert f"can't read {bp}. Make it readable by all users (chmod -R a+rX {bp})." in push.stderr

@@ -61,6 +61,15 @@ def resolve(urls: Sequence[str]) -> list[Buildpack]:
     return packs
 
 
+def closed_to_others(pack: Buildpack) -> Path | None:
+    """The first of the buildpack's entry points that a user other than its owner can't
+    reach (builds run as the app's own user), or None."""
+    for path in (pack.path, pack.path / "bin", *sorted((pack.path / "bin").iterdir())):
+        if path.stat().st_mode & 0o005 != 0o005:
+            return path
+    return None
+
+
 @dataclass
 class BuildSandbox:
     """What every step of one build shares: mounts (app, cache, env dir, stack) and env."""

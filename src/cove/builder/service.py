@@ -200,6 +200,14 @@ class Builder:
         _apply_slugignore(root)
 
         packs = buildpacks.resolve(app.buildpacks)
+        for pack in packs if user is not None else ():
+            closed = buildpacks.closed_to_others(pack)
+            if closed is not None:
+                raise BuildFailed(
+                    f"The buildpack {pack.url} can't be used: builds run as the app's own "
+                    f"user, who can't read {closed}. Make it readable by all users "
+                    f"(chmod -R a+rX {pack.path})."
+                )
         names = []
         for pack in packs:
             name = await box.detect(pack)
