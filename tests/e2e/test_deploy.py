@@ -109,7 +109,7 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
     assert server.api("GET", f"/apps/{app}").status_code == 200
 
     app_id = server.api("GET", f"/apps/{app}").json()["id"]
-    slugs_before = len(list((server.home / "slugs").glob("*.tgz")))
+    slugs_before = len(list((server.home / "slugs").glob("*.tar.zst")))
     assert (server.home / "cache" / app_id).is_dir()
     user.cove("apps:destroy", "-a", app, "--confirm", app, cwd=repo)
     assert server.api("GET", f"/apps/{app}").status_code == 404
@@ -126,5 +126,5 @@ def test_random_app_name_and_destroy(user: User, server: CoveServer) -> None:
         what="the app's repository and build cache to be removed",
     )
     # Its one slug is gone; other apps' slugs are not touched.
-    assert len(list((server.home / "slugs").glob("*.tgz"))) == slugs_before - 1
+    assert len(list((server.home / "slugs").glob("*.tar.zst"))) == slugs_before - 1
     assert server.get(app).status_code == 404

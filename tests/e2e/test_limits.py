@@ -23,7 +23,8 @@ def test_slug_size_limit(tmp_path: Path) -> None:
         assert push.returncode != 0
         assert "is too large (max is 8.0M)" in push.stderr
         assert server.get("small").text == "ok"
-        assert len(list((server.home / "slugs").glob("*.tgz"))) == 1  # the oversized one is gone
+        # The oversized slug is gone.
+        assert len(list((server.home / "slugs").glob("*.tar.zst"))) == 1
         assert [r["version"] for r in server.api("GET", "/apps/small/releases").json()] == [1, 2]
 
 

@@ -70,7 +70,7 @@ def test_rollback_restores_code_and_config_without_rebuilding(
     user.push(repo)
     user.cove("config:set", "GREETING=two", cwd=repo)
     wait_for(lambda: server.get("rollme").text == "two from v2 phase app", 60, what="v2 live")
-    slugs_before = sorted(p.name for p in (server.home / "slugs").glob("*.tgz"))
+    slugs_before = sorted(p.name for p in (server.home / "slugs").glob("*.tar.zst"))
 
     out = user.cove("releases:rollback", f"v{first['version']}", cwd=repo)
     assert re.search(r"release command running in release\.\d{4} with GREETING=one", out.stdout)
@@ -84,7 +84,7 @@ def test_rollback_restores_code_and_config_without_rebuilding(
     assert latest["slug"] == first["slug"] and latest["current"]
     assert server.api("GET", "/apps/rollme/config-vars").json() == {"GREETING": "one"}
     # Same slug, no build: no new slug was written.
-    assert sorted(p.name for p in (server.home / "slugs").glob("*.tgz")) == slugs_before
+    assert sorted(p.name for p in (server.home / "slugs").glob("*.tar.zst")) == slugs_before
 
     info = user.cove("releases:info", f"v{latest['version']}", cwd=repo).stdout
     assert f"Rollback to v{first['version']}" in info
