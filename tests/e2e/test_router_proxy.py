@@ -24,7 +24,8 @@ import uvloop
 
 import cove.router.upstream as upstream_module
 from cove.router import Backend, Router, RouteTable, WebState
-from cove.router.proxy import ClientConn, Exchange
+from cove.router.exchange import Exchange
+from cove.router.proxy import ClientConn
 from cove.router.upstream import UpstreamConn
 
 pytestmark = pytest.mark.e2e

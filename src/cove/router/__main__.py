@@ -13,7 +13,7 @@ import contextlib
 import signal
 from collections import deque
 
-from cove.router.proxy import Router
+from cove.router.server import Router
 from cove.router.table import Backend, RouteTable
 
 

@@ -1,4 +1,4 @@
-"""The HTTP router: a reverse proxy in front of apps' web dynos, like Heroku's.
+"""A client connection to the router: parsing requests and proxying each to a web dyno.
 
 asyncio Protocols + httptools rather than streams: a request costs a handful of callbacks
 and usually one write each way, with no coroutine or task on the keep-alive hot path.
@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from random import choice
 from time import monotonic, time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
+from cove.router.exchange import Exchange
 from cove.router.headers import (
     MAX_HEADER_LINE,
     MAX_HEADERS,
@@ -46,7 +47,6 @@ from cove.router.logline import (
     H80,
     H99,
     ErrorCode,
-    router_line,
 )
 from cove.router.pages import (
     APPLICATION_ERROR,
@@ -55,8 +55,11 @@ from cove.router.pages import (
     NO_SUCH_APP,
     router_response,
 )
-from cove.router.table import Backend, Route, RouteTable, WebState
-from cove.router.upstream import PAUSE_UPSTREAM, Pool, UpstreamConn
+from cove.router.table import Backend, WebState
+from cove.router.upstream import PAUSE_UPSTREAM, UpstreamConn
+
+if TYPE_CHECKING:
+    from cove.router.server import Router
 
 LogFn = Callable[[str, str], None]
 logger = logging.getLogger(__name__)
@@ -69,172 +72,10 @@ _PAUSE_PIPELINE = 4  # a pipelined request waits for the one before it
 _MAX_PENDING = 256 * 1024
 _LINGER = 5.0  # seconds to drain an unwanted request body before closing
 _MAX_ATTEMPTS = 10  # dynos tried per request (Heroku's router: at most 10 connection attempts)
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 class _LimitExceeded(Exception):
     """Raised from a parser callback: the request head breaks a size limit."""
-
-
-class Exchange:
-    """One request/response, from the client's head to the end of the dyno's response."""
-
-    __slots__ = (
-        "aborted",
-        "chunked",
-        "client",
-        "close_after",
-        "connect",
-        "dyno",
-        "fwd",
-        "has_body",
-        "head",
-        "host",
-        "host_str",
-        "http11",
-        "is_head",
-        "keep_alive",
-        "logged",
-        "method",
-        "nbytes",
-        "pending",
-        "pending_size",
-        "req_done",
-        "request_id",
-        "resp_done",
-        "resp_started",
-        "retried",
-        "reused",
-        "route",
-        "status",
-        "t_sent",
-        "t_start",
-        "tried",
-        "upgrade",
-        "upstream",
-        "url",
-        "waiting",
-    )
-
-    def __init__(
-        self,
-        client: ClientConn,
-        method: bytes,
-        url: bytes,
-        req: RequestHead,
-        http11: bool,
-        keep_alive: bool,
-        upgrade: bool,
-    ) -> None:
-        self.client = client
-        self.method = method
-        self.url = url
-        self.head, self.host, self.request_id, self.fwd, self.has_body, self.chunked = req
-        self.http11 = http11
-        self.keep_alive = keep_alive
-        self.upgrade = upgrade
-        self.is_head = method == b"HEAD"
-        self.pending: list[bytes] = [self.head]  # bytes for the dyno not yet written
-        self.pending_size = 0
-        self.upstream: UpstreamConn | None = None
-        self.route: Route | None = None
-        self.host_str = ""
-        self.waiting = False  # sent to a dyno, no response byte yet (H12 applies)
-        self.req_done = False
-        self.resp_started = False
-        self.resp_done = False
-        self.close_after = False
-        self.aborted = False
-        self.reused = False
-        self.retried = False  # a pooled connection failed: use fresh ones from now on
-        self.tried: set[tuple[str, int, str]] | None = None  # backends that failed us
-        self.logged = False
-        self.status = 0
-        self.nbytes = 0
-        self.dyno = ""
-        self.connect: float | None = None
-        self.t_start = 0.0
-        self.t_sent = 0.0
-
-    def flush(self) -> None:
-        pending = self.pending
-        if pending:
-            data = pending[0] if len(pending) == 1 else b"".join(pending)
-            pending.clear()
-            # (try, not contextlib.suppress: this is the body-streaming path)
-            try:  # noqa: SIM105
-                self.upstream.transport.write(data)  # type: ignore[union-attr]  # when bound
-            except RuntimeError:
-                pass  # uvloop: the dyno's connection closed under us; connection_lost follows
-
-    def drop_upstream(self) -> None:
-        """Close the dyno connection mid-exchange (it can't be reused)."""
-        up = self.upstream
-        if up is not None:
-            self.upstream = None
-            up.ex = None
-            up.transport.close()
-
-    def cancel_timer(self) -> None:
-        if self.waiting:
-            self.waiting = False
-            self.client.router.waiting.discard(self)
-
-    def finish_log(self, error: ErrorCode | None, status: int | None = None) -> None:
-        """Log the request as served by a dyno (status/bytes/timings all known)."""
-        self.resp_done = True
-        route = self.route
-        if route is None or self.logged:
-            return
-        self.logged = True
-        line = router_line(
-            error,
-            _METHODS.get(self.method) or self.method.decode("ascii", "replace"),
-            self.url.decode("latin-1"),
-            self.host_str,
-            self.request_id,
-            self.fwd.decode("latin-1"),
-            self.dyno,
-            self.connect,
-            monotonic() - self.t_sent,
-            self.status if status is None else status,
-            self.nbytes,
-        )
-        try:
-            self.client.router.log(route.app, line)
-        except Exception:  # a broken log sink must not break proxying
-            return
-
-    def log(
-        self,
-        error: ErrorCode | None,
-        *,
-        status: int,
-        nbytes: int | None,
-        service: float | None,
-        attempted: bool,
-    ) -> None:
-        route = self.route
-        if route is None or self.logged:
-            return
-        self.logged = True
-        line = router_line(
-            error,
-            _METHODS.get(self.method) or self.method.decode("ascii", "replace"),
-            self.url.decode("latin-1"),
-            self.host_str,
-            self.request_id,
-            self.fwd.decode("latin-1"),
-            self.dyno if attempted else "",
-            self.connect if attempted else None,
-            service if attempted else None,
-            status,
-            nbytes,
-        )
-        try:
-            self.client.router.log(route.app, line)
-        except Exception:  # a broken log sink must not break proxying
-            return
 
 
 class ClientConn(asyncio.Protocol):
@@ -846,111 +687,3 @@ class ClientConn(asyncio.Protocol):
 
 
 _BAD_HEAD: RequestHead = (b"", b"", "", b"", False, False)
-
-
-class Router:
-    client_class: type[ClientConn] = ClientConn  # a seam for tests to observe connections
-
-    def __init__(
-        self,
-        table: RouteTable,
-        *,
-        log: LogFn,
-        public_port: int | None = None,
-        request_timeout: float = 30.0,
-        idle_timeout: float = 60.0,
-        connect_timeout: float = 5.0,
-        upstream_idle_timeout: float = 30.0,
-        max_idle_per_backend: int = 64,
-        boot_wait: float = 75.0,
-    ) -> None:
-        """``log(app, line)`` gets one router log line per request to a known app.
-
-        ``boot_wait``: how long a request to an app whose web dynos are starting is held
-        for one to come up before it gets H20 (Heroku: 75 s).
-        """
-        self.table = table
-        self.log = log
-        self.public_port = public_port
-        self.request_timeout = request_timeout
-        self.boot_wait = boot_wait
-        self.idle_timeout = idle_timeout
-        self.pool = Pool(
-            connect_timeout=connect_timeout,
-            max_idle=max_idle_per_backend,
-            idle_timeout=upstream_idle_timeout,
-            clock=lambda: self.now,
-        )
-        self.conns: set[ClientConn] = set()
-        # Exchanges sent to a dyno and not yet answered. One periodic sweep enforces the
-        # request timeout (and idle timeouts): cheaper than a timer per request.
-        self.waiting: set[Exchange] = set()
-        # Exchanges held while their app's web dynos boot -> the task waiting for them.
-        self.held: dict[Exchange, asyncio.Task[Any]] = {}
-        self.now = monotonic()  # coarse clock, advanced by the sweep
-        self._tick = max(0.01, min(1.0, request_timeout / 20, idle_timeout / 20))
-        self._next_idle_sweep = 0.0
-        self.closing = False
-        self.port_bytes = b""
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in start
-        self._server: asyncio.AbstractServer | None = None
-        self._port = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (0 picks a free port) on the running loop.
-
-        The loop is whatever the caller runs; use uvloop there for speed (``__main__`` does).
-        """
-        self.loop = asyncio.get_running_loop()
-        client_class = self.client_class
-        self._server = await self.loop.create_server(
-            lambda: client_class(self), host, port, backlog=2048
-        )
-        self._port = self._server.sockets[0].getsockname()[1]
-        self.port_bytes = str(self.public_port or self._port).encode()
-        self._sweeper = self.loop.call_later(self._tick, self._sweep)
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    async def close(self) -> None:
-        """Stop listening and close every connection, client and upstream."""
-        self.closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        server = self._server
-        if server is not None:
-            server.close()
-        for conn in list(self.conns):
-            conn.close()
-            conn.transport.close()  # (no lingering on shutdown)
-        for task in list(self._tasks):
-            task.cancel()
-        self.pool.close()
-        if server is not None:
-            await server.wait_closed()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self.loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _sweep(self) -> None:
-        now = self.now = monotonic()
-        if self.waiting:
-            deadline = now - self.request_timeout
-            for ex in [ex for ex in self.waiting if ex.t_sent <= deadline]:
-                ex.client.timeout(ex)
-                self.waiting.discard(ex)
-        if now >= self._next_idle_sweep:
-            self._next_idle_sweep = now + min(1.0, self.idle_timeout / 10)
-            deadline = now - self.idle_timeout
-            for conn in [c for c in self.conns if c.idle_since <= deadline and c.is_idle()]:
-                conn.close()
-            self.pool.sweep(now)
-        self._sweeper = self.loop.call_later(self._tick, self._sweep)

@@ -19,7 +19,7 @@ from cove.router.logline import H17, H18
 from cove.router.table import Backend
 
 if TYPE_CHECKING:
-    from cove.router.proxy import Exchange
+    from cove.router.exchange import Exchange
 
 PAUSE_UPSTREAM = 1  # flag for ClientConn.pause_reading: the dyno's write buffer is full
 

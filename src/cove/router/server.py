@@ -1,0 +1,122 @@
+"""The router's listener: accepts client connections, owns the dyno connection pool, and
+sweeps request and idle timeouts on one periodic timer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from time import monotonic
+from typing import Any
+
+from cove.router.exchange import Exchange
+from cove.router.proxy import ClientConn, LogFn
+from cove.router.table import RouteTable
+from cove.router.upstream import Pool
+
+
+class Router:
+    client_class: type[ClientConn] = ClientConn  # a seam for tests to observe connections
+
+    def __init__(
+        self,
+        table: RouteTable,
+        *,
+        log: LogFn,
+        public_port: int | None = None,
+        request_timeout: float = 30.0,
+        idle_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        upstream_idle_timeout: float = 30.0,
+        max_idle_per_backend: int = 64,
+        boot_wait: float = 75.0,
+    ) -> None:
+        """``log(app, line)`` gets one router log line per request to a known app.
+
+        ``boot_wait``: how long a request to an app whose web dynos are starting is held
+        for one to come up before it gets H20 (Heroku: 75 s).
+        """
+        self.table = table
+        self.log = log
+        self.public_port = public_port
+        self.request_timeout = request_timeout
+        self.boot_wait = boot_wait
+        self.idle_timeout = idle_timeout
+        self.pool = Pool(
+            connect_timeout=connect_timeout,
+            max_idle=max_idle_per_backend,
+            idle_timeout=upstream_idle_timeout,
+            clock=lambda: self.now,
+        )
+        self.conns: set[ClientConn] = set()
+        # Exchanges sent to a dyno and not yet answered. One periodic sweep enforces the
+        # request timeout (and idle timeouts): cheaper than a timer per request.
+        self.waiting: set[Exchange] = set()
+        # Exchanges held while their app's web dynos boot -> the task waiting for them.
+        self.held: dict[Exchange, asyncio.Task[Any]] = {}
+        self.now = monotonic()  # coarse clock, advanced by the sweep
+        self._tick = max(0.01, min(1.0, request_timeout / 20, idle_timeout / 20))
+        self._next_idle_sweep = 0.0
+        self.closing = False
+        self.port_bytes = b""
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in start
+        self._server: asyncio.AbstractServer | None = None
+        self._port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (0 picks a free port) on the running loop.
+
+        The loop is whatever the caller runs; use uvloop there for speed (``__main__`` does).
+        """
+        self.loop = asyncio.get_running_loop()
+        client_class = self.client_class
+        self._server = await self.loop.create_server(
+            lambda: client_class(self), host, port, backlog=2048
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self.port_bytes = str(self.public_port or self._port).encode()
+        self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def close(self) -> None:
+        """Stop listening and close every connection, client and upstream."""
+        self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        server = self._server
+        if server is not None:
+            server.close()
+        for conn in list(self.conns):
+            conn.close()
+            conn.transport.close()  # (no lingering on shutdown)
+        for task in list(self._tasks):
+            task.cancel()
+        self.pool.close()
+        if server is not None:
+            await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sweep(self) -> None:
+        now = self.now = monotonic()
+        if self.waiting:
+            deadline = now - self.request_timeout
+            for ex in [ex for ex in self.waiting if ex.t_sent <= deadline]:
+                ex.client.timeout(ex)
+                self.waiting.discard(ex)
+        if now >= self._next_idle_sweep:
+            self._next_idle_sweep = now + min(1.0, self.idle_timeout / 10)
+            deadline = now - self.idle_timeout
+            for conn in [c for c in self.conns if c.idle_since <= deadline and c.is_idle()]:
+                conn.close()
+            self.pool.sweep(now)
+        self._sweeper = self.loop.call_later(self._tick, self._sweep)
