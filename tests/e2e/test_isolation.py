@@ -4,6 +4,7 @@ for code that runs during a build (a malicious setup.py)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -93,6 +94,16 @@ def test_hostile_app_cannot_read_the_victim_or_cove(neighbours: Neighbours) -> N
     assert not set(victim_pids) & set(neighbours.attack("/whoami")["pids"]) - {1}
     # Nor can it make a device node for the host's disk to read it raw.
     assert neighbours.attack("/mknod")["error"] == "PermissionError"
+    assert neighbours.victim_serves()
+
+
+def test_kernel_attack_surface_is_filtered(neighbours: Neighbours) -> None:
+    # seccomp: no user namespaces (where "root" could mount and reach more kernel code),
+    # no kernel keyrings.
+    unshare = neighbours.attack("/unshare")
+    assert unshare["ok"] is False and "Operation not permitted" in unshare["error"]
+    keyctl = neighbours.attack("/keyctl")
+    assert keyctl == {"ok": False, "errno": errno.EPERM}
     assert neighbours.victim_serves()
 
 

@@ -7,6 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
+from cove.sandbox import seccomp
 from cove.sandbox.cgroups import Cgroups
 from tests.e2e.harness import CoveServer, User, running_server
 
@@ -85,6 +86,8 @@ def test_server_says_which_isolation_is_in_force(server: CoveServer) -> None:
         )
     for problem in cgroups.problems:
         assert f"Isolation NOT in force: {problem}" in log
+    seccomp_line = "Isolation in force: seccomp: builds and dynos cannot create user namespaces"
+    assert (seccomp_line in log) == (seccomp.program() is not None)
     # What is not there is said, not hidden.
     assert "Isolation NOT in force: network isolation" in log
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from cove import sandbox
 from cove.domain.dyno_sizes import MB, SIZES, dyno_size, memory_verdict, parse_size
 from cove.domain.errors import InvalidParams
 from cove.dynos.local import size_limits
+from cove.sandbox import seccomp
 from cove.sandbox.users import SandboxUser, Users
 from cove.services import accounts, apps
 from cove.services.apps import FIRST_APP_UID
@@ -133,3 +135,26 @@ def test_migration_gives_existing_apps_uids(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "cove.db") as db:
         uids = sorted(row[0] for row in db.execute("SELECT uid FROM apps"))
     assert uids == [FIRST_APP_UID, FIRST_APP_UID + 1]
+
+
+def test_seccomp_filter_refuses_user_namespaces_and_keeps_the_rest() -> None:
+    if seccomp.program() is None:
+        pytest.skip("no filter for this architecture")
+    script = (
+        "unshare -Ur true 2>/dev/null && echo userns-allowed || echo userns-refused; "
+        'python3 -c \'import threading; t = threading.Thread(target=print, args=("threads",)); '
+        "t.start(); t.join()'; "
+        'python3 -c \'import subprocess; subprocess.run(["echo", "spawn"])\''
+    )
+    with seccomp.filter_fd() as fd:
+        argv = sandbox.command(
+            ["/bin/sh", "-c", script],
+            mounts=[],
+            env={"PATH": "/usr/bin:/bin"},
+            hostname="h",
+            cwd="/",
+            seccomp_fd=fd,
+        )
+        assert argv[argv.index("--seccomp") + 1] == str(fd)
+        done = subprocess.run(argv, capture_output=True, text=True, pass_fds=(fd,), check=True)
+    assert done.stdout.split() == ["userns-refused", "threads", "spawn"]

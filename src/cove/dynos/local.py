@@ -15,6 +15,7 @@ from cove.builder import Stack, ensure_unpacked
 from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.ports import free_port
+from cove.sandbox import seccomp
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
@@ -174,22 +175,25 @@ class LocalBackend:
         }
         if port is not None:
             env["PORT"] = str(port)
-        argv = sandbox.command(
-            ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
-            mounts=[app_mount, *self.stack.mounts()],
-            env=env,
-            hostname=spec.id,
-            user=user,
-        )
         cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *(cgroup.wrap(argv) if cgroup else argv),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            with seccomp.filter_fd() as fd:
+                argv = sandbox.command(
+                    ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
+                    mounts=[app_mount, *self.stack.mounts()],
+                    env=env,
+                    hostname=spec.id,
+                    user=user,
+                    seccomp_fd=fd,
+                )
+                proc = await asyncio.create_subprocess_exec(
+                    *(cgroup.wrap(argv) if cgroup else argv),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=() if fd is None else (fd,),
+                )
         except BaseException:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)

@@ -104,9 +104,11 @@ def command(
     hostname: str,
     cwd: str = "/app",
     user: SandboxUser | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full ``bwrap ...`` argv that runs ``argv`` in a fresh sandbox, as ``user`` when
-    given (else as Cove's own user)."""
+    given (else as Cove's own user), under the seccomp filter in ``seccomp_fd`` if given
+    (``cove.sandbox.seccomp``; the fd must be passed to the child)."""
     args = [
         bwrap_path(),
         "--die-with-parent",
@@ -142,6 +144,8 @@ def command(
             args += ["--overlay-src", str(mount.source), "--tmp-overlay", mount.target]
         else:
             args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     args += ["--chdir", cwd, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]

@@ -3,9 +3,11 @@ the sandbox degrades loudly, never silently."""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from dataclasses import dataclass, field
 
+from cove.sandbox import seccomp
 from cove.sandbox.bwrap import SandboxUnavailable, bwrap_path, supports_ephemeral_mounts
 from cove.sandbox.cgroups import Cgroups
 from cove.sandbox.users import Users
@@ -67,6 +69,16 @@ def check(users: Users, cgroups: Cgroups) -> IsolationReport:
         report.missing.append(
             "per-app Unix users: Cove is not running as root (or setpriv is missing), so "
             "every app runs as Cove's own user"
+        )
+    if seccomp.program() is not None:
+        report.in_force.append(
+            "seccomp: builds and dynos cannot create user namespaces or use kernel "
+            "keyrings, bpf, perf events, userfaultfd or io_uring"
+        )
+    else:
+        report.missing.append(
+            f"seccomp: Cove has no system call filter for {platform.machine()}; builds and "
+            "dynos may create user namespaces and use every system call"
         )
     applied = sorted(cgroups.controllers)
     if applied:

@@ -7,14 +7,18 @@ attack on a neighbouring app or on Cove and answers with what happened, as JSON:
 /kill?pid=N                 SIGKILL a pid
 /mknod                      create a block device for the host's first disk
 /forkbomb                   fork until the kernel refuses, then clean up
+/unshare                    create a user namespace
+/keyctl                     use the kernel keyring
 /alloc?mb=N                 allocate and hold N more MB
 """
 
+import ctypes
 import json
 import os
 import pwd
 import signal
 import stat
+import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,6 +93,19 @@ def mknod(_: dict[str, str]) -> dict[str, object]:
     return {"ok": True}
 
 
+def namespaces(_: dict[str, str]) -> dict[str, object]:
+    """Make a user namespace (to be "root" in it, a common first step of kernel exploits)."""
+    done = subprocess.run(["unshare", "-Ur", "true"], capture_output=True, text=True)
+    return {"ok": done.returncode == 0, "error": done.stderr.strip()}
+
+
+def keyring(_: dict[str, str]) -> dict[str, object]:
+    """keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, create=1): the kernel keyring."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = libc.syscall(250, 0, -3, 1)
+    return {"ok": result >= 0, "errno": ctypes.get_errno() if result < 0 else 0}
+
+
 def forkbomb(_: dict[str, str]) -> dict[str, object]:
     children = []
     error = ""
@@ -121,6 +138,8 @@ ATTACKS = {
     "/kill": kill,
     "/mknod": mknod,
     "/forkbomb": forkbomb,
+    "/unshare": namespaces,
+    "/keyctl": keyring,
     "/alloc": alloc,
 }
 
