@@ -16,7 +16,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -52,7 +52,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _announce(
-    settings: Settings, admin_token: str | None, isolation: sandbox.IsolationReport
+    settings: Settings,
+    admin_token: str | None,
+    isolation: sandbox.IsolationReport,
+    warnings: Sequence[str] = (),
 ) -> None:
     """Tell the operator how to reach Cove; ``server.json`` is written last: it says the
     server is ready (tests and scripts wait for it)."""
@@ -61,6 +64,8 @@ def _announce(
     print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
     for line in isolation.lines():
         print(f"  {line}", flush=True)
+    for line in warnings:
+        print(f"  Warning: {line}", flush=True)
     if admin_token:
         token_file = settings.home / "admin-token"
         token_file.write_text(admin_token + "\n")
@@ -138,7 +143,9 @@ async def serve(settings: Settings) -> None:
     store = Store(settings.db_url)
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
-    stack = await asyncio.to_thread(discover, STACK, settings.python_dirs)
+    stack = await asyncio.to_thread(
+        partial(discover, STACK, settings.python_dirs, shared=users.enabled)
+    )
 
     loop = asyncio.get_running_loop()
     logs = LogRouter()
@@ -188,7 +195,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    _announce(settings, admin_token, isolation)
+    _announce(settings, admin_token, isolation, stack.skipped)
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [

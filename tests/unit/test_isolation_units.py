@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 from cove import sandbox
+from cove.builder.stack import Interpreter, discover, open_to_others
 from cove.domain.dyno_sizes import MB, SIZES, dyno_size, memory_verdict, parse_size
 from cove.domain.errors import InvalidParams
 from cove.dynos.local import size_limits
@@ -158,3 +160,34 @@ def test_seccomp_filter_refuses_user_namespaces_and_keeps_the_rest() -> None:
         assert argv[argv.index("--seccomp") + 1] == str(fd)
         done = subprocess.run(argv, capture_output=True, text=True, pass_fds=(fd,), check=True)
     assert done.stdout.split() == ["userns-refused", "threads", "spawn"]
+
+
+def fake_interpreter(root: Path, mode: int) -> Interpreter:
+    prefix = root / "python"
+    (prefix / "lib" / "python3.12").mkdir(parents=True)
+    (prefix / "bin").mkdir()
+    exe = prefix / "bin" / "python3.12"
+    exe.write_text("")
+    exe.chmod(0o755)
+    prefix.chmod(mode)
+    return Interpreter("3.12.1", exe, prefix)
+
+
+def test_stack_interpreters_must_be_open_to_app_users(tmp_path: Path) -> None:
+    assert open_to_others(fake_interpreter(tmp_path / "open", 0o755))
+    # e.g. a pyenv build installed under umask 077: only its owner can run it.
+    assert not open_to_others(fake_interpreter(tmp_path / "closed", 0o700))
+
+
+def test_discover_leaves_out_what_app_users_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bin_dir = Path(sys.executable).parent
+    assert discover("test", (bin_dir,)).skipped == ()
+    monkeypatch.setattr("cove.builder.stack.open_to_others", lambda _: False)
+    assert discover("test", (bin_dir,)).interpreters  # only checked for shared stacks
+    with pytest.raises(RuntimeError) as failure:
+        discover("test", (bin_dir,), shared=True)
+    message = str(failure.value)
+    assert message.startswith("No Python 3.8+ interpreters were found for the stack.")
+    assert "is left out of the stack: app users can't run it (chmod -R a+rX " in message

@@ -34,6 +34,8 @@ class Stack:
     interpreters: tuple[Interpreter, ...]
     uv: Path
     buildpack_python: Interpreter
+    # Why interpreters were left out (one sentence each), said at `cove server` start.
+    skipped: tuple[str, ...] = ()
 
     def mounts(self) -> list[Mount]:
         seen: set[Path] = set()
@@ -75,8 +77,29 @@ def _candidates(dirs: tuple[Path, ...]) -> list[Path]:
     return found
 
 
-def discover(name: str, dirs: tuple[Path, ...] = ()) -> Stack:
+def open_to_others(interp: Interpreter) -> bool:
+    """Whether users other than the interpreter's owner can run it: builds and dynos run
+    as each app's own user. Checks the prefix, the executable and its standard library."""
+    major_minor = ".".join(interp.version.split(".")[:2])
+    for path in (
+        interp.prefix,
+        interp.path,
+        interp.prefix / "lib",
+        interp.prefix / "lib" / f"python{major_minor}",
+    ):
+        try:
+            if path.stat().st_mode & 0o005 != 0o005:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def discover(name: str, dirs: tuple[Path, ...] = (), *, shared: bool = False) -> Stack:
+    """The interpreters found in ``dirs`` (or the usual places). ``shared``: apps run as
+    their own users, so interpreters only their owner can run are left out (and said)."""
     interpreters: dict[str, Interpreter] = {}
+    skipped: list[str] = []
     for exe in _candidates(dirs):
         try:
             out = subprocess.run(
@@ -85,12 +108,19 @@ def discover(name: str, dirs: tuple[Path, ...] = ()) -> Stack:
         except (OSError, subprocess.SubprocessError):
             continue
         version, prefix = json.loads(out)
+        interp = Interpreter(version, exe.resolve(), Path(prefix).resolve())
+        if shared and not open_to_others(interp):
+            skipped.append(
+                f"Python {version} at {interp.prefix} is left out of the stack: app users "
+                f"can't run it (chmod -R a+rX {interp.prefix} to use it)"
+            )
+            continue
         # The same version found twice (a shim and its target): the first one wins.
-        interpreters.setdefault(
-            version, Interpreter(version, exe.resolve(), Path(prefix).resolve())
-        )
+        interpreters.setdefault(version, interp)
     if not interpreters:
-        raise RuntimeError("No Python 3.8+ interpreters were found for the stack.")
+        raise RuntimeError(
+            " ".join(["No Python 3.8+ interpreters were found for the stack.", *skipped])
+        )
     ordered = tuple(
         sorted(interpreters.values(), key=lambda i: tuple(int(p) for p in i.version.split(".")))
     )
@@ -99,4 +129,5 @@ def discover(name: str, dirs: tuple[Path, ...] = ()) -> Stack:
         interpreters=ordered,
         uv=Path(uv.find_uv_bin()).resolve(),
         buildpack_python=ordered[-1],
+        skipped=tuple(dict.fromkeys(skipped)),
     )
