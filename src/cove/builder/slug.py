@@ -1,5 +1,5 @@
 """Slugs: immutable, content-addressed archives of a built app (``<sha256>.tar.zst``;
-slugs written by Cove before 0.2 are ``.tgz`` and still read)."""
+slugs written by earlier versions of Cove are ``.tgz`` and still read)."""
 
 from __future__ import annotations
 
