@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from cove import sandbox
-from cove.sandbox import seccomp
 from cove.sandbox.cgroups import Cgroup
 
 
@@ -27,18 +26,9 @@ async def run(
 ) -> tuple[int, str]:
     """Run ``argv`` sandboxed, as ``user`` and inside ``cgroup`` when given; return (exit
     status, captured output when ``on_line`` is None)."""
-    with seccomp.filter_fd() as fd:
-        command = sandbox.command(
-            argv, mounts=mounts, env=env, hostname=hostname, user=user, seccomp_fd=fd
-        )
-        proc = await asyncio.create_subprocess_exec(
-            *(cgroup.wrap(command) if cgroup else command),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            pass_fds=() if fd is None else (fd,),
-        )
+    proc = await sandbox.spawn(
+        argv, mounts=mounts, env=env, hostname=hostname, user=user, cgroup=cgroup
+    )
     assert proc.stdout is not None
     captured: list[str] = []
 

@@ -15,7 +15,6 @@ from cove.builder import Stack, ensure_unpacked
 from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.ports import free_port
-from cove.sandbox import seccomp
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
@@ -177,23 +176,14 @@ class LocalBackend:
             env["PORT"] = str(port)
         cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
         try:
-            with seccomp.filter_fd() as fd:
-                argv = sandbox.command(
-                    ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
-                    mounts=[app_mount, *self.stack.mounts()],
-                    env=env,
-                    hostname=spec.id,
-                    user=user,
-                    seccomp_fd=fd,
-                )
-                proc = await asyncio.create_subprocess_exec(
-                    *(cgroup.wrap(argv) if cgroup else argv),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,
-                    pass_fds=() if fd is None else (fd,),
-                )
+            proc = await sandbox.spawn(
+                ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
+                mounts=[app_mount, *self.stack.mounts()],
+                env=env,
+                hostname=spec.id,
+                user=user,
+                cgroup=cgroup,
+            )
         except BaseException:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)

@@ -12,6 +12,7 @@ from cove.sandbox.processes import (
     signal_sandbox,
 )
 from cove.sandbox.report import IsolationReport, check
+from cove.sandbox.spawn import spawn
 from cove.sandbox.users import SandboxUser, Users
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "resident_bytes",
     "sandbox_namespace",
     "signal_sandbox",
+    "spawn",
     "supports_ephemeral_mounts",
 ]

@@ -60,23 +60,14 @@ def bwrap_path() -> str:
 def supports_ephemeral_mounts() -> bool:
     """Whether this host can give sandboxes an overlay at /app (bwrap >= 0.9 with overlayfs
     permitted). Without it, each dyno gets a full copy of its slug instead."""
-    probe = Path("/")
+    return probe("--ro-bind", "/", "/", "--overlay-src", "/", "--tmp-overlay", "/mnt")
+
+
+def probe(*options: str) -> bool:
+    """Whether bwrap with ``options`` can start ``true`` on this host (for the start-up
+    report: each primitive is tried, not assumed)."""
     try:
-        result = subprocess.run(
-            [
-                bwrap_path(),
-                "--ro-bind",
-                "/",
-                "/",
-                "--overlay-src",
-                str(probe),
-                "--tmp-overlay",
-                "/mnt",
-                "true",
-            ],
-            capture_output=True,
-            timeout=10,
-        )
+        result = subprocess.run([bwrap_path(), *options, "true"], capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError, SandboxUnavailable):
         return False
     return result.returncode == 0

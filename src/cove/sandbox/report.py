@@ -4,11 +4,10 @@ the sandbox degrades loudly, never silently."""
 from __future__ import annotations
 
 import platform
-import subprocess
 from dataclasses import dataclass, field
 
 from cove.sandbox import seccomp
-from cove.sandbox.bwrap import SandboxUnavailable, bwrap_path, supports_ephemeral_mounts
+from cove.sandbox.bwrap import probe, supports_ephemeral_mounts
 from cove.sandbox.cgroups import Cgroups
 from cove.sandbox.users import Users
 
@@ -25,26 +24,9 @@ class IsolationReport:
 
 
 def _namespaces_work() -> bool:
-    try:
-        result = subprocess.run(
-            [
-                bwrap_path(),
-                "--unshare-pid",
-                "--unshare-ipc",
-                "--unshare-uts",
-                "--ro-bind",
-                "/",
-                "/",
-                "--proc",
-                "/proc",
-                "true",
-            ],
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError, SandboxUnavailable):
-        return False
-    return result.returncode == 0
+    return probe(
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--ro-bind", "/", "/", "--proc", "/proc"
+    )
 
 
 def check(users: Users, cgroups: Cgroups) -> IsolationReport:

@@ -14,6 +14,7 @@ bindings; on other architectures there is no filter, and the start-up report say
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import struct
@@ -55,6 +56,7 @@ def _deny(err: int) -> bytes:
     return _insn(_RET, _ERRNO | err)
 
 
+@functools.cache
 def program() -> bytes | None:
     """The compiled filter for this machine, or None where Cove has none."""
     if platform.machine() != "x86_64":

@@ -1,0 +1,34 @@
+"""Starting an app's code (a build step, a release command, a dyno) in a sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from cove.sandbox import seccomp
+from cove.sandbox.bwrap import Mount, command
+from cove.sandbox.cgroups import Cgroup
+from cove.sandbox.users import SandboxUser
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[Mount],
+    env: Mapping[str, str],
+    hostname: str,
+    user: SandboxUser | None = None,
+    cgroup: Cgroup | None = None,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` in a fresh sandbox, as ``user`` and inside ``cgroup`` when given,
+    under the seccomp filter; stdout and stderr share one pipe, in a session of its own."""
+    with seccomp.filter_fd() as fd:
+        bwrap = command(argv, mounts=mounts, env=env, hostname=hostname, user=user, seccomp_fd=fd)
+        return await asyncio.create_subprocess_exec(
+            *(cgroup.wrap(bwrap) if cgroup else bwrap),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=() if fd is None else (fd,),
+        )
