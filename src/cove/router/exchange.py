@@ -124,27 +124,13 @@ class Exchange:
     def finish_log(self, error: ErrorCode | None, status: int | None = None) -> None:
         """Log the request as served by a dyno (status/bytes/timings all known)."""
         self.resp_done = True
-        route = self.route
-        if route is None or self.logged:
-            return
-        self.logged = True
-        line = router_line(
+        self.log(
             error,
-            METHODS.get(self.method) or self.method.decode("ascii", "replace"),
-            self.url.decode("latin-1"),
-            self.host_str,
-            self.request_id,
-            self.fwd.decode("latin-1"),
-            self.dyno,
-            self.connect,
-            monotonic() - self.t_sent,
-            self.status if status is None else status,
-            self.nbytes,
+            status=self.status if status is None else status,
+            nbytes=self.nbytes,
+            service=monotonic() - self.t_sent,
+            attempted=True,
         )
-        try:
-            self.client.router.log(route.app, line)
-        except Exception:  # a broken log sink must not break proxying
-            return
 
     def log(
         self,
