@@ -270,6 +270,11 @@ class PostgresProvider:
 
     def capture(self, resource: dict[str, Any], num: int) -> int:
         path = self.backup_path(resource, num)
+        self._dump(resource, path)
+        return path.stat().st_size
+
+    def _dump(self, resource: dict[str, Any], path: Path) -> None:
+        """``pg_dump -Fc`` of the database into ``path`` (restorable into any role's)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._run(
             [
@@ -283,7 +288,6 @@ class PostgresProvider:
                 self.url(resource),
             ]
         )
-        return path.stat().st_size
 
     def restore(self, resource: dict[str, Any], dump: Path) -> None:
         """Replace the database's contents with a ``pg_dump -Fc`` file."""
@@ -303,20 +307,8 @@ class PostgresProvider:
     def copy(self, source: dict[str, Any], target: dict[str, Any]) -> None:
         """pg:copy: the target's data is replaced by the source's."""
         tmp = self.backups_dir / f".copy-{secrets.token_hex(6)}.dump"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._run(
-                [
-                    str(find_bin_dir() / "pg_dump"),
-                    "-Fc",
-                    "--no-owner",
-                    "--no-acl",
-                    "-f",
-                    str(tmp),
-                    "-d",
-                    self.url(source),
-                ]
-            )
+            self._dump(source, tmp)
             self.restore(target, tmp)
         finally:
             tmp.unlink(missing_ok=True)
