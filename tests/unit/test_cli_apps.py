@@ -157,6 +157,7 @@ def test_destroy_requires_matching_confirm() -> None:
     result = api.run(["apps:destroy", "-a", "my-app"], input="")
     assert result.exit_code == 1
     assert "--confirm my-app" in result.stderr
+    assert "This will permanently destroy ⬢ my-app including all add-ons." in result.stderr
     result = api.run(["destroy", "-a", "my-app", "--confirm", "other"])
     assert result.exit_code == 1
     assert "did not match" in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,9 +19,9 @@ from cove.cli.output import (
     align_object,
     app_label,
     echo,
-    format_error,
     format_time,
     header,
+    require_confirmation,
     table,
 )
 from cove.client import CoveClient
@@ -61,24 +60,10 @@ def optional_app_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def confirm_app(app: str, confirm: str | None, warning: str) -> None:
     """Refuse a destructive command unless `--confirm APP` (or, on a terminal, typing the
-    app name) matches `app`. Call it before any request is sent."""
-    if confirm is None and sys.stdin.isatty():
-        click.echo(
-            format_error(
-                f"WARNING: Destructive action\n{warning}\n"
-                f"To proceed, type {app} or re-run this command with --confirm {app}"
-            ),
-            err=True,
-        )
-        confirm = click.prompt("", prompt_suffix="> ", default="", show_default=False)
-    if confirm is None:
-        raise CliError(
-            f"WARNING: Destructive action\n{warning}\n"
-            f"To proceed, re-run this command with --confirm {app}"
-        )
-    if confirm != app:
-        shown = f"{confirm} " if confirm else ""
-        raise CliError(f"Confirmation {shown}did not match {app}. Aborted.")
+    app name) matches `app`, with Heroku's "Destructive action" wording. Call it before
+    any request is sent."""
+    message = f"WARNING: Destructive action\n{warning}"
+    require_confirmation(app, confirm, refusal=message, prompt=message)
 
 
 def new_release_detail(client: CoveClient, app: str) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import webbrowser
 from collections import Counter
 
@@ -11,7 +10,15 @@ import click
 
 from cove.cli.context import CliState, app_options, in_git_repo, pass_state
 from cove.cli.git import DEFAULT_REMOTE, remotes_for_app, remove_remotes, set_remote
-from cove.cli.output import CliError, action, app_label, echo, format_size, header, styled_object
+from cove.cli.output import (
+    action,
+    app_label,
+    echo,
+    format_size,
+    header,
+    require_confirmation,
+    styled_object,
+)
 from cove.client import App, Dyno
 
 
@@ -130,21 +137,12 @@ def info_pairs(info: App, dynos: list[Dyno]) -> list[tuple[str, str]]:
 @pass_state
 def apps_destroy(state: CliState, app: str, confirm: str | None) -> None:
     """Permanently destroy an app."""
-    if confirm is None and sys.stdin.isatty():
-        click.echo(
-            f" ▸    WARNING: This will delete {app_label(app)} including all add-ons.\n"
-            f" ▸    To proceed, type {app} or re-run this command with --confirm {app}",
-            err=True,
-        )
-        confirm = click.prompt("", prompt_suffix="> ", default="", show_default=False)
-    if confirm is None:
-        raise CliError(
-            f"This will permanently destroy {app_label(app)} including all add-ons.\n"
-            f"To proceed, re-run this command with --confirm {app}"
-        )
-    if confirm != app:
-        shown = f"{confirm} " if confirm else ""
-        raise CliError(f"Confirmation {shown}did not match {app}. Aborted.")
+    require_confirmation(
+        app,
+        confirm,
+        refusal=f"This will permanently destroy {app_label(app)} including all add-ons.",
+        prompt=f"WARNING: This will delete {app_label(app)} including all add-ons.",
+    )
     client = state.client()
     with action(f"Destroying {app_label(app)} (including all add-ons)"):
         deleted = client.delete_app(app)

@@ -167,3 +167,22 @@ def is_tty() -> bool:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def require_confirmation(app: str, confirm: str | None, *, refusal: str, prompt: str) -> None:
+    """Refuse a destructive command unless `--confirm APP` (or, on a terminal, typing the
+    app name) matches `app`: ``prompt`` is said on a terminal, ``refusal`` when there is no
+    `--confirm`. Call it before any request is sent."""
+    if confirm is None and sys.stdin.isatty():
+        click.echo(
+            format_error(
+                f"{prompt}\nTo proceed, type {app} or re-run this command with --confirm {app}"
+            ),
+            err=True,
+        )
+        confirm = click.prompt("", prompt_suffix="> ", default="", show_default=False)
+    if confirm is None:
+        raise CliError(f"{refusal}\nTo proceed, re-run this command with --confirm {app}")
+    if confirm != app:
+        shown = f"{confirm} " if confirm else ""
+        raise CliError(f"Confirmation {shown}did not match {app}. Aborted.")
