@@ -17,6 +17,10 @@ def own_server(tmp_path: Path) -> Iterator[CoveServer]:
         yield srv
 
 
+def up_dynos(server: CoveServer, app: str) -> int:
+    return sum(d["state"] == "up" for d in server.api("GET", f"/apps/{app}/dynos").json())
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_restart_keeps_apps_releases_config_and_formation(
     own_server: CoveServer, tmp_path: Path, how: signal.Signals
@@ -28,16 +32,7 @@ def test_restart_keeps_apps_releases_config_and_formation(
     user.cove("config:set", "SECRET_KEY=kept", cwd=repo)
     user.cove("ps:scale", "web=2", cwd=repo)
     wait_for(
-        lambda: (
-            len(
-                [
-                    d
-                    for d in own_server.api("GET", "/apps/survivor/dynos").json()
-                    if d["state"] == "up"
-                ]
-            )
-            == 2
-        ),
+        lambda: up_dynos(own_server, "survivor") == 2,
         60,
         what="two web dynos",
     )
@@ -53,16 +48,7 @@ def test_restart_keeps_apps_releases_config_and_formation(
     assert own_server.api("GET", "/apps/survivor/releases").json() == releases
     assert own_server.api("GET", "/apps/survivor/config-vars").json() == {"SECRET_KEY": "kept"}
     wait_for(
-        lambda: (
-            len(
-                [
-                    d
-                    for d in own_server.api("GET", "/apps/survivor/dynos").json()
-                    if d["state"] == "up"
-                ]
-            )
-            == 2
-        ),
+        lambda: up_dynos(own_server, "survivor") == 2,
         60,
         what="formation back up after restart",
     )

@@ -5,7 +5,9 @@ and a fake API answering routes through httpx's MockTransport."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,18 @@ def isolate_cli(monkeypatch: pytest.MonkeyPatch, home: Path, cwd: Path | None = 
     for name in ("COVE_APP", "COVE_API_URL", "PGPASSWORD", "REDISCLI_AUTH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(cwd or home)
+
+
+@contextmanager
+def cli_in_utc(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[None]:
+    """``isolate_cli``, with times in the output rendered in UTC (the C library reads TZ
+    again on the way in and, once the environment is restored, on the way out)."""
+    isolate_cli(monkeypatch, home)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 Route = Any  # a JSON body (200), an httpx.Response, or a request -> response callable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,15 @@ import httpx
 import pytest
 
 from cove.cli.addons import parse_config_flags
-from tests.unit.cli_env import FakeApi, created, isolate_cli
+from tests.unit.cli_env import FakeApi, cli_in_utc, created
 
 OLD = "2020-04-05T17:44:47Z"  # > 25h ago: format_time shows no relative part
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    isolate_cli(monkeypatch, tmp_path)
-    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with cli_in_utc(monkeypatch, tmp_path):
+        yield
 
 
 def addon_json(

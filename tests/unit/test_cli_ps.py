@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,19 +17,15 @@ from cove.cli.context import CliState
 from cove.cli.main import cli
 from cove.cli.output import format_time
 from cove.cli.ps import parse_scale_args, ps_lines
-from tests.unit.cli_env import isolate_cli
+from tests.unit.cli_env import cli_in_utc
 
 OLD = "2020-04-05T17:44:47Z"  # > 25h ago: no relative part
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    isolate_cli(monkeypatch, tmp_path)
-    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with cli_in_utc(monkeypatch, tmp_path):
+        yield
 
 
 def dyno(name: str, state: str = "up", command: str = "gunicorn app:app", **kw: Any) -> Any:

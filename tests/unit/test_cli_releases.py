@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from cove.cli.context import CliState
 from cove.cli.main import cli
-from tests.unit.cli_env import isolate_cli
+from tests.unit.cli_env import cli_in_utc
 
 WHEN = "2020-04-05T17:44:47Z"
 STAMP = "2020/04/05 17:44:47 +0000"
@@ -22,12 +21,8 @@ STAMP = "2020/04/05 17:44:47 +0000"
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    isolate_cli(monkeypatch, tmp_path)
-    monkeypatch.setenv("TZ", "UTC")  # times in the output are rendered in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with cli_in_utc(monkeypatch, tmp_path):
+        yield
 
 
 def release(version: int, description: str, status: str = "succeeded", **kw: Any) -> Any:
