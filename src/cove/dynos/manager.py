@@ -269,7 +269,9 @@ class DynoManager:
         status = await handle.wait_exit()
         if entry.state == "stopping":
             return
-        if handle.oom_kills() > entry.oom_kills:  # the kernel stopped it at the hard limit
+        oom_kills = handle.oom_kills()  # kept from its cgroup: no I/O once it has exited
+        if oom_kills > entry.oom_kills:  # the kernel stopped it at the hard limit
+            entry.oom_kills = oom_kills
             self._memory_error(entry, "R15")
         self._running.pop(spec.id, None)
         self._system(spec, f"Process exited with status {status}")
@@ -307,6 +309,7 @@ class DynoManager:
                 verdict = memory_verdict(
                     dyno_size(entry.handle.spec.size), usage, oom_kills > entry.oom_kills
                 )
+                entry.oom_kills = oom_kills  # reported below if new
                 if verdict is not None:
                     self._memory_error(entry, verdict)
                 if verdict == "R15":
@@ -315,7 +318,6 @@ class DynoManager:
     def _memory_error(self, entry: _Running, code: str) -> None:
         spec = entry.handle.spec
         size = dyno_size(spec.size)
-        entry.oom_kills = max(entry.oom_kills, entry.handle.oom_kills())
         if entry.memory is not None:
             mb = entry.memory / MB
             self._system(spec, f"Process running mem={mb:.0f}MB({100 * mb / size.memory_mb:.1f}%)")
