@@ -13,6 +13,7 @@ import yaml
 from cove import sandbox
 from cove.builder import sandboxed
 from cove.domain.errors import InvalidParams
+from cove.sandbox import users
 from cove.sandbox.cgroups import Cgroup
 
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
@@ -64,10 +65,8 @@ def resolve(urls: Sequence[str]) -> list[Buildpack]:
 def closed_to_others(pack: Buildpack) -> Path | None:
     """The first of the buildpack's entry points that a user other than its owner can't
     reach (builds run as the app's own user), or None."""
-    for path in (pack.path, pack.path / "bin", *sorted((pack.path / "bin").iterdir())):
-        if path.stat().st_mode & 0o005 != 0o005:
-            return path
-    return None
+    bin_dir = pack.path / "bin"
+    return users.closed_to_others((pack.path, bin_dir, *sorted(bin_dir.iterdir())))
 
 
 @dataclass

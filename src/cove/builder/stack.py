@@ -16,6 +16,7 @@ from pathlib import Path
 import uv
 
 from cove.sandbox import Mount
+from cove.sandbox.users import closed_to_others
 
 _VERSION_DIR = re.compile(r"^python3\.(\d+)$")
 _PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix]))"
@@ -81,18 +82,8 @@ def open_to_others(interp: Interpreter) -> bool:
     """Whether users other than the interpreter's owner can run it: builds and dynos run
     as each app's own user. Checks the prefix, the executable and its standard library."""
     major_minor = ".".join(interp.version.split(".")[:2])
-    for path in (
-        interp.prefix,
-        interp.path,
-        interp.prefix / "lib",
-        interp.prefix / "lib" / f"python{major_minor}",
-    ):
-        try:
-            if path.stat().st_mode & 0o005 != 0o005:
-                return False
-        except OSError:
-            return False
-    return True
+    lib = interp.prefix / "lib"
+    return closed_to_others((interp.prefix, interp.path, lib, lib / f"python{major_minor}")) is None
 
 
 def discover(name: str, dirs: tuple[Path, ...] = (), *, shared: bool = False) -> Stack:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,15 @@ def _write_identity(user: SandboxUser) -> None:
         tmp.write_text(text)
         tmp.chmod(0o644)
         tmp.replace(user.etc_dir / name)
+
+
+def closed_to_others(paths: Iterable[Path]) -> Path | None:
+    """The first of ``paths`` that users other than its owner can't read and cross (or
+    that is missing), or None: what an app's user needs from the host must be open."""
+    for path in paths:
+        try:
+            if path.stat().st_mode & 0o005 != 0o005:
+                return path
+        except OSError:
+            return path
+    return None
