@@ -183,8 +183,15 @@ async def serve(settings: Settings) -> None:
         users,
         cgroups,
     )
-    context = ApiContext(settings, store, logs, builder, release_phase.follow, registry)
-    context.dyno_memory = manager.memory_usage
+    context = ApiContext(
+        settings,
+        store,
+        logs,
+        builder,
+        release_phase.follow,
+        registry,
+        dyno_memory=manager.memory_usage,
+    )
     api = create_api(context, git_router)
     config = uvicorn.Config(
         api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65

@@ -117,7 +117,7 @@ def dyno(d: Dyno, a: App, release_id: str | None, memory: int | None = None) -> 
         "size": d.size.title(),
         "state": d.state,
         "attach_url": None,
-        # Cove's addition: memory in use at the last check and the size's quota, in bytes.
+        # Cove's addition: memory in use now and the size's quota, in bytes.
         "memory_usage": memory,
         "memory_quota": dyno_size(d.size).memory_bytes,
         "release": {"id": release_id, "version": d.release_version},
