@@ -43,15 +43,21 @@ def write_buildpack(root: Path) -> Path:
     return bp
 
 
-def test_local_classic_buildpack(user: User, server: CoveServer, tmp_path: Path) -> None:
-    bp = write_buildpack(tmp_path)
-    repo = user.home / "site"
+def static_site(user: User, app: str, buildpack: Path) -> Path:
+    """A repo with one index.html, as app ``app`` built with ``buildpack``."""
+    repo = user.home / app
     repo.mkdir()
     (repo / "index.html").write_text("<h1>static</h1>\n")
     user.git("init", "-q", "-b", "main", cwd=repo)
     user.commit_all(repo, "site")
-    user.cove("apps:create", "static-site", cwd=repo)
-    user.cove("buildpacks:set", str(bp), cwd=repo)
+    user.cove("apps:create", app, cwd=repo)
+    user.cove("buildpacks:set", str(buildpack), cwd=repo)
+    return repo
+
+
+def test_local_classic_buildpack(user: User, server: CoveServer, tmp_path: Path) -> None:
+    bp = write_buildpack(tmp_path)
+    repo = static_site(user, "static-site", bp)
     assert str(bp) in user.cove("buildpacks", cwd=repo).stdout
     user.cove("config:set", "GREETING=hi", cwd=repo)
 
@@ -77,13 +83,7 @@ def test_buildpack_the_app_user_cannot_read_is_refused(
         pytest.skip("per-app users need a root server")
     bp = write_buildpack(tmp_path)
     bp.chmod(0o700)  # e.g. cloned by root under umask 077
-    repo = user.home / "closed-site"
-    repo.mkdir()
-    (repo / "index.html").write_text("<h1>static</h1>\n")
-    user.git("init", "-q", "-b", "main", cwd=repo)
-    user.commit_all(repo, "site")
-    user.cove("apps:create", "closed-site", cwd=repo)
-    user.cove("buildpacks:set", str(bp), cwd=repo)
+    repo = static_site(user, "closed-site", bp)
     push = user.push(repo, check=False)
     assert push.returncode != 0
     assert f"can't read {bp}. Make it readable by all users (chmod -R a+rX {bp})." in push.stderr
