@@ -36,7 +36,9 @@ def unprivileged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cov
     if os.geteuid() != 0 or not _system_python_ok():
         pytest.skip("needs root to set up, and a system Python >= 3.11 other users can run")
     # Outside pytest's 0700 temporary root, with a Python and a virtualenv that `nobody`
-    # can read (this test's own interpreter may live under a private home).
+    # can read (this test's own interpreter may live under a private home). Cove is
+    # installed as a copy, not editable: the checkout may sit under a 0700 home too. uv
+    # caches a directory's build by its pyproject.toml alone, so it is built afresh.
     base = Path(tempfile.mkdtemp(prefix="cove-unprivileged-"))
     try:
         base.chmod(0o755)
@@ -48,7 +50,17 @@ def unprivileged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cov
             capture_output=True,
         )
         subprocess.run(
-            [uv_bin, "pip", "install", "-q", "--python", str(venv / "bin/python"), "-e", str(ROOT)],
+            [
+                uv_bin,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(venv / "bin/python"),
+                "--refresh-package",
+                "cove",
+                str(ROOT),
+            ],
             check=True,
             capture_output=True,
         )
