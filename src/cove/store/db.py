@@ -12,6 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +25,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Readers in another process (a split-out router, say) get no in-process notification;
 # they fall back to re-reading the event log this often.
 WATCH_FALLBACK_SECONDS = 2.0
+
+
+class SchemaTooNew(Exception):
+    """The store was migrated by a newer Cove than this one."""
+
+    def __init__(self, revision: str) -> None:
+        self.revision = revision
+        super().__init__(
+            f"the store's schema is at revision {revision}, which this version of Cove "
+            "doesn't know: it was written by a newer Cove. Run that version again (or "
+            "restore a backup taken before the upgrade)."
+        )
 
 
 class Store:
@@ -37,12 +51,27 @@ class Store:
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
-    def migrate(self) -> None:
+    def _alembic(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url)
         config.attributes["connection_url"] = self.url
-        command.upgrade(config, "head")
+        return config
+
+    def migration_state(self) -> tuple[str | None, str]:
+        """(the store's schema revision, None for a new store; this Cove's latest)."""
+        script = ScriptDirectory.from_config(self._alembic())
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        head = script.get_current_head()
+        assert head is not None
+        if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+            raise SchemaTooNew(current)
+        return current, head
+
+    def migrate(self) -> None:
+        self.migration_state()  # refuse a schema from a newer Cove before touching it
+        command.upgrade(self._alembic(), "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
