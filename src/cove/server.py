@@ -148,7 +148,7 @@ async def serve(settings: Settings) -> None:
     )
 
     loop = asyncio.get_running_loop()
-    logs = LogRouter()
+    logs = LogRouter(settings.log_lines_per_second)
     logs.bind_loop(loop)
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)

@@ -58,12 +58,11 @@ class Settings:
     dyno_cycle_seconds: float = 24 * 3600.0
     dyno_cycle_jitter_seconds: float = 216 * 60.0
     crash_backoff_scale: float = 1.0
+    # Lines of its processes' output an app may log a second on average (5 s' worth at
+    # once); beyond that they are dropped and reported (L10), so one app can't flood.
+    log_lines_per_second: float = 2000.0
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
-    # Store backups: the newest kept under COVE_HOME/backups, one at each start and then
-    # every interval (0: only at start).
-    store_backups_keep: int = 5
-    store_backup_interval: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -89,10 +88,9 @@ class Settings:
             dyno_cycle_seconds=_env_float("COVE_DYNO_CYCLE_SECONDS", 24 * 3600.0),
             dyno_cycle_jitter_seconds=_env_float("COVE_DYNO_CYCLE_JITTER_SECONDS", 216 * 60.0),
             crash_backoff_scale=_env_float("COVE_CRASH_BACKOFF_SCALE", 1.0),
+            log_lines_per_second=_env_float("COVE_LOG_LINES_PER_SECOND", 2000.0),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
-            store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
-            store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
         )
 
     def with_ports(self, api_port: int, router_port: int) -> Settings:
@@ -147,11 +145,6 @@ class Settings:
     @property
     def dynos_dir(self) -> Path:
         return self.home / "dynos"
-
-    @property
-    def backups_dir(self) -> Path:
-        """Backups of the store (see docs/operations.md)."""
-        return self.home / "backups"
 
     def ensure_dirs(self) -> None:
         for d in (

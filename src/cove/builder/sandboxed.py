@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from cove import sandbox
+from cove.logs import READ_CHUNK
+from cove.logs.lines import LineSplitter
 from cove.sandbox.cgroups import Cgroup
 
 
@@ -32,14 +34,24 @@ async def run(
     assert proc.stdout is not None
     captured: list[str] = []
 
+    def emit(raw: bytes) -> None:
+        line = raw.decode(errors="replace").rstrip("\r")
+        if on_line is None:
+            captured.append(line)
+        else:
+            on_line(line)
+
     async def pump() -> None:
+        """Output in chunks, so a line of any length is split (Logplex's 10000 bytes)
+        rather than failing the build."""
         assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\r\n")
-            if on_line is None:
-                captured.append(line)
-            else:
-                on_line(line)
+        lines = LineSplitter()
+        while chunk := await proc.stdout.read(READ_CHUNK):
+            for raw in lines.feed(chunk)[0]:
+                emit(raw)
+        last = lines.flush()
+        if last is not None:
+            emit(last)
 
     try:
         await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cove.logs import ProcessOutput
+
 
 @dataclass(frozen=True)
 class DynoSpec:
@@ -75,4 +77,6 @@ async def stop_dyno(
 
 
 class Backend(Protocol):
-    async def start(self, spec: DynoSpec, on_output: Callable[[str], None]) -> DynoHandle: ...
+    async def start(self, spec: DynoSpec, output: ProcessOutput) -> DynoHandle:
+        """Start the dyno; its raw output goes to ``output`` (``app[web.1]`` lines)."""
+        ...

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
 from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
+from cove.logs import READ_CHUNK, ProcessOutput
 from cove.ports import free_port
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 
@@ -29,6 +30,7 @@ LAUNCHER = (
     '__cove_command="$1"; shift; eval "$__cove_command"'
 )
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+log = logging.getLogger(__name__)
 
 
 def size_limits(size: DynoSize) -> Limits:
@@ -45,7 +47,7 @@ class LocalDyno:
         proc: asyncio.subprocess.Process,
         root: Path,
         port: int | None,
-        on_output: Callable[[str], None],
+        output: ProcessOutput,
         cgroup: Cgroup | None,
     ) -> None:
         self.spec = spec
@@ -56,18 +58,36 @@ class LocalDyno:
         self._proc = proc
         self._root = root
         self._namespace: str | None = None
-        self._pump = asyncio.get_running_loop().create_task(self._read(on_output))
+        self._pump = asyncio.get_running_loop().create_task(self._read(output))
         self._exited = asyncio.get_running_loop().create_task(self._wait())
 
-    async def _read(self, on_output: Callable[[str], None]) -> None:
-        assert self._proc.stdout is not None
-        async for raw in self._proc.stdout:
-            on_output(raw.decode(errors="replace").rstrip("\r\n"))
+    async def _read(self, output: ProcessOutput) -> None:
+        """The dyno's output into its log, in chunks (a line may be any length). A flood
+        beyond the app's log budget is read slower: the dyno waits on its pipe. Should
+        reading fail anyway, the dyno is killed (it crashes, and is restarted like any
+        crash) rather than left up with nobody draining its pipe."""
+        stdout = self._proc.stdout
+        assert stdout is not None
+        try:
+            while chunk := await stdout.read(READ_CHUNK):
+                pause = output.write(chunk)
+                if pause and self._proc.returncode is None:
+                    await asyncio.sleep(pause)
+            output.close()
+        except Exception:
+            log.exception("reading the output of dyno %s failed", self.spec.id)
+            with contextlib.suppress(Exception):
+                output.platform_error("Could not read its output; it is stopped")
+            sandbox.kill_sandbox(self._proc.pid)
+            with contextlib.suppress(Exception):
+                while await stdout.read(READ_CHUNK):
+                    pass  # until the pipe closes, so nothing blocks on it
 
     async def _wait(self) -> int:
         status = await self._proc.wait()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump  # the last lines before exit are logged before the exit
+        # The last lines before exit are logged before the exit; a reader that failed or
+        # was cancelled must not stop the exit from being reported.
+        await asyncio.gather(self._pump, return_exceptions=True)
         shutil.rmtree(self._root, ignore_errors=True)
         if self._cgroup is not None:
             self._final_oom_kills = self._cgroup.oom_kills()
@@ -159,7 +179,7 @@ class LocalBackend:
             raise RuntimeError(f"could not copy slug {spec.slug.name}: {err.decode()}")
         return sandbox.Mount(app_dir, "/app", writable=True)
 
-    async def start(self, spec: DynoSpec, on_output: Callable[[str], None]) -> LocalDyno:
+    async def start(self, spec: DynoSpec, output: ProcessOutput) -> LocalDyno:
         root = self.dynos_dir / spec.id
         user = self.users.for_uid(spec.uid)
         app_mount = await self._app_mount(spec, root, user)
@@ -188,4 +208,4 @@ class LocalBackend:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             raise
-        return LocalDyno(spec, proc, root, port, on_output, cgroup)
+        return LocalDyno(spec, proc, root, port, output, cgroup)

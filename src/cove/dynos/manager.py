@@ -231,7 +231,7 @@ class DynoManager:
         await asyncio.to_thread(self._write_row, spec, "starting", None)
         try:
             handle = await self.backend.start(
-                spec, lambda line: self.logs.publish(spec.app_id, "app", spec.name, line)
+                spec, self.logs.process_output(spec.app_id, spec.name)
             )
         except Exception as exc:
             self._system(spec, f"Failed to start: {exc}")
@@ -266,7 +266,7 @@ class DynoManager:
                 f"{self.settings.boot_timeout:.0f} seconds of launch",
             )
             handle.kill()
-        status = await handle.wait_exit()
+        status = await self._exit_status(handle)
         if entry.state == "stopping":
             return
         oom_kills = handle.oom_kills()  # kept from its cgroup: no I/O once it has exited
@@ -274,9 +274,22 @@ class DynoManager:
             entry.oom_kills = oom_kills
             self._memory_error(entry, "R15")
         self._running.pop(spec.id, None)
-        self._system(spec, f"Process exited with status {status}")
+        if status is not None:
+            self._system(spec, f"Process exited with status {status}")
         self._system(spec, f"State changed from {entry.state} to crashed")
         await self._record_crash(spec, entry.up_since)
+
+    @staticmethod
+    async def _exit_status(handle: DynoHandle) -> int | None:
+        """The dyno's exit status. Should the backend fail to tell, the dyno is killed and
+        its status is unknown (None): it is still reported as crashed or stopped."""
+        try:
+            return await handle.wait_exit()
+        except Exception:
+            log.exception("waiting for dyno %s to exit failed", handle.spec.id)
+            with contextlib.suppress(Exception):
+                handle.kill()
+            return None
 
     async def _record_crash(self, spec: DynoSpec, up_since: float | None) -> None:
         key = (spec.app_id, spec.name, spec.revision)
@@ -368,8 +381,17 @@ class DynoManager:
             )
             self._system(spec, "Stopping all processes with SIGKILL")
 
-        status = await stop_dyno(entry.handle, self.settings.stop_grace, exit_timeout)
-        self._system(spec, f"Process exited with status {status}")
+        try:
+            status: int | None = await stop_dyno(
+                entry.handle, self.settings.stop_grace, exit_timeout
+            )
+        except Exception:  # a backend failure must not leave it "stopping" forever
+            log.exception("stopping dyno %s failed", spec.id)
+            with contextlib.suppress(Exception):
+                entry.handle.kill()
+            status = await self._exit_status(entry.handle)
+        if status is not None:
+            self._system(spec, f"Process exited with status {status}")
         self._system(spec, f"State changed from {previous} to {final_state}")
         self._running.pop(dyno_id, None)
         await asyncio.to_thread(self._delete_row, spec.id, spec)

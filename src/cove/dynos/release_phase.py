@@ -119,13 +119,11 @@ class ReleasePhase:
         self.logs.publish(app.id, "app", "api", f"Running release v{release.version} commands")
         self.logs.publish(app.id, "heroku", name, f"Starting process with command `{spec.command}`")
 
-        def line(text: str) -> None:
-            out.write(text)
-            self.logs.publish(app.id, "app", name, text)
-
         succeeded = False
         try:
-            handle = await self.backend.start(spec, line)
+            handle = await self.backend.start(
+                spec, self.logs.process_output(app.id, name, tee=out.write)
+            )
             self.logs.publish(app.id, "heroku", name, "State changed from starting to up")
             try:
                 status = await asyncio.wait_for(handle.wait_exit(), self.settings.release_timeout)
