@@ -63,6 +63,10 @@ class Settings:
     log_lines_per_second: float = 2000.0
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
+    # Store backups: the newest kept under COVE_HOME/backups, one at each start and then
+    # every interval (0: only at start).
+    store_backups_keep: int = 5
+    store_backup_interval: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -91,6 +95,8 @@ class Settings:
             log_lines_per_second=_env_float("COVE_LOG_LINES_PER_SECOND", 2000.0),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
+            store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
+            store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
         )
 
     def with_ports(self, api_port: int, router_port: int) -> Settings:
@@ -145,6 +151,11 @@ class Settings:
     @property
     def dynos_dir(self) -> Path:
         return self.home / "dynos"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Backups of the store (see docs/operations.md)."""
+        return self.home / "backups"
 
     def ensure_dirs(self) -> None:
         for d in (
