@@ -37,7 +37,7 @@ def test_push_without_procfile_runs_no_dynos(user: User, server: CoveServer) -> 
     user.commit_all(repo, "No Procfile")
     user.cove("apps:create", "no-procfile", cwd=repo)
     push = user.push(repo)
-    assert "Warning: no Procfile found" in push.stderr
+    assert "Warning: No web process type is defined" in push.stderr
     assert "Procfile declares types -> (none)" in push.stderr
     assert server.api("GET", "/apps/no-procfile/dynos").json() == []
     assert server.get("no-procfile").status_code == 503  # H14: no web dynos

@@ -229,12 +229,11 @@ class Builder:
 
         out.step("Discovering process types")
         process_types = {**defaults, **(procfile or {})}
-        if procfile is None:
-            out.detail("Warning: no Procfile found. Without one, no dynos will run for this app;")
-            out.detail("add a Procfile declaring a web process, e.g. `web: gunicorn app:app`.")
         out.detail(f"Procfile declares types -> {', '.join(procfile or {}) or '(none)'}")
         if defaults:
             out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
+        if not procfile and "web" not in process_types:
+            _warn_no_web_process(out, procfile is None)
 
         out.step("Compressing...")
         checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
@@ -386,6 +385,26 @@ class Builder:
             raise BuildFailed(str(exc)) from None
         except UnicodeDecodeError:
             raise BuildFailed("The Procfile is not valid UTF-8 text.") from None
+
+
+def _warn_no_web_process(out: OutputStream, no_procfile: bool) -> None:
+    """The release will run but serve nothing (every request answers H14): say so while
+    the developer is watching the push, and how to fix it."""
+    why = (
+        "This app has no Procfile"
+        if no_procfile
+        else "This app's Procfile declares no process types"
+    )
+    for line in (
+        "Warning: No web process type is defined, so this app will not receive web traffic:",
+        'its URL answers "Application error" (H14) until it has one.',
+        f"{why}, and the buildpack gives no default web process.",
+        "Add a file named Procfile at the root of the repository declaring the command that",
+        "starts your web server on $PORT, for example:",
+        "    web: gunicorn app:app",
+        "then commit it and push again.",
+    ):
+        out.error(line)
 
 
 def _inside(root: Path, name: str) -> Path | None:
