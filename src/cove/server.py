@@ -18,10 +18,11 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 from sqlalchemy import select
+from sqlalchemy.exc import DatabaseError
 
 from cove import sandbox
 from cove.addons import Registry
@@ -30,6 +31,8 @@ from cove.builder import Builder, discover, remove_slug, slug_path
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
+from cove.home_check import has_been_used
+from cove.home_lock import HomeInUse, HomeLock
 from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
@@ -38,6 +41,9 @@ from cove.sandbox.cgroups import Cgroups
 from cove.services import accounts
 from cove.settings import STACK, Settings
 from cove.store import AddOn, Slug, Store
+from cove.store.backups import StoreBackups, recovery_help
+from cove.store.db import SchemaTooNew
+from cove.store.sqlite import StoreDamaged, sqlite_file, verify
 
 log = logging.getLogger("cove")
 
@@ -210,6 +216,7 @@ async def serve(settings: Settings) -> None:
                 group.create_task(release_phase.run()),
                 group.create_task(feed.run()),
                 group.create_task(Janitor(settings, store).run()),
+                group.create_task(_back_up_periodically(settings)),
                 group.create_task(http.serve(sockets=[api_sock])),
             ]
             await stop.wait()
@@ -228,6 +235,43 @@ async def serve(settings: Settings) -> None:
             (settings.home / "server.json").unlink()
 
 
+def _refuse(message: str) -> NoReturn:
+    print(f"cove server: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _store_backups(settings: Settings) -> StoreBackups:
+    return StoreBackups(settings.backups_dir, settings.store_backups_keep)
+
+
+def _hold_home(settings: Settings) -> HomeLock:
+    """Before anything touches state: hold COVE_HOME (one server per home: a second one
+    would start every dyno again), check that the store is sound and back it up."""
+    try:
+        lock = HomeLock.acquire(settings.home)
+    except HomeInUse as exc:
+        _refuse(f"{exc}. Stop it first, or give this one another COVE_HOME.")
+    db = sqlite_file(settings.db_url)
+    if db is None:
+        return lock
+    backups = _store_backups(settings)
+    try:
+        if not db.exists() and has_been_used(settings):
+            raise StoreDamaged(db, "the file is missing")
+        verify(db, expect_data=has_been_used(settings))
+        if db.exists():
+            backups.take(db)
+    except StoreDamaged as damage:
+        _refuse(recovery_help(damage, backups))
+    return lock
+
+
+async def _back_up_periodically(settings: Settings) -> None:
+    db = sqlite_file(settings.db_url)
+    if db is not None:
+        await _store_backups(settings).run(db, settings.store_backup_interval)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -240,12 +284,22 @@ def main() -> None:
     # Everything the server creates is private to it: COVE_HOME is traversable (0711, for
     # the add-on servers' user), so files must not be readable by name.
     os.umask(0o077)
+    lock = _hold_home(settings)
     try:
         asyncio.run(serve(settings))
     except* OSError as group:
         for exc in group.exceptions:
             print(f"cove server: {exc}", file=sys.stderr)
         sys.exit(1)
+    except* SchemaTooNew as group:
+        _refuse(str(group.exceptions[0]))
+    except* DatabaseError as group:
+        # Damage the start-up check could not see (a page read only later).
+        db = sqlite_file(settings.db_url) or settings.home
+        reason = str(getattr(group.exceptions[0], "orig", group.exceptions[0]))
+        _refuse(recovery_help(StoreDamaged(db, reason), _store_backups(settings)))
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":
