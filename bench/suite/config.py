@@ -21,6 +21,7 @@ class Config:
     zero_downtime_connections: int = 8
     scale_to: int = 8
     density_apps: int = 20
+    noisy_connections: int = 4  # wrk connections to the quiet app beside a flooding one
 
     def quick(self) -> Config:
         return replace(
