@@ -134,8 +134,9 @@ def test_flooding_app_leaves_its_neighbour_alone(quiet_server: CoveServer, tmp_p
     )
     loaded = statistics.median(latencies(server, "quiet", 100))
     print(f"neighbour median: {unloaded * 1000:.2f} ms alone, {loaded * 1000:.2f} ms with a flood")
-    # Generous (the machine is shared), but far below what an unbounded flood costs.
-    assert loaded < max(5 * unloaded, 0.015), (unloaded, loaded)
+    # Generous (the machine is shared), but far below what an unbounded flood cost: the
+    # median went from ~4 ms to ~200 ms on the 2-core development machine.
+    assert loaded < max(10 * unloaded, 0.030), (unloaded, loaded)
 
     # Dropped lines are reported, Logplex-style; the API and the noisy app itself still answer.
     wait_for(
