@@ -28,6 +28,7 @@ from cove import sandbox
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover, remove_slug, slug_path
+from cove.builder.stack import default_dirs, installed_dirs
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
@@ -150,7 +151,13 @@ async def serve(settings: Settings) -> None:
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
     stack = await asyncio.to_thread(
-        partial(discover, STACK, settings.python_dirs, shared=users.enabled)
+        partial(
+            discover,
+            STACK,
+            (*(settings.python_dirs or default_dirs()), *installed_dirs(settings.pythons_dir)),
+            shared=users.enabled,
+            record=settings.stack_file,
+        )
     )
 
     loop = asyncio.get_running_loop()

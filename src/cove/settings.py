@@ -153,6 +153,16 @@ class Settings:
         return self.home / "dynos"
 
     @property
+    def stack_file(self) -> Path:
+        """The interpreters the stack has had (cove.builder.stack): kept whatever $HOME."""
+        return self.home / "stack" / "interpreters.json"
+
+    @property
+    def pythons_dir(self) -> Path:
+        """Interpreters Cove installs itself (each in its own directory, with a bin/)."""
+        return self.home / "stack" / "pythons"
+
+    @property
     def backups_dir(self) -> Path:
         """Backups of the store (see docs/operations.md)."""
         return self.home / "backups"

@@ -7,12 +7,16 @@ import asyncio
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from cove.sandbox.users import SandboxUser
 
 SUFFIX = ".tar.zst"
 LEGACY_SUFFIX = ".tgz"
+# Where the Python buildpack's virtualenv links to the stack's interpreter (by absolute
+# path, see cove.builder.stack).
+VENV_PYTHON = (".heroku", "python", "bin", "python")
 
 
 async def write_slug(build_root: Path, slugs_dir: Path) -> tuple[str, Path, int]:
@@ -93,6 +97,43 @@ async def ensure_unpacked(slug: Path, owner: SandboxUser | None = None) -> Path:
     except OSError:  # unpacked concurrently by another dyno start: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def venv_interpreter(app_dir: Path) -> str | None:
+    """The absolute path the slug's virtualenv runs its interpreter from, or None (no venv,
+    or a relative link). A slug is the app's to write: no symlink inside it is followed, so
+    it can't make Cove look at (or report on) a path of the host."""
+    path = app_dir
+    for part in VENV_PYTHON[:-1]:
+        path = path / part
+        if path.is_symlink() or not path.is_dir():
+            return None
+    try:
+        target = os.readlink(path / VENV_PYTHON[-1])
+    except OSError:
+        return None
+    return target if target.startswith("/") else None
+
+
+def slug_interpreter(slug: Path) -> str | None:
+    """``venv_interpreter`` of a slug: read from an unpacked copy, else from the archive's
+    listing (no extraction)."""
+    unpacked = unpacked_dir(slug)
+    for candidate in (unpacked, *sorted(slug.parent.glob(f"{unpacked.name}.u*"))):
+        if candidate.is_dir():
+            return venv_interpreter(candidate)
+    member = "./" + "/".join(VENV_PYTHON)
+    try:
+        listing = subprocess.run(
+            ["tar", "-tvf", str(slug), member], capture_output=True, text=True, timeout=300
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in listing.splitlines():
+        if line.startswith("l") and f" {member} -> " in line:
+            target = line.split(f" {member} -> ", 1)[1]
+            return target if target.startswith("/") else None
+    return None
 
 
 def remove_slug(slug: Path) -> None:

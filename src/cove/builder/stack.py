@@ -3,6 +3,13 @@
 A slug holds the app and its virtualenv; the interpreter the venv points at is provided by
 the stack, at the same absolute path on every host of the stack (interpreters are bound
 into sandboxes at their own path, because builds such as pyenv's hard-code it).
+
+The stack is a recorded set, not whatever the server's ``$HOME`` shows today: every
+interpreter it has had is written to ``COVE_HOME/stack/interpreters.json`` and stays in the
+stack (offered to builds, bound into every sandbox) while it exists, whatever user or
+``$HOME`` `cove server` runs with next. Discovery only adds to it. A slug's venv names its
+interpreter by absolute path, so one that is gone cannot be stood in for: the releases that
+need it are named at start, and their dynos fail to start saying so.
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
 
 import uv
 
@@ -20,6 +27,9 @@ from cove.sandbox.users import closed_to_others
 
 _VERSION_DIR = re.compile(r"^python3\.(\d+)$")
 _PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix]))"
+# Every sandbox sees the host's /usr (and the merged /bin, /lib links): an interpreter
+# there needs no binding of its own.
+_SYSTEM = tuple(PurePosixPath(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64"))
 
 
 @dataclass(frozen=True)
@@ -29,25 +39,64 @@ class Interpreter:
     prefix: Path  # sys.prefix, bound into sandboxes
 
 
+class MissingInterpreter(RuntimeError):
+    """A slug's virtualenv links to an interpreter the stack doesn't have (any more)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the slug's virtualenv needs the Python interpreter {path}, which the stack "
+            "no longer has. Deploy again (the build uses one the stack has), or reinstall "
+            "that interpreter at the same path and restart cove server."
+        )
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
+    # Offered to builds: one per version (COVE_PYTHONS).
     interpreters: tuple[Interpreter, ...]
     uv: Path
     buildpack_python: Interpreter
     # Why interpreters were left out (one sentence each), said at `cove server` start.
     skipped: tuple[str, ...] = ()
+    # Every interpreter of the stack that exists, bound into sandboxes: the offered ones
+    # and those older slugs link to (a second build of one version, one found under a
+    # previous $HOME). Empty means the same as ``interpreters``.
+    provided: tuple[Interpreter, ...] = ()
+
+    def all(self) -> tuple[Interpreter, ...]:
+        return self.provided or self.interpreters
 
     def mounts(self) -> list[Mount]:
         seen: set[Path] = set()
         mounts = []
-        for interp in self.interpreters:
-            if interp.prefix in seen or interp.prefix == Path("/usr"):
+        for interp in self.all():
+            if interp.prefix in seen or _is_system(interp.prefix):
                 continue
             seen.add(interp.prefix)
             mounts.append(Mount(interp.prefix, str(interp.prefix)))
         mounts.append(Mount(self.uv, "/cove/bin/uv"))
         return mounts
+
+    def provides(self, interpreter: str) -> bool:
+        """Whether a sandbox can run the interpreter at this absolute path. Only compared
+        with what the stack has, never looked up on the host: the path comes from a slug,
+        which is the app's to write."""
+        if _is_system(PurePosixPath(interpreter)):
+            return True
+        return interpreter in {str(i.path) for i in self.all()}
+
+    def dyno_mounts(self, app_dir: Path) -> list[Mount]:
+        """The stack's mounts for a dyno running the slug unpacked at ``app_dir``; raises
+        MissingInterpreter if its virtualenv needs an interpreter the stack lacks (rather
+        than a dyno crash-looping on a dangling ``python``)."""
+        from cove.builder.slug import venv_interpreter
+
+        needed = venv_interpreter(app_dir)
+        if needed is not None and not self.provides(needed):
+            raise MissingInterpreter(needed)
+        return self.mounts()
 
     def versions_json(self) -> str:
         return json.dumps({i.version: str(i.path) for i in self.interpreters})
@@ -55,20 +104,38 @@ class Stack:
     def default_version(self, configured: str) -> str:
         if configured:
             return configured
-        newest = max(self.interpreters, key=lambda i: tuple(int(p) for p in i.version.split(".")))
+        newest = max(self.interpreters, key=lambda i: _version_key(i.version))
         return ".".join(newest.version.split(".")[:2])
 
 
+def _is_system(path: PurePosixPath | Path) -> bool:
+    return any(path == top or top in path.parents for top in _SYSTEM)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def default_dirs() -> tuple[Path, ...]:
+    """Where interpreters are looked for without COVE_PYTHON_DIRS: pyenv's and uv's under
+    the server's $HOME, then the system's."""
+    return (
+        *sorted(Path.home().joinpath(".pyenv/versions").glob("*/bin")),
+        *sorted(Path.home().joinpath(".local/share/uv/python").glob("*/bin")),
+        Path("/usr/local/bin"),
+        Path("/usr/bin"),
+    )
+
+
+def installed_dirs(root: Path) -> tuple[Path, ...]:
+    """The ``bin`` directories of interpreters installed under ``root`` (Cove's own,
+    ``COVE_HOME/stack/pythons``: ``uv python install --install-dir`` lays them out so)."""
+    return tuple(sorted(root.glob("*/bin")))
+
+
 def _candidates(dirs: tuple[Path, ...]) -> list[Path]:
-    if not dirs:
-        dirs = (
-            *sorted(Path.home().joinpath(".pyenv/versions").glob("*/bin")),
-            *sorted(Path.home().joinpath(".local/share/uv/python").glob("*/bin")),
-            Path("/usr/local/bin"),
-            Path("/usr/bin"),
-        )
     found = []
-    for d in dirs:
+    for d in dirs or default_dirs():
         if not d.is_dir():
             continue
         for exe in sorted(d.iterdir()):
@@ -86,39 +153,81 @@ def open_to_others(interp: Interpreter) -> bool:
     return closed_to_others((interp.prefix, interp.path, lib, lib / f"python{major_minor}")) is None
 
 
-def discover(name: str, dirs: tuple[Path, ...] = (), *, shared: bool = False) -> Stack:
-    """The interpreters found in ``dirs`` (or the usual places). ``shared``: apps run as
-    their own users, so interpreters only their owner can run are left out (and said)."""
-    interpreters: dict[str, Interpreter] = {}
-    skipped: list[str] = []
-    for exe in _candidates(dirs):
-        try:
-            out = subprocess.run(
-                [str(exe), "-c", _PROBE], capture_output=True, text=True, timeout=10, check=True
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
+def _probe(exe: Path) -> Interpreter | None:
+    # Run as the file it resolves to: a virtualenv's python would report the venv as its
+    # prefix, while the venvs of slugs link to (and sandboxes must bind) the real one.
+    path = exe.resolve()
+    try:
+        out = subprocess.run(
+            [str(path), "-c", _PROBE], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
         version, prefix = json.loads(out)
-        interp = Interpreter(version, exe.resolve(), Path(prefix).resolve())
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return Interpreter(version, path, Path(prefix).resolve())
+
+
+def read_record(path: Path) -> list[Interpreter]:
+    """The interpreters recorded in the stack file (none if it is missing or unreadable:
+    the record is rebuilt from what is found)."""
+    try:
+        rows = json.loads(path.read_text())["interpreters"]
+        return [Interpreter(r["version"], Path(r["path"]), Path(r["prefix"])) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def write_record(path: Path, interpreters: list[Interpreter]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{k: str(v) for k, v in asdict(i).items()} for i in interpreters]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"interpreters": rows}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def discover(
+    name: str, dirs: tuple[Path, ...] = (), *, shared: bool = False, record: Path | None = None
+) -> Stack:
+    """The interpreters found in ``dirs`` (or the usual places), plus those recorded in
+    ``record`` that still exist; the record is then updated with what was found (an
+    interpreter that is gone stays recorded: it is used again if it comes back).
+    ``shared``: apps run as their own users, so interpreters only their owner can run are
+    left out (and said)."""
+    recorded = read_record(record) if record is not None else []
+    found: list[Interpreter] = []
+    skipped: list[str] = []
+    probes = [*_candidates(dirs), *(i.path for i in recorded if i.path.is_file())]
+    for exe in dict.fromkeys(probes):
+        interp = _probe(exe)
+        if interp is None:
+            continue
         if shared and not open_to_others(interp):
             skipped.append(
-                f"Python {version} at {interp.prefix} is left out of the stack: app users "
-                f"can't run it (chmod -R a+rX {interp.prefix} to use it)"
+                f"Python {interp.version} at {interp.prefix} is left out of the stack: app "
+                f"users can't run it (chmod -R a+rX {interp.prefix} to use it)"
             )
             continue
-        # The same version found twice (a shim and its target): the first one wins.
-        interpreters.setdefault(version, interp)
-    if not interpreters:
+        found.append(interp)
+    provided: dict[Path, Interpreter] = {}
+    for interp in found:  # a shim and its target probe as the same interpreter: keep one
+        provided.setdefault(interp.path, interp)
+    offered: dict[str, Interpreter] = {}
+    for interp in provided.values():
+        # The same version found twice: the first one (the configured dirs) wins.
+        offered.setdefault(interp.version, interp)
+    if not offered:
         raise RuntimeError(
             " ".join(["No Python 3.8+ interpreters were found for the stack.", *skipped])
         )
-    ordered = tuple(
-        sorted(interpreters.values(), key=lambda i: tuple(int(p) for p in i.version.split(".")))
-    )
+    if record is not None:
+        gone = [i for i in recorded if i.path not in provided]
+        write_record(record, [*provided.values(), *gone])
+    ordered = tuple(sorted(offered.values(), key=lambda i: _version_key(i.version)))
     return Stack(
         name=name,
         interpreters=ordered,
         uv=Path(uv.find_uv_bin()).resolve(),
         buildpack_python=ordered[-1],
         skipped=tuple(dict.fromkeys(skipped)),
+        provided=tuple(provided.values()),
     )

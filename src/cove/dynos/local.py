@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
+from cove.builder.stack import MissingInterpreter
 from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.logs import READ_CHUNK, ProcessOutput
@@ -183,6 +184,11 @@ class LocalBackend:
         root = self.dynos_dir / spec.id
         user = self.users.for_uid(spec.uid)
         app_mount = await self._app_mount(spec, root, user)
+        try:
+            stack_mounts = self.stack.dyno_mounts(app_mount.source)
+        except MissingInterpreter:
+            shutil.rmtree(root, ignore_errors=True)  # the copy, where there is one
+            raise
         port = free_port() if spec.type == "web" else None
         size = dyno_size(spec.size)
         env = {
@@ -198,7 +204,7 @@ class LocalBackend:
         try:
             proc = await sandbox.spawn(
                 ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
-                mounts=[app_mount, *self.stack.mounts()],
+                mounts=[app_mount, *stack_mounts],
                 env=env,
                 hostname=spec.id,
                 user=user,
