@@ -16,6 +16,8 @@ from tests.e2e.harness import CoveServer, User, processes_mentioning, running_se
 
 LONG = 200 * 1024  # bytes, far beyond asyncio's 64 KiB line limit
 PIECE = 10000  # Logplex splits longer lines into 10000-byte pieces
+FLOOD = 200_000  # lines
+BUILD_L10 = re.compile(r" !     Error L10 \(output buffer overflow\): \d+ messages dropped since ")
 L10 = re.compile(
     r"heroku\[logplex\]: Error L10 \(output buffer overflow\): (\d+) messages dropped since "
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\."
@@ -74,11 +76,14 @@ def test_long_line_is_split_and_the_dyno_keeps_working(user: User, server: CoveS
 
 def long_lines_app(user: User) -> Path:
     """The noisy app whose build (a post_compile hook) and release command each print a
-    200 KiB line."""
+    200 KiB line; the build also floods its output with 200,000 short lines."""
     repo = user.new_repo("noisy", "longbuild")
     hook = repo / "bin" / "post_compile"
     hook.parent.mkdir()
-    hook.write_text(f"head -c {LONG} /dev/zero | tr '\\0' 5\necho\necho built\n")
+    hook.write_text(
+        f"head -c {LONG} /dev/zero | tr '\\0' 5\necho\n"
+        f"yes flooding the build | head -n {FLOOD}\n"
+    )
     (repo / "release.py").write_text(f"print('7' * {LONG})\nprint('released')\n")
     (repo / "Procfile").write_text("web: python server.py\nrelease: python release.py\n")
     user.commit_all(repo, "a build and a release command printing long lines")
@@ -86,16 +91,21 @@ def long_lines_app(user: User) -> Path:
     return repo
 
 
-def test_long_lines_in_build_and_release_output_are_split(user: User, server: CoveServer) -> None:
+def test_build_and_release_output_split_long_lines_and_drop_a_flood(
+    user: User, server: CoveServer
+) -> None:
     repo = long_lines_app(user)
     push = user.push(repo).stderr
-    assert "built" in push and "released" in push and "Verifying deploy... done." in push, push
+    assert "released" in push and "Verifying deploy... done." in push, push
     assert get(server, "longbuild").text == "ok"
     for digit in "57":
         pieces = [line for line in push.splitlines() if digit * 100 in line]
         assert len(pieces) == LONG // PIECE + 1, [len(p) for p in pieces]
         assert sum(p.count(digit) for p in pieces) == LONG  # nothing lost
         assert all(p.count(digit) <= PIECE for p in pieces)
+    # The flood went beyond the build's line budget: dropped, and said so.
+    assert 0 < push.count("flooding the build") < FLOOD
+    assert BUILD_L10.search(push), push[-2000:]
     user.cove("apps:destroy", "-a", "longbuild", "--confirm", "longbuild", cwd=repo)
 
 

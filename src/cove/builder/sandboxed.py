@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from cove import sandbox
 from cove.logs import READ_CHUNK
+from cove.logs.budget import Drops, LineBudget, overflow_notice
 from cove.logs.lines import LineSplitter
+from cove.logs.output import DROPPING_READ_BYTES_PER_SECOND
+from cove.logs.router import BURST_SECONDS, LINES_PER_SECOND, NOTICE_DELAY
 from cove.sandbox.cgroups import Cgroup
 
 
@@ -43,15 +47,37 @@ async def run(
 
     async def pump() -> None:
         """Output in chunks, so a line of any length is split (Logplex's 10000 bytes)
-        rather than failing the build."""
+        rather than failing the build. Streamed output has a line budget like a dyno's: a
+        flood is dropped (and said so) and read slower, not fed line by line to the push."""
         assert proc.stdout is not None
         lines = LineSplitter()
+        budget = LineBudget(LINES_PER_SECOND, LINES_PER_SECOND * BURST_SECONDS)
+        drops = Drops()
+        loop = asyncio.get_running_loop()
+        report_at = 0.0
+
+        def report() -> None:
+            dropped = drops.take()
+            if dropped is not None and on_line is not None:
+                on_line(f" !     {overflow_notice(*dropped)}")
+
         while chunk := await proc.stdout.read(READ_CHUNK):
-            for raw in lines.feed(chunk)[0]:
+            keep = budget.available(loop.time()) if on_line is not None else sys.maxsize
+            kept, skipped = lines.feed(chunk, keep)
+            budget.spend(len(kept))
+            for raw in kept:
                 emit(raw)
+            if skipped and drops.add(skipped):
+                report_at = loop.time() + NOTICE_DELAY
+            if drops.count and (not skipped or loop.time() >= report_at):
+                report()
+                report_at = loop.time() + NOTICE_DELAY
+            if skipped and proc.returncode is None:
+                await asyncio.sleep(len(chunk) / DROPPING_READ_BYTES_PER_SECOND)
         last = lines.flush()
         if last is not None:
             emit(last)
+        report()
 
     try:
         await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout)
