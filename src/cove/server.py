@@ -39,7 +39,7 @@ from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
-from cove.services import accounts
+from cove.services import accounts, addons
 from cove.settings import STACK, Settings
 from cove.store import AddOn, Slug, Store
 from cove.store.backups import StoreBackups, recovery_help
@@ -133,7 +133,7 @@ class Janitor:
 async def start_addons(store: Store, registry: Registry) -> None:
     """Bring up every add-on's server before any dyno that uses it starts."""
     with store.session() as s:
-        rows = list(s.scalars(select(AddOn)))
+        rows = list(s.scalars(select(AddOn).where(AddOn.state == addons.PROVISIONED)))
     for provider in registry.providers:
         await provider.start([a.resource for a in rows if a.service == provider.service])
 

@@ -183,9 +183,17 @@ class PostgresProvider:
         return psycopg.connect(self._admin_url(), autocommit=True, connect_timeout=10)
 
     # -- provider protocol -----------------------------------------------------------------
+    @staticmethod
+    def names(addon_id: str) -> tuple[str, str]:
+        """The add-on's database and role: derived from its id, so that an add-on whose
+        creation was cut short can be found and dropped (``reclaim``)."""
+        suffix = addon_id.replace("-", "").lower()
+        if not suffix.isalnum():
+            raise ValueError(f"not an add-on id: {addon_id!r}")
+        return f"d{suffix}", f"u{suffix}"
+
     def provision(self, addon_id: str, plan: str) -> Provisioned:
-        suffix = secrets.token_hex(6)
-        database, role, password = f"d{suffix}", f"u{suffix}", secrets.token_urlsafe(24)
+        (database, role), password = self.names(addon_id), secrets.token_urlsafe(24)
         with self._admin() as admin:
             admin.execute(
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
@@ -230,6 +238,10 @@ class PostgresProvider:
             (database,),
         )
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+
+    def reclaim(self, addon_id: str) -> None:
+        database, role = self.names(addon_id)
+        self.deprovision({"database": database, "role": role})
 
     def deprovision(self, resource: dict[str, Any]) -> None:
         with self._admin() as admin:

@@ -34,7 +34,14 @@ class Provider(Protocol):
 
     async def stop(self) -> None: ...
 
-    def provision(self, addon_id: str, plan: str) -> Provisioned: ...
+    def provision(self, addon_id: str, plan: str) -> Provisioned:
+        """Create the add-on's resources, named after ``addon_id`` so that ``reclaim``
+        finds them without being told more."""
+        ...
+
+    def reclaim(self, addon_id: str) -> None:
+        """Remove whatever ``provision(addon_id, ...)`` may have created (an add-on whose
+        provisioning failed or was cut short by a crash); nothing there is fine."""
 
     def deprovision(self, resource: dict[str, Any]) -> None: ...
 

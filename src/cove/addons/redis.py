@@ -132,6 +132,9 @@ class RedisProvider:
             raise
         return Provisioned(resource, self.url(resource))
 
+    def reclaim(self, addon_id: str) -> None:
+        self.deprovision({"id": addon_id})
+
     def deprovision(self, resource: dict[str, Any]) -> None:
         server = self._servers.pop(resource["id"], None)
         if server is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from cove import testpoints
 from cove.addons import Provider, Registry
 from cove.domain.errors import Conflict, InvalidParams, NotFound
 from cove.domain.names import random_app_name
@@ -46,6 +47,12 @@ COLORS = (
     "YELLOW",
 )
 ADDON_NAME = re.compile(r"^[a-zA-Z][A-Za-z0-9_-]{2,63}$")
+# Add-on states (Heroku's names). A row is written `provisioning` before its resources are
+# created and marked `deprovisioning` before they are dropped, so a crash in between leaves
+# a row that `reconcile` (at start) finishes: an add-on exists fully or not at all.
+PROVISIONED = "provisioned"
+PROVISIONING = "provisioning"
+DEPROVISIONING = "deprovisioning"
 ATTACHMENT_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,59}$")
 
 
@@ -64,6 +71,7 @@ def find_for_app(session: Session, app: App, ident: str) -> AddOn:
         select(AddOn)
         .outerjoin(Attachment, Attachment.addon_id == AddOn.id)
         .where(
+            AddOn.state == PROVISIONED,
             or_(AddOn.app_id == app.id, Attachment.app_id == app.id),
             or_(
                 AddOn.name == ident,
@@ -87,7 +95,7 @@ def list_for_app(store: Store, app_id: str) -> list[AddOnView]:
         attached = select(Attachment.addon_id).where(Attachment.app_id == app_id)
         rows = s.scalars(
             select(AddOn)
-            .where(or_(AddOn.app_id == app_id, AddOn.id.in_(attached)))
+            .where(AddOn.state == PROVISIONED, or_(AddOn.app_id == app_id, AddOn.id.in_(attached)))
             .order_by(AddOn.name)
         )
         return [view(s, a) for a in rows]
@@ -96,7 +104,9 @@ def list_for_app(store: Store, app_id: str) -> list[AddOnView]:
 def list_for_owner(store: Store, owner_id: str) -> list[AddOnView]:
     with store.session() as s:
         rows = s.scalars(
-            select(AddOn).join(App, App.id == AddOn.app_id).where(App.owner_id == owner_id)
+            select(AddOn)
+            .join(App, App.id == AddOn.app_id)
+            .where(App.owner_id == owner_id, AddOn.state == PROVISIONED)
         )
         return [view(s, a) for a in rows]
 
@@ -191,29 +201,70 @@ def create(
             name = f"{provider.name_prefix}-{_random_words()}"
             while name in taken:
                 name = f"{provider.name_prefix}-{_random_words()}"
-    addon_id = new_id()
-    provisioned = provider.provision(addon_id, plan)
-    try:
-        with store.session() as s:
-            app = apps.find(s, app_ident)
-            addon = AddOn(
+        # The intent, committed before anything exists on the provider's side.
+        addon_id = new_id()
+        s.add(
+            AddOn(
                 id=addon_id,
                 name=name,
                 app_id=app.id,
                 service=provider.service,
                 plan=plan,
-                resource=provisioned.resource,
-                url=provisioned.url,
+                state=PROVISIONING,
+                url="",
             )
-            s.add(addon)
-            s.flush()
+        )
+    try:
+        provisioned = provider.provision(addon_id, plan)
+    except BaseException:
+        _abandon(store, provider, addon_id)
+        raise
+    testpoints.pause("addon-provisioned")
+    try:
+        with store.session() as s:
+            app = apps.find(s, app_ident)
+            addon = s.get(AddOn, addon_id)
+            assert addon is not None
+            addon.state = PROVISIONED
+            addon.resource = provisioned.resource
+            addon.url = provisioned.url
             _attach(
                 s, store, app, addon, _attachment_name(s, app, provider, attachment_name), user_id
             )
             return view(s, addon)
     except BaseException:
-        provider.deprovision(provisioned.resource)  # nothing half-made is left behind
+        _abandon(store, provider, addon_id)  # nothing half-made is left behind
         raise
+
+
+def _abandon(store: Store, provider: Provider, addon_id: str) -> None:
+    """Undo an add-on whose provisioning failed: whatever of it exists, then its row."""
+    provider.reclaim(addon_id)
+    with store.session() as s:
+        s.execute(delete(AddOn).where(AddOn.id == addon_id))
+
+
+def reconcile(store: Store, registry: Registry) -> list[str]:
+    """At start, before the add-ons' servers start: finish what a crash interrupted.
+    An add-on still `provisioning` is undone (whatever of it was created, then its row);
+    one `deprovisioning` is dropped again. Returns one line per add-on."""
+    with store.session() as s:
+        rows = list(s.scalars(select(AddOn).where(AddOn.state != PROVISIONED)))
+    done = []
+    for addon in rows:
+        try:
+            provider = registry.get(addon.service)
+            if addon.state == DEPROVISIONING:
+                provider.deprovision(addon.resource)
+                with store.session() as s:
+                    s.execute(delete(AddOn).where(AddOn.id == addon.id))
+                done.append(f"finished destroying {addon.name}")
+            else:
+                _abandon(store, provider, addon.id)
+                done.append(f"undid the interrupted creation of {addon.name}")
+        except Exception as exc:  # e.g. its server is gone: the row waits for the next start
+            done.append(f"could not finish {addon.name} ({addon.state}): {exc}")
+    return done
 
 
 def _random_words() -> str:
@@ -272,9 +323,11 @@ def destroy(store: Store, registry: Registry, app_ident: str, ident: str, user_i
         for attachment in view(s, addon).attachments:
             _detach(s, store, attachment, addon, user_id)
         s.execute(delete(Backup).where(Backup.addon_id == addon.id))
-        s.delete(addon)
+        addon.state = DEPROVISIONING  # deleted once its resources are gone (see reconcile)
         store.emit(s, "addon.destroyed", app.id, addon=addon.name)
     registry.get(addon.service).deprovision(addon.resource)
+    with store.session() as s:
+        s.execute(delete(AddOn).where(AddOn.id == addon.id))
     return addon
 
 
