@@ -8,14 +8,24 @@ rejects it and leaves the app's running release untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import NamedTuple
 
 from cove.client import ApiConnectionError, ApiError, CoveClient
+from cove.gitreceiver.deploy_ref import keep_pushed_objects, record_push
 
 ZERO = "0" * 40
 DEPLOY_BRANCHES = ("refs/heads/main", "refs/heads/master")
+
+
+class Update(NamedTuple):
+    old: str
+    new: str
+    ref: str
 
 
 def say(line: str = "") -> None:
@@ -31,8 +41,8 @@ def reject(*lines: str) -> int:
     return 1
 
 
-def check_refs(updates: list[tuple[str, str, str]]) -> str | tuple[str, ...]:
-    """The commit to deploy, or the lines explaining why the push is refused."""
+def check_refs(updates: list[tuple[str, str, str]]) -> Update | tuple[str, ...]:
+    """The branch update to deploy, or the lines explaining why the push is refused."""
     deploys = [u for u in updates if u[2] in DEPLOY_BRANCHES]
     others = [u[2] for u in updates if u[2] not in DEPLOY_BRANCHES]
     if others:
@@ -55,15 +65,23 @@ def check_refs(updates: list[tuple[str, str, str]]) -> str | tuple[str, ...]:
             "The app was updated by another push while this one waited.",
             "Fetch, merge and push again.",
         )
-    return new
+    return Update(old, new, ref)
 
 
 def main() -> int:
     updates = [tuple(line.split()) for line in sys.stdin.read().splitlines() if line.strip()]
     verdict = check_refs([u for u in updates if len(u) == 3])
-    if isinstance(verdict, tuple):
+    if not isinstance(verdict, Update):
         return reject(*verdict, "Push rejected.")
-    commit = verdict
+    commit = verdict.new
+    git_dir = Path(os.environ.get("GIT_DIR", ".")).absolute()
+    quarantine = os.environ.get("GIT_QUARANTINE_PATH")
+    if quarantine:
+        # The release can go live before git accepts the push: its commit must outlive a
+        # crash that makes git discard the quarantine (see deploy_ref). Best effort: the
+        # push itself doesn't depend on it.
+        with contextlib.suppress(OSError):
+            keep_pushed_objects(Path(quarantine), git_dir / "objects")
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit], capture_output=True, check=False
     )
@@ -75,6 +93,8 @@ def main() -> int:
             blob = api.create_source()["source_blob"]
             api.upload_source(blob["put_url"], archive.stdout)
             build = api.create_build(app, blob["get_url"], version=commit)
+            with contextlib.suppress(OSError):
+                record_push(git_dir, verdict.ref, verdict.old, commit, build["id"])
             for line in api.stream_build_output(build["output_stream_url"]):
                 say(line)
             build = api.get_build(app, build["id"])

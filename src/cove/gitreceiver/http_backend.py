@@ -17,8 +17,9 @@ from starlette.types import Receive, Scope, Send
 from cove.api.auth import token_from_header
 from cove.api.routes.common import ctx
 from cove.domain.errors import NotFound, Unauthorized
+from cove.gitreceiver.deploy_ref import settle
 from cove.gitreceiver.repos import ensure_repo
-from cove.services import accounts, apps
+from cove.services import accounts, apps, builds
 
 router = APIRouter()
 _push_locks: dict[str, asyncio.Lock] = {}
@@ -73,12 +74,20 @@ async def git_endpoint(request: Request, name: str) -> Response:
         if header in request.headers:
             env[var] = request.headers[header]
 
+    lock = _push_locks.setdefault(app.id, asyncio.Lock())
     if request.url.path.endswith("/git-receive-pack"):
         # Pushes to one app run one at a time; the hook re-checks that the branch did not
         # move while this push waited, so the later push is told to fetch first.
-        lock = _push_locks.setdefault(app.id, asyncio.Lock())
         await lock.acquire()
         return await _run_cgi(request, env, repo, release=lock.release)
+    if request.query_params.get("service") == "git-receive-pack" and not lock.locked():
+        # A push starts: first settle a previous push whose release went live after git
+        # gave up on it (e.g. its release phase finished after a restart). Only while no
+        # push is in flight, whose own ref update this would race.
+        async with lock:
+            await run_in_threadpool(
+                settle, repo, lambda build_id: builds.went_live(context.store, build_id)
+            )
     return await _run_cgi(request, env, repo, release=None)
 
 
