@@ -81,8 +81,7 @@ def long_lines_app(user: User) -> Path:
     hook = repo / "bin" / "post_compile"
     hook.parent.mkdir()
     hook.write_text(
-        f"head -c {LONG} /dev/zero | tr '\\0' 5\necho\n"
-        f"yes flooding the build | head -n {FLOOD}\n"
+        f"head -c {LONG} /dev/zero | tr '\\0' 5\necho\nyes flooding the build | head -n {FLOOD}\n"
     )
     (repo / "release.py").write_text(f"print('7' * {LONG})\nprint('released')\n")
     (repo / "Procfile").write_text("web: python server.py\nrelease: python release.py\n")
