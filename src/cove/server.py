@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import uvicorn
 from sqlalchemy import select
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from cove import sandbox
 from cove.addons import Registry
@@ -267,10 +267,32 @@ def _hold_home(settings: Settings) -> HomeLock:
             raise StoreDamaged(db, "the file is missing")
         verify(db, expect_data=has_been_used(settings))
         if db.exists():
+            _check_schema(settings)  # a store this Cove can't run is not worth a backup
             backups.take(db)
     except StoreDamaged as damage:
         _refuse(recovery_help(damage, backups))
+    except SchemaTooNew as exc:
+        _refuse(str(exc))
     return lock
+
+
+def _check_schema(settings: Settings) -> None:
+    store = Store(settings.db_url)
+    try:
+        store.migration_state()
+    finally:
+        store.engine.dispose()
+
+
+def store_failure(exc: BaseException, settings: Settings) -> str:
+    """What to say when the store fails after the start-up check passed: damage the check
+    could not see (a page read only later) gets the recovery steps; a locked or unreadable
+    store (an operational error) is not damage, and restoring a backup would not help."""
+    reason = str(getattr(exc, "orig", exc))  # the driver's own message, without the SQL
+    db = sqlite_file(settings.db_url)
+    if db is None or isinstance(exc, OperationalError):
+        return f"the store could not be used: {reason}"
+    return recovery_help(StoreDamaged(db, reason), _store_backups(settings))
 
 
 async def _back_up_periodically(settings: Settings) -> None:
@@ -301,10 +323,7 @@ def main() -> None:
     except* SchemaTooNew as group:
         _refuse(str(group.exceptions[0]))
     except* DatabaseError as group:
-        # Damage the start-up check could not see (a page read only later).
-        db = sqlite_file(settings.db_url) or settings.home
-        reason = str(getattr(group.exceptions[0], "orig", group.exceptions[0]))
-        _refuse(recovery_help(StoreDamaged(db, reason), _store_backups(settings)))
+        _refuse(store_failure(group.exceptions[0], settings))
     finally:
         lock.release()
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
@@ -58,7 +59,7 @@ def deploy_web_app(user: User, server: CoveServer, app: str) -> Path:
 
 
 def apps_in(db: Path) -> set[str]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         return {name for (name,) in conn.execute("SELECT name FROM apps")}
 
@@ -156,7 +157,15 @@ def test_damaged_store_backups_check_and_restore(tmp_path: Path) -> None:
             assert check.returncode == 1, (name, check)
             assert f"FAIL  {db} is damaged: {reason}" in check.stdout, name
             assert "Traceback" not in check.stdout + check.stderr
-        # Damaged starts took no backups: the good one is still the newest.
+        # A store written by a newer Cove is refused too, before any backup or migration.
+        db.write_bytes(good)
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '9999'")
+            conn.commit()
+        refused = start_refused(server)
+        assert "schema is at revision 9999" in refused.stderr
+        assert "written by a newer Cove" in refused.stderr
+        # Refused starts took no backups: the good one is still the newest.
         assert sorted((home / "backups").glob("cove-*.db")) == backups
 
         restored = cove_server(server, "--restore", str(backups[0]))

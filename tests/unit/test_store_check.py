@@ -3,7 +3,9 @@ findings on homes built by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import os
 import sqlite3
 import threading
@@ -11,9 +13,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from cove.home_check import check_home, report
 from cove.home_lock import HomeInUse, HomeLock, holder
+from cove.server import store_failure
 from cove.settings import Settings
 from cove.store import Store
 from cove.store.backups import StoreBackups, recovery_steps, restore, taken_at
@@ -101,6 +105,29 @@ def test_backups_keep_the_newest(db: Path, tmp_path: Path) -> None:
     assert own.exists()  # only cove-<time>.db files are pruned
     assert (tmp_path / "backups").stat().st_mode & 0o777 == 0o700
     assert taken_at(taken[-1]).endswith(" UTC")
+
+
+def test_backups_while_running_stay_bounded(
+    db: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backups = StoreBackups(tmp_path / "backups", keep=2)
+    caplog.set_level(logging.INFO, "cove.store")
+
+    def taken() -> int:
+        return sum("Store backed up" in r.getMessage() for r in caplog.records)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(backups.run(db, 0.01))
+        deadline = asyncio.get_running_loop().time() + 30
+        while taken() < 4:
+            assert asyncio.get_running_loop().time() < deadline, "no periodic backups"
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert len(backups.newest_first()) == 2
+    assert all(count(b) == 2000 for b in backups.newest_first())
 
 
 def test_restore_moves_the_damaged_store_aside(db: Path, tmp_path: Path) -> None:
@@ -196,3 +223,17 @@ def test_check_finds_exposed_secrets_and_a_missing_store(
     assert "is writable by other users" in text
     assert "is missing, but this COVE_HOME has been used" in text
     assert text.endswith("3 problems found.\n")
+
+
+def test_store_failure_after_start_tells_damage_from_a_locked_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = home_settings(tmp_path / "home", monkeypatch)
+    damaged = DatabaseError(
+        "SELECT 1", {}, sqlite3.DatabaseError("database disk image is malformed")
+    )
+    message = store_failure(damaged, settings)
+    assert message.startswith(f"the store {settings.home / 'cove.db'} is damaged: database disk")
+    assert "SELECT" not in message and "cove server --restore" in message
+    locked = OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+    assert store_failure(locked, settings) == "the store could not be used: database is locked"
