@@ -24,7 +24,7 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from cove import sandbox
+from cove import recovery, sandbox
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.builder import Builder, discover, remove_slug, slug_path
@@ -150,6 +150,8 @@ async def serve(settings: Settings) -> None:
     store = Store(settings.db_url)
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
+    recovered = await asyncio.to_thread(recovery.sweep_builds, settings, store)
+    recovered += await asyncio.to_thread(recovery.settle_deploy_refs, settings, store)
     stack = await asyncio.to_thread(
         partial(
             discover,
@@ -159,6 +161,7 @@ async def serve(settings: Settings) -> None:
             record=settings.stack_file,
         )
     )
+    stale = await asyncio.to_thread(recovery.missing_interpreters, settings, store, stack)
 
     loop = asyncio.get_running_loop()
     logs = LogRouter(settings.log_lines_per_second)
@@ -184,7 +187,10 @@ async def serve(settings: Settings) -> None:
         logs,
     )
     registry = Registry.default(settings.addons_dir, loop)
+    recovered += await recovery.reconcile_addons(store, registry)
     await start_addons(store, registry)
+    for line in recovered:
+        log.info("after a crash: %s", line)
     release_phase = ReleasePhase(settings, store, backend, logs)
     builder = Builder(
         settings,
@@ -215,7 +221,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    _announce(settings, admin_token, isolation, stack.skipped)
+    _announce(settings, admin_token, isolation, [*stack.skipped, *stale])
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from cove import sandbox
+from cove import sandbox, testpoints
 from cove.builder import buildpacks
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
 from cove.builder.slug import human_size, keep_unpacked, write_slug
@@ -28,6 +28,10 @@ from cove.store import App, Build, Release, Slug, Store
 
 # Processes and threads a build may have at once (pip and uv run many in parallel).
 BUILD_PIDS = 4096
+# In a build's directory: the checksum of the slug it wrote, until the release that records
+# the slug exists (a crash in between leaves a slug no row names; the start-up sweep
+# removes it, see cove.recovery).
+SLUG_MARKER = "slug-written"
 
 # Waits until a release's web dynos serve (or fail to); returns a one-line verdict.
 WaitServing = Callable[[str, int], Awaitable[str]]
@@ -158,6 +162,7 @@ class Builder:
             app_id, "app", "api", f"Deploy {(build.version or '')[:8]} by user {user.email}"
         )
         self.logs.publish(app_id, "app", "api", f"Release v{version} created by user {user.email}")
+        await testpoints.pause_async("release-created")
         if release.status == "pending" and not await self._release_phase(release, out):
             return
         out.detail(f"Released v{version}")
@@ -237,6 +242,8 @@ class Builder:
 
         out.step("Compressing...")
         checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
+        (workdir / SLUG_MARKER).write_text(checksum)
+        await testpoints.pause_async("slug-written")
         out.detail(f"Done: {human_size(size)}")
         if size > self.settings.slug_max_bytes:
             await asyncio.to_thread(self._discard_slug, checksum, slug_file)
