@@ -47,6 +47,12 @@ class Settings:
     # Heroku's limits (2026): 25 minutes of compile time, 1 GB compressed slugs.
     build_timeout: float = 25 * 60
     slug_max_bytes: int = 1024**3
+    # Request bodies (read only after authentication): the API's JSON (an app's config
+    # vars total 64 KB at most on Heroku), a build's source archive (streamed to disk) and
+    # a git push's pack (Heroku: a 1 GB checkout).
+    api_max_body_bytes: int = 1024**2
+    source_max_bytes: int = 1024**3
+    push_max_bytes: int = 1024**3
     # The memory a whole build may use (a hard limit, where the host has cgroups).
     build_memory_mb: int = 4096
     # How often dyno memory is checked against the quota (R14/R15).
@@ -84,6 +90,9 @@ class Settings:
             public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
             build_timeout=_env_float("COVE_BUILD_TIMEOUT", 25 * 60),
             slug_max_bytes=int(os.environ.get("COVE_SLUG_MAX_BYTES", 1024**3)),
+            api_max_body_bytes=int(os.environ.get("COVE_API_MAX_BODY_BYTES", 1024**2)),
+            source_max_bytes=int(os.environ.get("COVE_SOURCE_MAX_BYTES", 1024**3)),
+            push_max_bytes=int(os.environ.get("COVE_PUSH_MAX_BYTES", 1024**3)),
             build_memory_mb=int(os.environ.get("COVE_BUILD_MEMORY_MB", 4096)),
             memory_check_interval=_env_float("COVE_MEMORY_CHECK_INTERVAL", 5.0),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),

@@ -26,6 +26,15 @@ STATUS: dict[type, int] = {
     ProviderError: 503,
 }
 
+# Heroku's ids for conditions found by the HTTP layer rather than by Cove's code.
+HTTP_IDS: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_entity_too_large",
+}
+
 
 def status_for(error: CoveError) -> int:
     for cls in type(error).__mro__:
@@ -34,17 +43,28 @@ def status_for(error: CoveError) -> int:
     return 500
 
 
-def error_response(status: int, error_id: str, message: str) -> JSONResponse:
-    return JSONResponse({"id": error_id, "message": message}, status_code=status)
+def error_response(
+    status: int, error_id: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"id": error_id, "message": message}, status_code=status, headers=headers)
+
+
+def response_for(exc: CoveError) -> JSONResponse:
+    response = error_response(status_for(exc), exc.id, exc.message)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="Cove"'
+    return response
+
+
+def http_error_response(exc: HTTPException) -> JSONResponse:
+    error_id = HTTP_IDS.get(exc.status_code, "bad_request" if exc.status_code < 500 else "error")
+    return error_response(exc.status_code, error_id, str(exc.detail), dict(exc.headers or {}))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(CoveError)
     async def cove_error(_: Request, exc: CoveError) -> JSONResponse:
-        response = error_response(status_for(exc), exc.id, exc.message)
-        if isinstance(exc, Unauthorized):
-            response.headers["WWW-Authenticate"] = 'Bearer realm="Cove"'
-        return response
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,5 +76,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        ids = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
-        return error_response(exc.status_code, ids.get(exc.status_code, "error"), str(exc.detail))
+        return http_error_response(exc)

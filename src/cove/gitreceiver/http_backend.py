@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from cove.api import limits
 from cove.api.auth import token_from_header
 from cove.api.routes.common import ctx
 from cove.domain.errors import NotFound, Unauthorized
@@ -48,6 +49,12 @@ async def git_endpoint(request: Request, name: str) -> Response:
         return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
     if app.owner_id != account.id:
         return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
+    try:
+        # Only now, with the pusher known, is the size of the push looked at; a chunked
+        # push is stopped in _feed when it grows past the limit.
+        limits.check_declared(request.scope)
+    except limits.BodyTooLarge as exc:
+        return PlainTextResponse(f"{exc.detail} (COVE_PUSH_MAX_BYTES)\n", status_code=413)
     repo = await run_in_threadpool(ensure_repo, context.settings.repos_dir, app.name)
 
     env = {
@@ -65,6 +72,12 @@ async def git_endpoint(request: Request, name: str) -> Response:
         "COVE_API_URL": f"http://{context.settings.api_host}:{context.settings.api_port}",
         "COVE_API_KEY": token,
         "COVE_APP": app.name,
+        # git itself refuses a pack past the limit, with a message the pusher sees
+        # ("pack exceeds maximum allowed size"); the body guard stops the request itself
+        # a little further on, whatever the client sends.
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "receive.maxInputSize",
+        "GIT_CONFIG_VALUE_0": str(context.settings.push_max_bytes),
     }
     for header, var in (
         ("content-encoding", "HTTP_CONTENT_ENCODING"),
@@ -163,15 +176,19 @@ async def _feed(request: Request, proc: asyncio.subprocess.Process) -> None:
     body's last, empty message: the rest is then read and dropped, never an error."""
     assert proc.stdin is not None
     open_ = True
-    async for chunk in request.stream():
-        if not (open_ and chunk):
-            continue
-        try:
-            proc.stdin.write(chunk)
-            await proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError, RuntimeError):
-            # RuntimeError: uvloop's answer to writing into a pipe that is already closed.
-            open_ = False
+    try:
+        async for chunk in request.stream():
+            if not (open_ and chunk):
+                continue
+            try:
+                proc.stdin.write(chunk)
+                await proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError, RuntimeError):
+                # RuntimeError: uvloop's answer to writing into a pipe that is already closed.
+                open_ = False
+    except limits.BodyTooLarge:
+        # Past COVE_PUSH_MAX_BYTES: git gets a truncated pack and rejects the push.
+        pass
     if open_:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
             proc.stdin.close()

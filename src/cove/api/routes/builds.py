@@ -16,7 +16,6 @@ from cove.domain.errors import InvalidParams, NotFound
 from cove.store import Account, Build, Source
 
 router = APIRouter()
-MAX_SOURCE_BYTES = 1024**3  # Heroku: 1 GB checkout limit
 
 
 @router.post("/sources", status_code=201)
@@ -40,15 +39,14 @@ async def upload_source(request: Request, source_id: str) -> dict[str, Any]:
         if source is None or source.uploaded:
             raise NotFound("Unknown or already used source URL.")
     path = ctx(request).settings.sources_dir / source_id
-    size = 0
-    with path.open("wb") as f:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_SOURCE_BYTES:
-                f.close()
-                path.unlink(missing_ok=True)
-                raise InvalidParams("The source is larger than 1 GB.")
-            f.write(chunk)
+    # Streamed to disk; the body guard stops it at COVE_SOURCE_MAX_BYTES (413).
+    try:
+        with path.open("wb") as f:
+            async for chunk in request.stream():
+                f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     with store.session() as s:
         row = s.get(Source, source_id)
         assert row is not None
