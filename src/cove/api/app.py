@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from cove.api import auth, errors, limits
 from cove.api.context import ApiContext
 from cove.api.routes import account, addons, apps, builds, formation, logs, releases
 
+# Every error answer has Heroku's shape (see errors.py); the schema says so.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": errors.Error, "description": "Heroku error: `{id, message}`"},
+    "5XX": {"model": errors.Error, "description": "Heroku error: `{id, message}`"},
+}
+
 
 def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
-    """The API app; ``extra`` routers (the git endpoint) share its auth and context."""
-    api = FastAPI(title="Cove", openapi_url=None, docs_url=None, redoc_url=None)
+    """The API app; ``extra`` routers (the git endpoint) share its auth and context.
+
+    Its OpenAPI schema is served at ``/openapi.json`` for client authors (and the fuzz
+    test); the git endpoint is not part of it."""
+    api = FastAPI(
+        title="Cove",
+        summary="The Heroku Platform API v3, as far as Cove implements it.",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        responses=_ERRORS,
+    )
     api.state.ctx = context
     errors.install(api)
     api.add_middleware(
@@ -22,5 +40,5 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
     for module in (account, apps, releases, formation, builds, logs, addons):
         api.include_router(module.router)
     for router in extra:
-        api.include_router(router)
+        api.include_router(router, include_in_schema=False)
     return api

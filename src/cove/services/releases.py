@@ -123,7 +123,9 @@ def get(store: Store, app_id: str, ident: str) -> Release:
     ident = ident.removeprefix("v")
     with store.session() as s:
         query = select(Release).where(Release.app_id == app_id)
-        if ident.isdigit():
+        # ASCII digits only ("²".isdigit() too), and no number past SQLite's 64-bit
+        # integers: such a version doesn't exist, and binding it would overflow.
+        if ident.isascii() and ident.isdigit() and len(ident) < 19:
             query = query.where(Release.version == int(ident))
         else:
             query = query.where(Release.id == ident)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cove.addons import PostgresProvider, Provider
-from cove.api import serializers
+from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import Forbidden, InvalidParams, NotFound
@@ -55,7 +55,20 @@ def _postgres(request: Request, addon: AddOn) -> PostgresProvider:
     return provider
 
 
-@router.post("/apps/{ident}/addons", status_code=201)
+@router.post(
+    "/apps/{ident}/addons",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("plan",),
+            plan=openapi.one_of(openapi.STRING, openapi.obj(("name",), name=openapi.STRING)),
+            attachment=openapi.obj(name=openapi.STRING),
+            name=openapi.STRING,
+            config={"type": "object"},
+        ),
+        {"plan": "heroku-postgresql", "attachment": {"name": "DATABASE"}},
+    ),
+)
 def create_addon(
     request: Request,
     ident: str,
@@ -68,15 +81,15 @@ def create_addon(
         plan = plan.get("name")
     if not isinstance(plan, str) or not plan:
         raise InvalidParams("plan is required, e.g. heroku-postgresql or heroku-redis:mini.")
-    attachment = body.get("attachment") or {}
+    attachment = params.mapping(body, "attachment")
     view = addons.create(
         ctx(request).store,
         ctx(request).addons,
         app.id,
         plan,
         account.id,
-        attachment_name=attachment.get("name") if isinstance(attachment, dict) else None,
-        name=body.get("name") or None,
+        attachment_name=params.text(attachment, "name", "attachment.") or None,
+        name=params.text(body, "name") or None,
     )
     for x in view.attachments:
         audit(request, app, account, f"Attach {x.name} (@ref:{view.addon.name})")
@@ -149,14 +162,24 @@ def list_app_attachments(
     ]
 
 
-@router.post("/addon-attachments", status_code=201)
+@router.post(
+    "/addon-attachments",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("app", "addon"), app=openapi.STRING, addon=openapi.STRING, name=openapi.STRING
+        ),
+        {"app": "my-app", "addon": "postgresql-shiny-12345", "name": "SHARED_DB"},
+    ),
+)
 def create_attachment(
     request: Request,
     body: dict[str, Any] = Body(...),
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
-    app = load_app(request, str(body.get("app", "")), account)
-    addon_ident = str(body.get("addon", ""))
+    app = load_app(request, params.required_text(body, "app"), account)
+    addon_ident = params.required_text(body, "addon")
+    name = params.text(body, "name") or None
     owned = {v.addon.name: v.addon for v in addons.list_for_owner(ctx(request).store, account.id)}
     owned.update({a.id: a for a in owned.values()})
     if addon_ident not in owned:
@@ -166,7 +189,7 @@ def create_attachment(
         ctx(request).addons,
         addon_ident,
         app.id,
-        body.get("name") or None,
+        name,
         account.id,
     )
     audit(request, app, account, f"Attach {x.name} (@ref:{owned[addon_ident].name})")
@@ -269,7 +292,11 @@ def _backup_file(request: Request, addon: AddOn, backup_ident: str) -> Path:
     return path
 
 
-@router.get("/apps/{ident}/addons/{addon_ident}/backups/{backup}/download")
+@router.get(
+    "/apps/{ident}/addons/{addon_ident}/backups/{backup}/download",
+    response_class=StreamingResponse,
+    responses=openapi.streamed("application/octet-stream", description="The pg_dump file"),
+)
 def download_backup(
     request: Request,
     ident: str,
@@ -307,7 +334,15 @@ def restore_backup(
     return {}
 
 
-@router.post("/apps/{ident}/addons/{addon_ident}/actions/copy")
+@router.post(
+    "/apps/{ident}/addons/{addon_ident}/actions/copy",
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("from",), **{"from": openapi.obj(("addon",), app=openapi.STRING, addon=openapi.STRING)}
+        ),
+        {"from": {"app": "my-app", "addon": "HEROKU_POSTGRESQL_RED"}},
+    ),
+)
 async def copy_addon(
     request: Request,
     ident: str,
@@ -317,12 +352,12 @@ async def copy_addon(
 ) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         app, target = _load(request, ident, addon_ident, account)
-        source_ref = body.get("from") or {}
-        if not isinstance(source_ref, dict) or not source_ref.get("addon"):
+        source_ref = params.mapping(body, "from")
+        if not source_ref.get("addon"):
             raise InvalidParams('from is required: {"app": name, "addon": name or config var}.')
-        _, source = _load(
-            request, str(source_ref.get("app") or ident), str(source_ref["addon"]), account
-        )
+        source_app = params.text(source_ref, "app", "from.") or ident
+        source_addon = params.required_text(source_ref, "addon", "from.")
+        _, source = _load(request, source_app, source_addon, account)
         if source.id == target.id:
             raise Forbidden("The source and the target are the same database.")
         _postgres(request, source)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from sqlalchemy import select
 
-from cove.api import serializers
+from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
@@ -40,7 +40,13 @@ def list_apps(
     ]
 
 
-@router.post("/apps", status_code=201)
+@router.post(
+    "/apps",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(name=openapi.STRING), {"name": "my-app"}, optional=True
+    ),
+)
 def create_app(
     request: Request,
     body: dict[str, Any] | None = Body(default=None),
@@ -62,7 +68,12 @@ def get_app(
     return _app_json(request, load_app(request, ident, account))
 
 
-@router.patch("/apps/{ident}")
+@router.patch(
+    "/apps/{ident}",
+    openapi_extra=openapi.json_body(
+        openapi.obj(name=openapi.STRING, maintenance=openapi.BOOLEAN), {"maintenance": True}
+    ),
+)
 def update_app(
     request: Request,
     ident: str,
@@ -99,7 +110,17 @@ def get_config(
     return dict(load_app(request, ident, account).config)
 
 
-@router.patch("/apps/{ident}/config-vars")
+@router.patch(
+    "/apps/{ident}/config-vars",
+    openapi_extra=openapi.json_body(
+        {
+            "type": "object",
+            "additionalProperties": openapi.nullable(openapi.STRING),
+            "description": "Config vars to set; null unsets one.",
+        },
+        {"DEBUG": "1", "OLD_FLAG": None},
+    ),
+)
 def update_config(
     request: Request,
     ident: str,
@@ -122,7 +143,16 @@ def get_buildpacks(
     return _buildpacks_json(app.buildpacks)
 
 
-@router.put("/apps/{ident}/buildpack-installations")
+@router.put(
+    "/apps/{ident}/buildpack-installations",
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("updates",),
+            updates=openapi.array(openapi.obj(("buildpack",), buildpack=openapi.STRING)),
+        ),
+        {"updates": [{"buildpack": "heroku/python"}]},
+    ),
+)
 def set_buildpacks(
     request: Request,
     ident: str,
@@ -130,10 +160,8 @@ def set_buildpacks(
     account: Account = Depends(current_account),
 ) -> list[dict[str, Any]]:
     app = load_app(request, ident, account)
-    updates = body.get("updates")
-    if not isinstance(updates, list):
-        raise InvalidParams("updates must be a list of {buildpack: url}.")
-    urls = [validate_url(str(u.get("buildpack", ""))) for u in updates if isinstance(u, dict)]
+    updates = params.objects(body, "updates", "{buildpack: url}")
+    urls = [validate_url(params.required_text(u, "buildpack", "updates[].")) for u in updates]
     store = ctx(request).store
     with store.session() as s:
         row = s.scalar(select(App).where(App.id == app.id))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.api import serializers
+from cove.api import openapi, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams, NotFound
@@ -19,7 +19,6 @@ router = APIRouter()
 
 
 @router.post("/sources", status_code=201)
-@router.post("/apps/{ident}/sources", status_code=201)
 def create_source(request: Request, account: Account = Depends(current_account)) -> dict[str, Any]:
     with ctx(request).store.session() as s:
         source = Source()
@@ -30,7 +29,16 @@ def create_source(request: Request, account: Account = Depends(current_account))
     return {"source_blob": {"get_url": url, "put_url": url}}
 
 
-@router.put("/sources/{source_id}")
+@router.post("/apps/{ident}/sources", status_code=201)
+def create_app_source(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """Heroku's older, per-app form of ``POST /sources``."""
+    load_app(request, ident, account)
+    return create_source(request, account)
+
+
+@router.put("/sources/{source_id}", openapi_extra=openapi.binary_body())
 async def upload_source(request: Request, source_id: str) -> dict[str, Any]:
     """The put URL is a capability (unguessable id), as Heroku's pre-signed URLs are."""
     store = ctx(request).store
@@ -54,7 +62,19 @@ async def upload_source(request: Request, source_id: str) -> dict[str, Any]:
     return {}
 
 
-@router.post("/apps/{ident}/builds", status_code=201)
+@router.post(
+    "/apps/{ident}/builds",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("source_blob",),
+            source_blob=openapi.obj(
+                ("url",), url=openapi.STRING, version=openapi.nullable(openapi.STRING)
+            ),
+        ),
+        {"source_blob": {"url": "http://127.0.0.1:5055/sources/<id>", "version": "abc123"}},
+    ),
+)
 async def create_build(
     request: Request,
     ident: str,
@@ -91,7 +111,11 @@ def get_build(
     return serializers.build(build, account, ctx(request).settings)
 
 
-@router.get("/builds/{build_id}/output")
+@router.get(
+    "/builds/{build_id}/output",
+    response_class=StreamingResponse,
+    responses=openapi.streamed("text/plain", description="The build's output, live"),
+)
 async def build_output(request: Request, build_id: str) -> StreamingResponse:
     """Streams the build's output as it happens, until the build ends. The build id is the
     capability, as with Heroku's output_stream_url."""

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from sqlalchemy import select
 
-from cove.api import serializers
+from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams
@@ -36,7 +36,22 @@ def list_formation(
     return _formation_json(request, app, formation.list_formation(ctx(request).store, app.id))
 
 
-@router.patch("/apps/{ident}/formation")
+_QUANTITY = openapi.one_of(openapi.INTEGER, openapi.STRING)  # "+1"/"-1" are relative
+_SIZE = openapi.nullable(openapi.STRING)
+
+
+@router.patch(
+    "/apps/{ident}/formation",
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("updates",),
+            updates=openapi.array(
+                openapi.obj(("type",), type=openapi.STRING, quantity=_QUANTITY, size=_SIZE)
+            ),
+        ),
+        {"updates": [{"type": "web", "quantity": 2, "size": "standard-1x"}]},
+    ),
+)
 def batch_scale(
     request: Request,
     ident: str,
@@ -44,10 +59,8 @@ def batch_scale(
     account: Account = Depends(current_account),
 ) -> list[dict[str, Any]]:
     app = load_app(request, ident, account)
-    updates = body.get("updates")
-    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
-        raise InvalidParams("updates must be a list of {type, quantity, size}.")
-    rows = formation.scale(ctx(request).store, app.id, updates)
+    updates = params.objects(body, "updates", "{type, quantity, size}")
+    rows = formation.scale(ctx(request).store, app.id, [_checked(u) for u in updates])
     _scale_log(request, app, account, rows)
     return _formation_json(request, app, rows)
 
@@ -63,7 +76,12 @@ def get_formation(
     return rows[0]
 
 
-@router.patch("/apps/{ident}/formation/{type_}")
+@router.patch(
+    "/apps/{ident}/formation/{type_}",
+    openapi_extra=openapi.json_body(
+        openapi.obj(quantity=_QUANTITY, size=_SIZE), {"quantity": "+1"}
+    ),
+)
 def scale_one(
     request: Request,
     ident: str,
@@ -72,9 +90,17 @@ def scale_one(
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
-    rows = formation.scale(ctx(request).store, app.id, [{**body, "type": type_}])
+    rows = formation.scale(ctx(request).store, app.id, [_checked({**body, "type": type_})])
     _scale_log(request, app, account, rows)
     return _formation_json(request, app, rows)[0]
+
+
+def _checked(update: dict[str, Any]) -> dict[str, Any]:
+    """A formation update whose fields have the types ``formation.scale`` takes (the
+    quantity may be a number or a string such as "+1": it checks that itself)."""
+    params.text(update, "type")
+    params.text(params.mapping(update, "dyno_size"), "name", "dyno_size.")
+    return update
 
 
 @router.get("/apps/{ident}/dynos")

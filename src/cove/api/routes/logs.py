@@ -9,17 +9,33 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from cove.api import openapi, params
 from cove.api.auth import current_account
 from cove.api.context import LogSession
 from cove.api.routes.common import ctx, load_app
-from cove.domain.errors import InvalidParams, NotFound
+from cove.domain.errors import NotFound
 from cove.logs import HISTORY, LogFilter
 from cove.store import Account
 
 router = APIRouter()
 
 
-@router.post("/apps/{ident}/log-sessions", status_code=201)
+@router.post(
+    "/apps/{ident}/log-sessions",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            lines=openapi.INTEGER,
+            tail=openapi.BOOLEAN,
+            dyno=openapi.STRING,
+            dyno_name=openapi.STRING,
+            type=openapi.STRING,
+            source=openapi.STRING,
+        ),
+        {"lines": 100, "tail": True, "dyno": "web.1", "source": "app"},
+        optional=True,
+    ),
+)
 def create_log_session(
     request: Request,
     ident: str,
@@ -28,17 +44,15 @@ def create_log_session(
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
     body = body or {}
-    try:
-        lines = int(body.get("lines") or 100)
-    except (TypeError, ValueError):
-        raise InvalidParams("lines must be a number.") from None
+    lines = params.integer(body, "lines", 100) or 100
+    dyno = [params.text(body, key) for key in ("dyno", "dyno_name", "type")]
     session = LogSession(
         app_id=app.id,
         lines=max(0, min(lines, HISTORY)),
         tail=bool(body.get("tail")),
         where=LogFilter(
-            source=body.get("source") or None,
-            dyno=body.get("dyno") or body.get("dyno_name") or body.get("type") or None,
+            source=params.text(body, "source") or None,
+            dyno=next((d for d in dyno if d), None),
         ),
         created=time.monotonic(),
     )
@@ -52,7 +66,13 @@ def create_log_session(
     }
 
 
-@router.get("/log-sessions/{token}")
+@router.get(
+    "/log-sessions/{token}",
+    response_class=StreamingResponse,
+    responses=openapi.streamed(
+        "text/plain", "text/event-stream", description="Log lines (SSE when asked for)"
+    ),
+)
 async def stream_logs(request: Request, token: str) -> StreamingResponse:
     """Server-sent events for clients that ask (the Heroku CLI), plain text otherwise."""
     session = ctx(request).log_sessions.get(token)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from cove.api import serializers
+from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams
@@ -67,7 +67,18 @@ def get_release(
     return _json(request, app, [releases.get(ctx(request).store, app.id, release)])[0]
 
 
-@router.post("/apps/{ident}/releases", status_code=201)
+@router.post(
+    "/apps/{ident}/releases",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            release=openapi.one_of(openapi.STRING, openapi.INTEGER),
+            slug=openapi.STRING,
+            description=openapi.STRING,
+        ),
+        {"release": "v1"},
+    ),
+)
 def create_release(
     request: Request,
     ident: str,
@@ -81,9 +92,9 @@ def create_release(
     if body.get("release") is not None:
         release = releases.rollback(store, app.id, str(body["release"]), account.id)
     elif body.get("slug") is not None:
-        release = releases.from_slug(
-            store, app.id, str(body["slug"]), str(body.get("description") or ""), account.id
-        )
+        slug = params.required_text(body, "slug")
+        description = params.text(body, "description") or ""
+        release = releases.from_slug(store, app.id, slug, description, account.id)
     else:
         raise InvalidParams("Give either release (to roll back to) or slug (to release).")
     audit(request, app, account, release.description)
@@ -91,7 +102,11 @@ def create_release(
     return _json(request, app, [release])[0]
 
 
-@router.get("/releases/{release_id}/output")
+@router.get(
+    "/releases/{release_id}/output",
+    response_class=StreamingResponse,
+    responses=openapi.streamed("text/plain", description="The release command's output"),
+)
 async def release_output(request: Request, release_id: str) -> StreamingResponse:
     """The release command's output, streamed until it ends (the id is the capability)."""
 
