@@ -76,7 +76,7 @@ def test_users_write_a_private_passwd(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_sandbox_command_runs_as_the_user(tmp_path: Path) -> None:
     user = SandboxUser(200003, tmp_path)
-    argv = sandbox.command(
+    with sandbox.command(
         ["python", "app.py"],
         mounts=[
             sandbox.Mount(tmp_path, "/app", writable=True),
@@ -85,7 +85,8 @@ def test_sandbox_command_runs_as_the_user(tmp_path: Path) -> None:
         env={},
         hostname="h",
         user=user,
-    )
+    ) as launch:
+        argv = launch.argv
     tail = argv[argv.index("--") + 1 :]
     assert tail == [*user.drop_argv(), "python", "app.py"]
     assert ["--ro-bind", str(tmp_path / "passwd"), "/etc/passwd"] == argv[
@@ -96,7 +97,8 @@ def test_sandbox_command_runs_as_the_user(tmp_path: Path) -> None:
     assert dirs == ["/root", "/root/.pyenv", "/root/.pyenv/versions"]
     assert argv[argv.index("/tmp") - 3 : argv.index("/tmp")] == ["--perms", "1777", "--tmpfs"]
     # Without a user, nothing changes identity.
-    plain = sandbox.command(["true"], mounts=[], env={}, hostname="h")
+    with sandbox.command(["true"], mounts=[], env={}, hostname="h") as launch:
+        plain = launch.argv
     assert "/usr/bin/setpriv" not in plain and "/etc/passwd" not in plain
 
 
@@ -148,17 +150,19 @@ def test_seccomp_filter_refuses_user_namespaces_and_keeps_the_rest() -> None:
         "t.start(); t.join()'; "
         'python3 -c \'import subprocess; subprocess.run(["echo", "spawn"])\''
     )
-    with seccomp.filter_fd() as fd:
-        argv = sandbox.command(
-            ["/bin/sh", "-c", script],
-            mounts=[],
-            env={"PATH": "/usr/bin:/bin"},
-            hostname="h",
-            cwd="/",
-            seccomp_fd=fd,
+    with sandbox.command(
+        ["/bin/sh", "-c", script],
+        mounts=[],
+        env={"PATH": "/usr/bin:/bin"},
+        hostname="h",
+        cwd="/",
+        seccomp_program=seccomp.program(),
+    ) as launch:
+        argv = launch.argv
+        assert int(argv[argv.index("--seccomp") + 1]) in launch.pass_fds
+        done = subprocess.run(
+            argv, capture_output=True, text=True, pass_fds=launch.pass_fds, check=True
         )
-        assert argv[argv.index("--seccomp") + 1] == str(fd)
-        done = subprocess.run(argv, capture_output=True, text=True, pass_fds=(fd,), check=True)
     assert done.stdout.split() == ["userns-refused", "threads", "spawn"]
 
 

@@ -79,25 +79,25 @@ class Cluster:
             shutil.chown(pwfile, user, user)
         pwfile.chmod(0o600)
         (self.root / "port").write_text(str(free_port()))
-        initdb = subprocess.run(
-            sandboxed(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    f"{ADDON_ROOT}/data",
-                    "-U",
-                    "cove_admin",
-                    f"--pwfile={ADDON_ROOT}/admin-password",
-                    "--auth=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                self.root,
-                "postgres",
-            ),
-            capture_output=True,
-            text=True,
+        initdb_command = sandboxed(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                f"{ADDON_ROOT}/data",
+                "-U",
+                "cove_admin",
+                f"--pwfile={ADDON_ROOT}/admin-password",  # the password itself: never on argv
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            self.root,
+            "postgres",
         )
+        with initdb_command() as launch:
+            initdb = subprocess.run(
+                launch.argv, capture_output=True, text=True, pass_fds=launch.pass_fds
+            )
         if initdb.returncode != 0:
             raise ProviderError(f"initdb failed: {initdb.stderr.strip()[-2000:]}")
         with (self.data / "postgresql.conf").open("a") as conf:
@@ -115,11 +115,11 @@ class Cluster:
             return
         if not self.initialised():
             await asyncio.to_thread(self._initialise)
-        argv = sandboxed(
+        command = sandboxed(
             [str(find_bin_dir() / "postgres"), "-D", f"{ADDON_ROOT}/data"], self.root, "postgres"
         )
         # SIGINT is PostgreSQL's fast shutdown (on stop, and if `cove server` dies).
-        self._server = Supervised("postgres", argv, self.loop, stop_signal=signal.SIGINT)
+        self._server = Supervised("postgres", command, self.loop, stop_signal=signal.SIGINT)
         await self._server.start()
         await asyncio.to_thread(self._wait_ready)
 
@@ -289,6 +289,7 @@ class PostgresProvider:
         """``pg_dump -Fc`` of the database into ``path`` (restorable into any role's)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._run(
+            resource,
             [
                 str(find_bin_dir() / "pg_dump"),
                 "-Fc",
@@ -297,23 +298,24 @@ class PostgresProvider:
                 "-f",
                 str(path),
                 "-d",
-                self.url(resource),
-            ]
+                self.client_url(resource),
+            ],
         )
 
     def restore(self, resource: dict[str, Any], dump: Path) -> None:
         """Replace the database's contents with a ``pg_dump -Fc`` file."""
         self.reset(resource)
         self._run(
+            resource,
             [
                 str(find_bin_dir() / "pg_restore"),
                 "--no-owner",
                 "--no-acl",
                 "--exit-on-error",
                 "-d",
-                self.url(resource),
+                self.client_url(resource),
                 str(dump),
-            ]
+            ],
         )
 
     def copy(self, source: dict[str, Any], target: dict[str, Any]) -> None:
@@ -326,7 +328,25 @@ class PostgresProvider:
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _run(argv: list[str]) -> None:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    def client_url(resource: dict[str, Any]) -> str:
+        """The database's URL without its password, for a client's command line (which any
+        user of the host can read); the password goes in ``client_env``."""
+        return (
+            f"postgresql://{quote(resource['role'])}@{resource['host']}:{resource['port']}/"
+            f"{quote(resource['database'])}"
+        )
+
+    @staticmethod
+    def client_env(resource: dict[str, Any]) -> dict[str, str]:
+        """The environment for pg_dump/pg_restore: the password in ``PGPASSWORD`` (a
+        process's environment is private to its user), no stray ``PG*`` settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        return env | {"PGPASSWORD": resource["password"]}
+
+    @classmethod
+    def _run(cls, resource: dict[str, Any], argv: list[str]) -> None:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=3600, env=cls.client_env(resource)
+        )
         if result.returncode != 0:
             raise ProviderError(f"{Path(argv[0]).name} failed: {result.stderr.strip()[-2000:]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import os
 import pwd
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from cove import sandbox
@@ -54,17 +56,23 @@ def own_dir(path: Path) -> None:
 ADDON_ROOT = "/addon"  # where a server's data directory appears inside its sandbox
 
 
-def sandboxed(argv: Sequence[str], data_dir: Path, name: str) -> list[str]:
+# Starts a sandboxed command: enter it, and start the child (with its pass_fds) inside.
+Sandboxed = Callable[[], AbstractContextManager[sandbox.Launch]]
+
+
+def sandboxed(argv: Sequence[str], data_dir: Path, name: str) -> Sandboxed:
     """Run a server in a bubblewrap sandbox: the system read-only, its own data directory at
     /addon (bound, so its parents' permissions don't matter: COVE_HOME may live in a 0700
-    home), private /tmp and /dev/shm, and as the unprivileged service user."""
+    home), private /tmp and /dev/shm, and as the unprivileged service user. ``argv`` must
+    hold no secret (it is world-readable): passwords go in 0600 files under /addon."""
     user = service_user()
     drop = (
         ["/usr/bin/setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"]
         if user
         else []
     )
-    return sandbox.command(
+    return functools.partial(
+        sandbox.command,
         [*drop, *argv],
         mounts=[sandbox.Mount(data_dir, ADDON_ROOT, writable=True)],
         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": ADDON_ROOT},
@@ -90,12 +98,12 @@ class Supervised:
     def __init__(
         self,
         name: str,
-        argv: Sequence[str],
+        command: Sandboxed,
         loop: asyncio.AbstractEventLoop,
         stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.name = name
-        self.argv = list(argv)
+        self.command = command
         self.loop = loop
         self.stop_signal = stop_signal
         self._proc: asyncio.subprocess.Process | None = None
@@ -110,14 +118,16 @@ class Supervised:
     async def _run(self) -> None:
         delay = 1.0
         while not self._stopping:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(self.stop_signal),
-            )
+            with self.command() as launch:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *launch.argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent(self.stop_signal),
+                    pass_fds=launch.pass_fds,
+                )
             self._started.set()
             status = await self._proc.wait()
             if self._stopping:

@@ -13,10 +13,11 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed
+from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed, service_user
 from cove.addons.provider import ProviderError, Provisioned
 from cove.ports import free_port
 
@@ -28,6 +29,47 @@ def _binary(name: str, env: str) -> str:
             f"{name} is not installed: install the Debian package redis-server (or set {env})."
         )
     return path
+
+
+CONFIG_FILE = "redis.conf"  # in the add-on's data directory, 0600: it holds the password
+
+
+def config_text(resource: dict[str, Any]) -> str:
+    """The server's settings. A file rather than options, so the password is not on the
+    server's command line, which any user of the host can read."""
+    settings = {
+        "bind": "127.0.0.1",
+        "port": str(resource["port"]),
+        "requirepass": resource["password"],
+        "dir": ADDON_ROOT,
+        "appendonly": "yes",
+        "save": '""',
+        "protected-mode": "yes",
+        "daemonize": "no",
+    }
+    return "".join(f"{key} {value}\n" for key, value in settings.items())
+
+
+def cli_invocation(
+    redis_cli: str, resource: dict[str, Any], command: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment for redis-cli: the password in ``REDISCLI_AUTH``, not ``-a``.
+    (Not ``-u URL`` either: redis-cli 7.0 sends an empty user name for Heroku-style
+    ``redis://:password@host`` URLs, which app clients such as redis-py handle fine.)"""
+    argv = [redis_cli, "-h", "127.0.0.1", "-p", str(resource["port"]), *command]
+    return argv, {**os.environ, "REDISCLI_AUTH": resource["password"]}
+
+
+def _write_private(path: Path, text: str, owner: str | None) -> None:
+    """Write ``path`` readable by ``owner`` (else Cove's user) alone, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    if owner:
+        shutil.chown(tmp, owner, owner)
+    tmp.replace(path)
 
 
 class RedisProvider:
@@ -46,27 +88,10 @@ class RedisProvider:
 
     def _server(self, resource: dict[str, Any]) -> Supervised:
         data = self.root / resource["id"]
-        server = [
-            _binary("redis-server", "COVE_REDIS_SERVER"),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(resource["port"]),
-            "--requirepass",
-            resource["password"],
-            "--dir",
-            ADDON_ROOT,
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-        ]
-        argv = sandboxed(server, data, f"redis-{resource['id'][:8]}")
-        return Supervised(f"redis {resource['id']}", argv, self.loop)
+        _write_private(data / CONFIG_FILE, config_text(resource), owner=service_user())
+        server = [_binary("redis-server", "COVE_REDIS_SERVER"), f"{ADDON_ROOT}/{CONFIG_FILE}"]
+        command = sandboxed(server, data, f"redis-{resource['id'][:8]}")
+        return Supervised(f"redis {resource['id']}", command, self.loop)
 
     async def start(self, resources: list[dict[str, Any]]) -> None:
         for resource in resources:
@@ -87,24 +112,8 @@ class RedisProvider:
         return f"redis://:{resource['password']}@127.0.0.1:{resource['port']}"
 
     def _cli(self, resource: dict[str, Any], *command: str) -> str:
-        # Not `-u URL`: redis-cli 7.0 sends an empty user name for Heroku-style
-        # `redis://:password@host` URLs (app clients such as redis-py handle them fine).
-        result = subprocess.run(
-            [
-                _binary("redis-cli", "COVE_REDIS_CLI"),
-                "--no-auth-warning",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(resource["port"]),
-                "-a",
-                resource["password"],
-                *command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        argv, env = cli_invocation(_binary("redis-cli", "COVE_REDIS_CLI"), resource, command)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
         if result.returncode != 0:
             raise ProviderError(f"redis-cli failed: {result.stderr.strip()}")
         return result.stdout

@@ -1,4 +1,5 @@
 from cove.sandbox.bwrap import (
+    Launch,
     Mount,
     SandboxUnavailable,
     bwrap_path,
@@ -17,6 +18,7 @@ from cove.sandbox.users import SandboxUser, Users
 
 __all__ = [
     "IsolationReport",
+    "Launch",
     "Mount",
     "SandboxUnavailable",
     "SandboxUser",

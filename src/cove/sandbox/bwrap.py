@@ -4,6 +4,10 @@ The host system is visible read-only, ``/app`` is the only writable tree besides
 ``/tmp`` and ``/dev/shm``, each sandbox has its own PID, IPC and UTS namespaces, and (when
 Cove is root) the command runs as its app's own unprivileged user. Dynos share the host
 network namespace so they can bind ``$PORT`` where the router reaches them.
+
+The sandbox's environment (config vars, add-on URLs with their passwords) never appears on
+a command line, which every user of the host can read in ``/proc/<pid>/cmdline``: bwrap
+reads it from a memfd (``--args FD``), which it closes before the sandboxed command starts.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from cove.sandbox.users import SandboxUser
 
@@ -87,6 +93,40 @@ def _system_mounts() -> list[str]:
     return args
 
 
+class Launch(NamedTuple):
+    """A ``bwrap`` command line and the file descriptors the child must inherit
+    (``pass_fds``): they hold the environment and the seccomp filter."""
+
+    argv: list[str]
+    pass_fds: tuple[int, ...]
+
+
+def env_args(env: Mapping[str, str]) -> bytes:
+    """bwrap options that set exactly ``env``, NUL-separated as ``--args FD`` reads them."""
+    words = ["--clearenv"]
+    for key, value in env.items():
+        words += ["--setenv", key, value]
+    if any("\0" in word for word in words):
+        raise ValueError("environment variables cannot contain NUL characters")
+    return b"".join(word.encode() + b"\0" for word in words)
+
+
+@contextmanager
+def memfd(name: str, data: bytes) -> Iterator[int]:
+    """An anonymous in-memory file holding ``data``, read from the start; close-on-exec, so
+    only a child it is passed to gets it. Closed when the context ends."""
+    fd = os.memfd_create(name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def command(
     argv: Sequence[str],
     *,
@@ -95,11 +135,32 @@ def command(
     hostname: str,
     cwd: str = "/app",
     user: SandboxUser | None = None,
-    seccomp_fd: int | None = None,
+    seccomp_program: bytes | None = None,
+) -> Iterator[Launch]:
+    """How to run ``argv`` in a fresh sandbox with exactly ``env``, as ``user`` when given
+    (else as Cove's own user), under the seccomp filter ``seccomp_program`` if given
+    (``cove.sandbox.seccomp``). The fds stay open until the context ends: start the child
+    inside it."""
+    with ExitStack() as stack:
+        env_fd = stack.enter_context(memfd("cove-env", env_args(env)))
+        filter_fd = None
+        if seccomp_program is not None:
+            filter_fd = stack.enter_context(memfd("cove-seccomp", seccomp_program))
+        yield Launch(
+            _argv(argv, mounts, hostname, cwd, user, env_fd, filter_fd),
+            (env_fd,) if filter_fd is None else (env_fd, filter_fd),
+        )
+
+
+def _argv(
+    argv: Sequence[str],
+    mounts: Sequence[Mount],
+    hostname: str,
+    cwd: str,
+    user: SandboxUser | None,
+    env_fd: int,
+    seccomp_fd: int | None,
 ) -> list[str]:
-    """The full ``bwrap ...`` argv that runs ``argv`` in a fresh sandbox, as ``user`` when
-    given (else as Cove's own user), under the seccomp filter in ``seccomp_fd`` if given
-    (``cove.sandbox.seccomp``; the fd must be passed to the child)."""
     args = [
         bwrap_path(),
         "--die-with-parent",
@@ -137,10 +198,7 @@ def command(
             args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
-    args += ["--chdir", cwd, "--clearenv"]
-    for key, value in env.items():
-        args += ["--setenv", key, value]
-    args.append("--")
+    args += ["--chdir", cwd, "--args", str(env_fd), "--"]
     if user is not None:
         args += user.drop_argv()
     args.extend(argv)

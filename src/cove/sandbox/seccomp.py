@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import errno
 import functools
-import os
 import platform
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
@@ -81,20 +78,3 @@ def program() -> bytes | None:
         _insn(_RET, _ALLOW),
     ]
     return b"".join(insns)
-
-
-@contextmanager
-def filter_fd() -> Iterator[int | None]:
-    """An fd holding the filter for bwrap's ``--seccomp`` (pass it to the child), open
-    until the sandbox has started; None where there is no filter."""
-    bpf = program()
-    if bpf is None:
-        yield None
-        return
-    fd = os.memfd_create("cove-seccomp")  # close-on-exec: only the child it's passed to
-    try:
-        os.write(fd, bpf)
-        os.lseek(fd, 0, os.SEEK_SET)
-        yield fd
-    finally:
-        os.close(fd)

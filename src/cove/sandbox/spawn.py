@@ -21,14 +21,22 @@ async def spawn(
     cgroup: Cgroup | None = None,
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in a fresh sandbox, as ``user`` and inside ``cgroup`` when given,
-    under the seccomp filter; stdout and stderr share one pipe, in a session of its own."""
-    with seccomp.filter_fd() as fd:
-        bwrap = command(argv, mounts=mounts, env=env, hostname=hostname, user=user, seccomp_fd=fd)
+    under the seccomp filter; stdout and stderr share one pipe, in a session of its own.
+    The environment reaches bwrap through an inherited fd, never the command line (the
+    cgroup wrapper shell passes inherited fds on when it execs bwrap)."""
+    with command(
+        argv,
+        mounts=mounts,
+        env=env,
+        hostname=hostname,
+        user=user,
+        seccomp_program=seccomp.program(),
+    ) as launch:
         return await asyncio.create_subprocess_exec(
-            *(cgroup.wrap(bwrap) if cgroup else bwrap),
+            *(cgroup.wrap(launch.argv) if cgroup else launch.argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=() if fd is None else (fd,),
+            pass_fds=launch.pass_fds,
         )
