@@ -518,8 +518,11 @@ def test_wrap_exits_125_when_it_cannot_join(tmp_path: Path) -> None:
     assert f"cove-cgexec: cannot join the cgroup of {tmp_path}/gone/cgroup.procs" in proc.stderr
 
 
-def test_remove_of_missing_directories_is_fine(tmp_path: Path) -> None:
-    Cgroup("g", "v1", {"memory": tmp_path / "gone"}).remove()
+def test_remove_skips_missing_directories_and_removes_the_rest(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    Cgroup("g", "v1", {"memory": tmp_path / "gone", "pids": pids}).remove()
+    assert not pids.exists()  # the missing hierarchy neither raised nor stopped the others
 
 
 # --- the real kernel ---------------------------------------------------------------
