@@ -783,14 +783,14 @@ async def test_pipelined_requests_answered_in_order() -> None:
 
 @e2e
 async def test_idle_client_connection_closed_after_timeout() -> None:
-    async with router_env(idle_timeout=0.3) as env:
+    async with router_env(idle_timeout=0.3, header_timeout=0.3) as env:
         await env.app("alpha")
         c = await env.client()
         assert (await c.request("GET", "/", env.host("alpha"))).status == 200
         started = time.monotonic()
         assert await c.closed_by_peer()
         assert time.monotonic() - started >= 0.25
-        silent = await env.client()  # never sends a byte
+        silent = await env.client()  # never sends a byte: closed at the header timeout
         assert await silent.closed_by_peer()
 
 
@@ -975,7 +975,7 @@ async def test_refused_backend_falls_back_to_the_others_then_h10() -> None:
 
 
 @e2e
-async def test_oversize_request_parts_get_400_and_close() -> None:
+async def test_oversize_request_parts_get_431_414_or_400_and_close() -> None:
     async with router_env() as env:
         (up,) = await env.app("alpha")
         host = env.host("alpha")
@@ -983,22 +983,22 @@ async def test_oversize_request_parts_get_400_and_close() -> None:
         assert ok.status == 200  # under the limit
 
         cases = [
-            f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 8200}\r\n\r\n",
-            f"GET /{'a' * 8200} HTTP/1.1\r\nHost: {host}\r\n\r\n",
-            f"GET / HTTP/1.1\r\nHost: {host}\r\n" + "X-H: 1\r\n" * 1001 + "\r\n",
-            "NOT HTTP AT ALL\r\n\r\n",
+            (431, f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Big: {'a' * 8200}\r\n\r\n"),
+            (414, f"GET /{'a' * 8200} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            (431, f"GET / HTTP/1.1\r\nHost: {host}\r\n" + "X-H: 1\r\n" * 1001 + "\r\n"),
+            (400, "NOT HTTP AT ALL\r\n\r\n"),
         ]
-        for raw in cases:
+        for status, raw in cases:
             c = await env.client()
             c.writer.write(raw.encode())
             resp = await c.response()
-            assert resp.status == 400, raw[:40]
+            assert resp.status == status, raw[:40]
             assert resp.get("connection") == "close"
             assert await c.closed_by_peer()
         # An endless header line is cut off too, without waiting for its end.
         c = await env.client()
         c.writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Endless: ".encode() + b"a" * 20000)
-        assert (await c.response()).status == 400
+        assert (await c.response()).status == 431
         assert len(up.requests) == 1
 
 

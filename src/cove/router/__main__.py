@@ -13,6 +13,7 @@ import contextlib
 import signal
 from collections import deque
 
+from cove.limits import raise_open_files_limit
 from cove.router.server import Router
 from cove.router.table import Backend, RouteTable
 
@@ -37,6 +38,7 @@ async def _serve(args: argparse.Namespace) -> None:
         else:
             sink.append(line)
 
+    raise_open_files_limit()  # as `cove server` does; the caps are sized from it
     router = Router(table, log=log)
     await router.start(args.host, args.port)
     print(f"cove router listening on {args.host}:{router.port}", flush=True)

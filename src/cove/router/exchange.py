@@ -140,6 +140,7 @@ class Exchange:
         nbytes: int | None,
         service: float | None,
         attempted: bool,
+        cause: str | None = None,
     ) -> None:
         route = self.route
         if route is None or self.logged:
@@ -157,6 +158,7 @@ class Exchange:
             service if attempted else None,
             status,
             nbytes,
+            cause,
         )
         try:
             self.client.router.log(route.app, line)

@@ -16,6 +16,17 @@ MAX_HEADERS = 1000
 
 Headers = list[tuple[bytes, bytes]]
 
+
+class BadRequest(Exception):
+    """A request the router refuses to forward: the status it gets and the ``cause`` of
+    its H26 router log line (Heroku's "bad header", "bad chunk", ...)."""
+
+    def __init__(self, status: int, cause: str) -> None:
+        super().__init__(status, cause)
+        self.status = status
+        self.cause = cause
+
+
 # What to do with a header beyond copying it through.
 _CONNECTION = 1
 _DROP = 2
@@ -117,9 +128,13 @@ def build_request_head(
     start_ms: int,
     upgrade: bool,
 ) -> RequestHead:
-    """The request as rewritten for the dyno (always HTTP/1.1, keep-alive)."""
+    """The request as rewritten for the dyno (always HTTP/1.1, keep-alive).
+
+    Raises BadRequest for two Host headers (RFC 9112: 400; the dyno and the router could
+    disagree on which app the request is for).
+    """
     parts: list[bytes] = [method, b" ", url, b" HTTP/1.1\r\n"]
-    host = b""
+    host: bytes | None = None
     # Hot path: copy plain headers; defer the few that need thought (usually none but Host).
     rare: list[tuple[int, bytes, bytes]] | None = None
     special = _REQUEST_SPECIAL.get
@@ -128,6 +143,8 @@ def build_request_head(
         if code is None:
             parts += (name, b": ", value, b"\r\n")
         elif code == _HOST:
+            if host is not None:
+                raise BadRequest(400, "bad header")
             host = value
             parts += (name, b": ", value, b"\r\n")
         elif code != _DROP:
@@ -180,7 +197,7 @@ def build_request_head(
     if upgrade and upgrade_to is not None:
         parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade_to, b"\r\n")
     parts.append(b"\r\n")
-    return b"".join(parts), host, request_id, fwd, has_body, chunked
+    return b"".join(parts), host or b"", request_id, fwd, has_body, chunked
 
 
 def build_response_head(

@@ -10,6 +10,7 @@ H14 = ("H14", "No web processes running")
 H17 = ("H17", "Poorly formatted HTTP response")
 H18 = ("H18", "Server Request Interrupted")
 H20 = ("H20", "App boot timeout")
+H26 = ("H26", "Request Error")  # a malformed request; the log line says its cause
 H27 = ("H27", "Client Request Interrupted")
 H80 = ("H80", "Maintenance mode")
 H99 = ("H99", "Platform error")
@@ -29,14 +30,18 @@ def router_line(
     service: float | None,
     status: int | None,
     nbytes: int | None,
+    cause: str | None = None,
 ) -> str:
-    """``connect``/``service`` are seconds; ``None`` prints an empty field (``connect=``)."""
+    """``connect``/``service`` are seconds; ``None`` prints an empty field (``connect=``).
+    ``cause`` follows ``desc`` (H26: ``cause="bad header"``)."""
     if error is None:
         at = "at=info"
     else:
         # H80 is an expected state, not a failure: Heroku logs it at info level.
         level = "info" if error[0] == "H80" else "error"
         at = f'at={level} code={error[0]} desc="{error[1]}"'
+        if cause is not None:
+            at += f' cause="{cause}"'
     if '"' in path:
         path = path.replace('"', "%22")
     c = "" if connect is None else f"{connect * 1000:.0f}ms"

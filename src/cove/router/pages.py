@@ -23,6 +23,15 @@ MAINTENANCE = _page(
     "This app is undergoing maintenance right now. Please check back later.",
 )
 BAD_REQUEST = _page("Bad Request", "The request could not be understood by the router.")
+# Pages for requests the router refuses (cove.router.headers.BadRequest), by status.
+REFUSED = {
+    400: BAD_REQUEST,
+    414: _page("URI Too Long", "The request line is longer than the router accepts."),
+    431: _page(
+        "Request Header Fields Too Large",
+        "A header line, or the number of headers, is over the router's limit.",
+    ),
+}
 
 
 def router_response(

@@ -14,6 +14,13 @@ dyno refuses the connection, or drops it before answering in a way that shows th
 never handled, is retried on another dyno picked from a fresh table lookup: during a deploy
 the old dyno leaves the table and closes its listener while requests to it are in flight.
 An unexpected exception while handling a request answers H99 and never takes the server down.
+
+Hostile clients: a connection over the router's caps (per client address, in all) is closed
+as soon as it is accepted; one that doesn't send a whole request head within the header
+timeout is closed by the router's sweep. A request that breaks HTTP or the head limits is
+answered (400, 414, 431) and logged as H26 for its app when its Host is known; the
+connection then half-closes and drains what the client still sends, so that the client
+reads the answer instead of a reset.
 """
 
 from __future__ import annotations
@@ -28,14 +35,16 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
+from cove.limits import refuse
 from cove.router.exchange import Exchange
 from cove.router.headers import (
     MAX_HEADER_LINE,
     MAX_HEADERS,
     MAX_REQUEST_LINE,
+    BadRequest,
     Headers,
-    RequestHead,
     build_request_head,
+    new_request_id,
 )
 from cove.router.logline import (
     H10,
@@ -43,6 +52,7 @@ from cove.router.logline import (
     H13,
     H14,
     H20,
+    H26,
     H27,
     H80,
     H99,
@@ -53,6 +63,7 @@ from cove.router.pages import (
     BAD_REQUEST,
     MAINTENANCE,
     NO_SUCH_APP,
+    REFUSED,
     router_response,
 )
 from cove.router.table import Backend, WebState
@@ -72,22 +83,25 @@ _PAUSE_PIPELINE = 4  # a pipelined request waits for the one before it
 _MAX_PENDING = 256 * 1024
 _LINGER = 5.0  # seconds to drain an unwanted request body before closing
 _MAX_ATTEMPTS = 10  # dynos tried per request (Heroku's router: at most 10 connection attempts)
-
-
-class _LimitExceeded(Exception):
-    """Raised from a parser callback: the request head breaks a size limit."""
+_AFTER_BODY = -2  # ClientConn.line: a message with a body just ended, somewhere in this read
 
 
 class ClientConn(asyncio.Protocol):
     __slots__ = (
         "active",
+        "address",
+        "admitted",
+        "bad_cause",
         "client_ip",
         "closing",
         "flush_ex",
+        "head_mark",
+        "head_seen",
         "headers",
         "idle_since",
         "in_head",
         "line",
+        "opened",
         "parser",
         "paused",
         "queue",
@@ -104,8 +118,10 @@ class ClientConn(asyncio.Protocol):
     def __init__(self, router: Router) -> None:
         self.router = router
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set at once
-        self.parser = HttpRequestParser(self)
+        self.parser: HttpRequestParser = None  # type: ignore[assignment]  # once admitted
+        self.address = ""
         self.client_ip = b""
+        self.admitted = False
         self.url = b""
         self.headers: Headers = []
         self.in_head = True  # between requests, or inside a request head
@@ -120,17 +136,31 @@ class ClientConn(asyncio.Protocol):
         self.closing = False
         self.paused = 0
         self.write_paused = False
-        self.idle_since = 0.0
+        self.opened = 0.0
+        self.idle_since = 0.0  # when the last response went out (0: none yet)
+        self.head_mark = 0.0  # the idle_since the sweep last saw a head start after
+        self.head_seen = 0.0  # when the sweep first saw that head
+        self.bad_cause = ""  # H26 cause of a request refused as malformed
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.client_ip = str(peer[0]).encode() if isinstance(peer, tuple) else b""
+        address = str(peer[0]) if isinstance(peer, tuple) else ""
         router = self.router
+        if not router.caps.admit(address):
+            self.closing = True  # over a cap: refused, before a parser is made for it
+            refuse(transport)
+            return
+        self.admitted = True
+        self.address = address
+        self.client_ip = address.encode()
+        self.parser = HttpRequestParser(self)
         router.conns.add(self)
-        self.idle_since = router.now
+        # (Not the sweep's coarse clock: after the loop was held up, that would be old
+        # enough to time out a connection accepted just now.)
+        self.opened = monotonic()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -151,22 +181,28 @@ class ClientConn(asyncio.Protocol):
                         self.flush_ex = ex
             except HttpParserError as exc:
                 cause = exc.__context__
-                if cause is not None and not isinstance(cause, _LimitExceeded):
+                if cause is not None and not isinstance(cause, BadRequest):
                     raise cause from exc  # a parser callback failed: ours, not the client's
-                self._parse_error()
+                self._parse_error(cause)
             if self.closing:
                 return
             if self.in_head:
                 # httptools only reports complete header lines: bound the unfinished one here.
-                nl = data.rfind(b"\n")
-                if nl >= 0:
+                line = self.line
+                if line == _AFTER_BODY:
+                    # What follows this read's last newline may be the body just ended, not
+                    # a head: count the next head's line from the next read on.
+                    self.line = 0
+                elif (nl := data.rfind(b"\n")) >= 0:
                     self.line = len(data) - nl - 1
-                elif self.line >= 0:
+                    if self.url and not self.line and not self.headers:
+                        self._request_line_ended()
+                elif line >= 0:
                     self.line += len(data)
                 else:
                     self.line = 0
                 if self.line > MAX_HEADER_LINE + 2:
-                    self._parse_error()
+                    self._parse_error(BadRequest(431, "bad header"))
                 if self.closing:
                     return
             ex = self.flush_ex
@@ -183,7 +219,12 @@ class ClientConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
-        self.router.conns.discard(self)
+        if not self.admitted:
+            return  # refused over a cap, or gone already
+        self.admitted = False
+        router = self.router
+        router.conns.discard(self)
+        router.caps.release(self.address)
         self._abandon()
 
     def _abandon(self) -> None:
@@ -230,12 +271,12 @@ class ClientConn(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > MAX_REQUEST_LINE:
-            raise _LimitExceeded
+            raise BadRequest(414, "bad request line")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
         if len(name) + len(value) + 2 > MAX_HEADER_LINE or len(headers) >= MAX_HEADERS:
-            raise _LimitExceeded
+            raise BadRequest(431, "bad header")
         headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -243,25 +284,21 @@ class ClientConn(asyncio.Protocol):
         parser = self.parser
         url = self.url
         headers = self.headers
-        self.url = b""
-        self.headers = []
         method = parser.get_method()
-        if len(method) + len(url) + 10 > MAX_REQUEST_LINE or method == b"CONNECT":
-            raise _LimitExceeded
+        if len(method) + len(url) + 10 > MAX_REQUEST_LINE:
+            raise BadRequest(414, "bad request line")
+        version = parser.get_http_version()
+        http11 = version == "1.1"
+        if (not http11 and version != "1.0") or method == b"CONNECT":
+            raise BadRequest(400, "bad request line")  # HTTP/0.9 (or 2.0 as text); tunnels
         upgrade = parser.should_upgrade()
         router = self.router
         req = build_request_head(
             method, url, headers, self.client_ip, router.port_bytes, int(time() * 1000), upgrade
         )
-        ex = Exchange(
-            self,
-            method,
-            url,
-            req,
-            parser.get_http_version() == "1.1",
-            parser.should_keep_alive(),
-            upgrade,
-        )
+        self.url = b""
+        self.headers = []
+        ex = Exchange(self, method, url, req, http11, parser.should_keep_alive(), upgrade)
         self.reading = ex
         if upgrade:
             self.raw_ex = ex
@@ -291,7 +328,9 @@ class ClientConn(asyncio.Protocol):
         ex: Exchange = self.reading  # type: ignore[assignment]
         self.reading = None
         self.in_head = True
-        self.line = -1  # the next head starts somewhere in this read
+        # The next head starts somewhere in this read: after its last newline, unless the
+        # message had a body.
+        self.line = _AFTER_BODY if ex.has_body else -1
         ex.req_done = True
         if ex.chunked and not ex.resp_done:
             ex.pending.append(b"0\r\n\r\n")
@@ -306,8 +345,8 @@ class ClientConn(asyncio.Protocol):
             return
         try:
             ex.t_start = monotonic()
-            if ex.status:  # a queued bad request
-                self._respond(ex, ex.status, BAD_REQUEST)
+            if ex.status:  # a bad request (refused)
+                self._refuse(ex)
                 return
             router = self.router
             route, ex.host_str = router.table.resolve(ex.host)
@@ -580,6 +619,7 @@ class ClientConn(asyncio.Protocol):
         error: ErrorCode | None = None,
         *,
         attempted: bool = False,
+        cause: str | None = None,
     ) -> None:
         """Answer from the router itself."""
         ex.resp_started = ex.resp_done = True
@@ -595,6 +635,7 @@ class ClientConn(asyncio.Protocol):
                 nbytes=0 if attempted else None,
                 service=monotonic() - ex.t_sent if attempted else None,
                 attempted=attempted,
+                cause=cause,
             )
         self.exchange_done(ex)
 
@@ -636,24 +677,92 @@ class ClientConn(asyncio.Protocol):
             if ex.pending_size > _MAX_PENDING:
                 self.pause_reading(_PAUSE_PENDING)
 
-    def _parse_error(self) -> None:
-        if self.reading is not None and self.reading is not self.raw_ex:
-            # Broken mid-body: the dyno has half a request; nothing sane to answer.
-            self.close()
-            return
+    def _parse_error(self, err: BadRequest | None) -> None:
+        """The client broke HTTP (``err`` says how when it was us who noticed rather than
+        llhttp): answer it, and close once the answer is out."""
+        bad = err or BadRequest(400, "bad request")
+        ex = self.reading
+        if ex is not None and ex is not self.raw_ex:
+            # Broken mid-body (a bad chunk size): the dyno has part of a request.
+            if ex.resp_started or ex.status:
+                self.close()  # its answer is on the way already: cut it short
+                return
+            self.bad_cause = "bad chunk" if ex.chunked else bad.cause
+            ex.status = 400
+            self.pause_reading(_PAUSE_PIPELINE)
+            if ex is self.active and self.to_start is not ex:
+                # Routed already: take the request back from the dyno (or the wait for one).
+                ex.cancel_timer()
+                ex.drop_upstream()
+                task = self.router.held.pop(ex, None)
+                if task is not None:
+                    task.cancel()
+                self._refuse(ex)
+            return  # (queued, or about to start: start() refuses it)
         self.in_head = False
         self.pause_reading(_PAUSE_PIPELINE)  # nothing after a bad request is read
-        bad = Exchange(self, b"", b"", _BAD_HEAD, True, False, False)
-        bad.status = 400
-        bad.req_done = True
+        self.bad_cause = bad.cause
+        # What is known of the request, for its log line: the method once the request
+        # line is in, the Host and X-Forwarded-For among the complete header lines.
+        url = self.url
+        headers = self.headers
+        method = self.parser.get_method() if url else b""
+        host = b""
+        fwd: list[bytes] = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower == b"host" and not host:
+                host = value
+            elif lower == b"x-forwarded-for":
+                fwd.append(value)
+        fwd.append(self.client_ip)
+        head = (b"", host, new_request_id(), b", ".join(fwd), False, False)
+        refused = Exchange(self, method, url, head, True, False, False)
+        refused.status = bad.status
+        refused.req_done = True
+        # The client may be sending still: close() drains it so the answer isn't lost.
+        self.reading = refused
         if self.active is None:
-            self.active = bad
-            self.start(bad)
+            self.active = refused
+            self.start(refused)
         else:
-            self.queue.append(bad)
+            self.queue.append(refused)
 
-    def is_idle(self) -> bool:
-        return self.active is None and self.reading is None and self.tunnel is None
+    def _request_line_ended(self) -> None:
+        """The request line is in (the head so far ends with it): HTTP/0.9 has no version."""
+        if not self.parser.get_http_version().startswith("1"):
+            self._parse_error(BadRequest(400, "bad request line"))
+
+    def _refuse(self, ex: Exchange) -> None:
+        """Answer a request the router won't forward, logged as H26 for its app if any."""
+        if ex.host and ex.route is None:
+            ex.route, ex.host_str = self.router.table.resolve(ex.host)
+        page = REFUSED.get(ex.status, BAD_REQUEST)
+        self._respond(ex, ex.status, page, H26, cause=self.bad_cause)
+
+    def overdue(self, now: float, idle_by: float, head_by: float) -> bool:
+        """Whether the router's sweep should close this connection: it waited too long for
+        a request head. ``head_by``/``idle_by`` are the oldest start times still within
+        the header and idle timeouts.
+
+        A first head is due within the header timeout of connecting. After a response the
+        connection may idle for the idle timeout, but once a head starts arriving it has
+        the header timeout to complete. When it started is noted by the first sweep that
+        sees it (``head_mark`` remembers after which response), so that requests on the
+        keep-alive path pay nothing for it.
+        """
+        if self.active is not None or self.reading is not None or self.tunnel is not None:
+            return False
+        since = self.idle_since
+        if not since:
+            return self.opened <= head_by
+        if self.line > 0 or self.url or self.headers:
+            if self.head_mark != since:
+                self.head_mark = since
+                self.head_seen = now
+                return False
+            return self.head_seen <= head_by
+        return since <= idle_by
 
     def close(self) -> None:
         if self.closing:
@@ -684,6 +793,3 @@ class ClientConn(asyncio.Protocol):
             self.paused &= ~why
             if not self.paused and not self.closing:
                 self.transport.resume_reading()
-
-
-_BAD_HEAD: RequestHead = (b"", b"", "", b"", False, False)

@@ -1,5 +1,6 @@
-"""The router's listener: accepts client connections, owns the dyno connection pool, and
-sweeps request and idle timeouts on one periodic timer."""
+"""The router's listener: accepts client connections (within its connection caps), owns
+the dyno connection pool, and sweeps request, header and idle timeouts on one periodic
+timer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Coroutine
 from time import monotonic
 from typing import Any
 
+from cove.limits import Budget, Caps, ConnectionCounter, open_files_limit
 from cove.router.exchange import Exchange
 from cove.router.proxy import ClientConn, LogFn
 from cove.router.table import RouteTable
@@ -24,26 +26,38 @@ class Router:
         log: LogFn,
         public_port: int | None = None,
         request_timeout: float = 30.0,
+        header_timeout: float = 30.0,
         idle_timeout: float = 60.0,
         connect_timeout: float = 5.0,
         upstream_idle_timeout: float = 30.0,
         max_idle_per_backend: int = 64,
         boot_wait: float = 75.0,
+        caps: Caps | None = None,
     ) -> None:
         """``log(app, line)`` gets one router log line per request to a known app.
 
+        ``header_timeout``: how long a client has to send a whole request head, from when
+        it connects or from the first byte of a later request (Heroku: 30 s).
+        ``idle_timeout``: how long a keep-alive connection may wait for its next request
+        (Heroku: 1 minute).
         ``boot_wait``: how long a request to an app whose web dynos are starting is held
         for one to come up before it gets H20 (Heroku: 75 s).
+        ``caps``: client connections held at once, in all and per client address; by
+        default sized from the process's open files limit (``cove.limits``).
         """
         self.table = table
         self.log = log
         self.public_port = public_port
         self.request_timeout = request_timeout
         self.boot_wait = boot_wait
+        self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
+        caps = caps or Budget.for_limit(open_files_limit()).router
+        self.caps = ConnectionCounter("router", caps)
         self.pool = Pool(
             connect_timeout=connect_timeout,
             max_idle=max_idle_per_backend,
+            max_idle_total=caps.total,
             idle_timeout=upstream_idle_timeout,
             clock=lambda: self.now,
         )
@@ -54,7 +68,9 @@ class Router:
         # Exchanges held while their app's web dynos boot -> the task waiting for them.
         self.held: dict[Exchange, asyncio.Task[Any]] = {}
         self.now = monotonic()  # coarse clock, advanced by the sweep
-        self._tick = max(0.01, min(1.0, request_timeout / 20, idle_timeout / 20))
+        self._tick = max(
+            0.01, min(1.0, request_timeout / 20, header_timeout / 20, idle_timeout / 20)
+        )
         self._next_idle_sweep = 0.0
         self.closing = False
         self.port_bytes = b""
@@ -114,9 +130,11 @@ class Router:
                 ex.client.timeout(ex)
                 self.waiting.discard(ex)
         if now >= self._next_idle_sweep:
-            self._next_idle_sweep = now + min(1.0, self.idle_timeout / 10)
-            deadline = now - self.idle_timeout
-            for conn in [c for c in self.conns if c.idle_since <= deadline and c.is_idle()]:
+            self._next_idle_sweep = now + min(1.0, self.idle_timeout / 10, self.header_timeout / 10)
+            idle_by = now - self.idle_timeout
+            head_by = now - self.header_timeout
+            for conn in [c for c in self.conns if c.overdue(now, idle_by, head_by)]:
                 conn.close()
             self.pool.sweep(now)
+            self.caps.report(now)
         self._sweeper = self.loop.call_later(self._tick, self._sweep)

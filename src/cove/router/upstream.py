@@ -257,7 +257,11 @@ class UpstreamConn(asyncio.Protocol):
 
 
 class Pool:
-    """Idle keep-alive connections per backend, most recently used first."""
+    """Idle keep-alive connections per backend, most recently used first.
+
+    At most ``max_idle`` per backend and ``max_idle_total`` in all: idle connections hold
+    file descriptors, which the router's caps budget for (``cove.limits``).
+    """
 
     def __init__(
         self,
@@ -266,17 +270,21 @@ class Pool:
         max_idle: int,
         idle_timeout: float,
         clock: Callable[[], float],
+        max_idle_total: int = 10_000,
     ) -> None:
         self.clock = clock  # coarse is fine: idle times are seconds
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
+        self.max_idle_total = max_idle_total
         self.idle_timeout = idle_timeout
         self.idle: dict[tuple[str, int, str], list[UpstreamConn]] = {}
+        self.idle_count = 0
 
     def take(self, backend: Backend) -> UpstreamConn | None:
         conns = self.idle.get(backend.key)
         while conns:
             conn = conns.pop()
+            self.idle_count -= 1
             if not conn.closed:
                 return conn
         return None
@@ -286,18 +294,20 @@ class Pool:
         conns = self.idle.get(key)
         if conns is None:
             conns = self.idle[key] = []
-        elif len(conns) >= self.max_idle:
+        if len(conns) >= self.max_idle or self.idle_count >= self.max_idle_total:
             conn.closed = True
             conn.transport.close()
             return
         conn.idle_since = self.clock()
         conns.append(conn)
+        self.idle_count += 1
 
     def forget(self, conn: UpstreamConn) -> None:
         key = conn.backend.key
         conns = self.idle.get(key)
         if conns is not None and conn in conns:
             conns.remove(conn)
+            self.idle_count -= 1
             if not conns:
                 del self.idle[key]
 
@@ -324,3 +334,4 @@ class Pool:
             for conn in list(conns):
                 conn.transport.close()
         self.idle.clear()
+        self.idle_count = 0
