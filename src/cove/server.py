@@ -27,6 +27,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from cove import recovery, sandbox
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
+from cove.api_listener import ApiGuard
 from cove.builder import Builder, discover, remove_slug, slug_path
 from cove.builder.stack import default_dirs, installed_dirs
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
@@ -34,6 +35,7 @@ from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.home_check import has_been_used
 from cove.home_lock import HomeInUse, HomeLock
+from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
@@ -92,6 +94,28 @@ def _announce(
     tmp = settings.home / "server.json.tmp"
     tmp.write_text(json.dumps(info))
     tmp.replace(settings.home / "server.json")
+
+
+def _connection_caps(settings: Settings) -> tuple[Caps, Caps]:
+    """Raise the open files limit and size the router's and the API's connection caps
+    from it (cove.limits), with the operator's settings applied."""
+    open_files = raise_open_files_limit()
+    budget = Budget.for_limit(open_files)
+    router = budget.router.override(
+        settings.router_max_connections, settings.router_max_connections_per_address
+    )
+    api = budget.api.override(
+        settings.api_max_connections, settings.api_max_connections_per_address
+    )
+    log.info(
+        "open files limit %d: router %d connections (%d per address), API %d (%d per address)",
+        open_files,
+        router.total,
+        router.per_address,
+        api.total,
+        api.per_address,
+    )
+    return router, api
 
 
 class _HttpServer(uvicorn.Server):
@@ -174,8 +198,15 @@ async def serve(settings: Settings) -> None:
         if app_id:
             logs.publish(app_id, "heroku", "router", line)
 
+    router_caps, api_caps = _connection_caps(settings)
     api_sock = _listen(settings.api_host, settings.api_port)
-    router = Router(table, log=router_log)
+    router = Router(
+        table,
+        log=router_log,
+        header_timeout=settings.router_header_timeout,
+        idle_timeout=settings.router_idle_timeout,
+        caps=router_caps,
+    )
     await router.start(settings.router_host, settings.router_port)
     settings = settings.with_ports(api_sock.getsockname()[1], router.port)
 
@@ -212,8 +243,15 @@ async def serve(settings: Settings) -> None:
         dyno_memory=manager.memory_usage,
     )
     api = create_api(context, git_router)
+    api_guard = ApiGuard(api_caps, settings.api_header_timeout)
+    api_guard.start()
     config = uvicorn.Config(
-        api, log_level="warning", http="httptools", lifespan="off", timeout_keep_alive=65
+        api,
+        log_level="warning",
+        http=api_guard.protocol(),  # uvicorn's httptools protocol, with caps and a deadline
+        ws="none",  # (a protocol switch would take connections out of the guard's count)
+        lifespan="off",
+        timeout_keep_alive=65,
     )
     http = _HttpServer(config)
 
@@ -242,6 +280,7 @@ async def serve(settings: Settings) -> None:
             for task in tasks:
                 task.cancel()
     finally:
+        api_guard.close()
         await router.close()
         await asyncio.to_thread(cgroups.close)
         with contextlib.suppress(OSError):

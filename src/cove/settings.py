@@ -44,6 +44,17 @@ class Settings:
     domain: str = "localhost"
     # The URL users reach the API and git at (may differ behind a proxy).
     public_api_url: str = ""
+    # Client connections (cove.limits): a request head must arrive within the header
+    # timeout (Heroku: 30 s); between requests, a keep-alive connection may wait for the
+    # idle timeout (Heroku: 1 minute). Connection caps, in all and per client address: 0
+    # sizes them from the open files limit.
+    router_header_timeout: float = 30.0
+    router_idle_timeout: float = 60.0
+    router_max_connections: int = 0
+    router_max_connections_per_address: int = 0
+    api_header_timeout: float = 30.0
+    api_max_connections: int = 0
+    api_max_connections_per_address: int = 0
     # Heroku's limits (2026): 25 minutes of compile time, 1 GB compressed slugs.
     build_timeout: float = 25 * 60
     slug_max_bytes: int = 1024**3
@@ -88,6 +99,17 @@ class Settings:
             router_port=int(os.environ.get("COVE_ROUTER_PORT", 5080)),
             domain=os.environ.get("COVE_DOMAIN", "localhost"),
             public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
+            router_header_timeout=_env_float("COVE_ROUTER_HEADER_TIMEOUT", 30.0),
+            router_idle_timeout=_env_float("COVE_ROUTER_IDLE_TIMEOUT", 60.0),
+            router_max_connections=int(os.environ.get("COVE_ROUTER_MAX_CONNECTIONS", 0)),
+            router_max_connections_per_address=int(
+                os.environ.get("COVE_ROUTER_MAX_CONNECTIONS_PER_ADDRESS", 0)
+            ),
+            api_header_timeout=_env_float("COVE_API_HEADER_TIMEOUT", 30.0),
+            api_max_connections=int(os.environ.get("COVE_API_MAX_CONNECTIONS", 0)),
+            api_max_connections_per_address=int(
+                os.environ.get("COVE_API_MAX_CONNECTIONS_PER_ADDRESS", 0)
+            ),
             build_timeout=_env_float("COVE_BUILD_TIMEOUT", 25 * 60),
             slug_max_bytes=int(os.environ.get("COVE_SLUG_MAX_BYTES", 1024**3)),
             api_max_body_bytes=int(os.environ.get("COVE_API_MAX_BODY_BYTES", 1024**2)),

@@ -1,0 +1,111 @@
+"""The API listener's HTTP protocol: uvicorn's, with connection caps and a header deadline.
+
+uvicorn bounds neither. ``limit_concurrency`` only answers 503 once a request head has
+fully arrived, so connections that trickle their heads are never turned away; and its
+keep-alive timer is cancelled by the first byte of the next request, after which a head
+may trickle forever. Enough such connections lock the operator out of the API (and, once
+the open files limit is reached, out of everything). So this subclass of uvicorn's
+httptools protocol refuses connections over the caps as soon as they are accepted, and a
+periodic sweep closes connections whose request head hasn't arrived within the deadline.
+Only heads are timed: a git push streams its body for as long as it takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import monotonic
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cove.limits import Caps, ConnectionCounter, refuse
+
+# A request head larger than this is refused (uvicorn has no limit of its own; httptools
+# holds an unfinished header line in memory however long it grows).
+MAX_HEAD = 64 * 1024
+
+
+class ApiGuard:
+    """Connection accounting and the header deadline for one API listener."""
+
+    def __init__(self, caps: Caps, header_timeout: float) -> None:
+        self.conns = ConnectionCounter("API", caps)
+        self.header_timeout = header_timeout
+        # Connections waiting for a request head to complete -> since when.
+        self.heads: dict[GuardedProtocol, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Start the sweep on the running loop."""
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._sweep)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def _period(self) -> float:
+        return max(0.05, min(1.0, self.header_timeout / 10))
+
+    def _sweep(self) -> None:
+        now = monotonic()
+        late = now - self.header_timeout
+        for proto in [p for p, since in self.heads.items() if since <= late]:
+            del self.heads[proto]
+            proto.transport.close()
+        self.conns.report(now)
+        self._timer = asyncio.get_running_loop().call_later(self._period, self._sweep)
+
+    def protocol(self) -> type[GuardedProtocol]:
+        """The protocol class for ``uvicorn.Config(http=...)``, bound to this guard."""
+        return type("GuardedProtocol", (GuardedProtocol,), {"guard": self})
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    guard: ApiGuard
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address: str | None = None  # set once admitted
+        self.head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) else ""
+        if not self.guard.conns.admit(address):
+            refuse(transport)
+            return
+        self.address = address
+        super().connection_made(transport)
+        self.guard.heads[self] = monotonic()  # the first head is due within the deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        address = self.address
+        if address is None:
+            return  # refused: uvicorn never knew of it
+        self.address = None
+        self.guard.conns.release(address)
+        self.guard.heads.pop(self, None)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        heads = self.guard.heads
+        in_head = self in heads
+        super().data_received(data)
+        if in_head and self in heads:  # all of it was head (no request completed in it)
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD and not self.transport.is_closing():
+                heads.pop(self, None)
+                self.send_400_response("Request head too large.")
+
+    def on_message_begin(self) -> None:
+        # A request's first byte: its head is due within the deadline (a connection's
+        # first head is timed from the connection already).
+        self.guard.heads.setdefault(self, monotonic())
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self.guard.heads.pop(self, None)
+        self.head_bytes = 0
+        super().on_headers_complete()
