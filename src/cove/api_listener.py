@@ -13,6 +13,7 @@ Only heads are timed: a git push streams its body for as long as it takes.
 from __future__ import annotations
 
 import asyncio
+import json
 from time import monotonic
 from typing import Any
 
@@ -23,6 +24,10 @@ from cove.limits import Caps, ConnectionCounter, refuse
 # A request head larger than this is refused (uvicorn has no limit of its own; httptools
 # holds an unfinished header line in memory however long it grows).
 MAX_HEAD = 64 * 1024
+_LINGER = 5.0  # seconds to drain what a refused client still sends before closing
+_HEAD_TOO_LARGE = json.dumps(
+    {"id": "bad_request", "message": f"The request head is over {MAX_HEAD // 1024} KB."}
+).encode()
 
 
 class ApiGuard:
@@ -69,6 +74,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.address: str | None = None  # set once admitted
         self.head_bytes = 0
+        self.draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -90,6 +96,8 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.draining:
+            return
         heads = self.guard.heads
         in_head = self in heads
         super().data_received(data)
@@ -97,7 +105,23 @@ class GuardedProtocol(HttpToolsProtocol):
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD and not self.transport.is_closing():
                 heads.pop(self, None)
-                self.send_400_response("Request head too large.")
+                self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        """Answer 431, then half-close and drain: closing at once, while the client is
+        still sending, would answer it with a reset that destroys the response."""
+        transport = self.transport
+        transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (len(_HEAD_TOO_LARGE), _HEAD_TOO_LARGE)
+        )
+        self.draining = True
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(_LINGER, transport.close)
+        else:
+            transport.close()
 
     def on_message_begin(self) -> None:
         # A request's first byte: its head is due within the deadline (a connection's

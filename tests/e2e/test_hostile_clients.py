@@ -289,6 +289,17 @@ def test_api_times_the_head_only_not_a_slow_body(hostile: tuple[CoveServer, User
     assert status == 201
 
 
+def test_api_refuses_an_oversized_head_with_431(hostile: tuple[CoveServer, User]) -> None:
+    server, _ = hostile
+    data = (
+        f"GET /account HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.admin_token}"
+        f"\r\nX-Big: {'a' * 100_000}\r\n\r\n"
+    ).encode()
+    status, headers, body = send_raw(server, data, port=port_of(server.api_url))
+    assert status == 431 and headers["connection"] == "close"
+    assert json.loads(body) == {"id": "bad_request", "message": "The request head is over 64 KB."}
+
+
 # -- requests that break HTTP or the head limits --------------------------------------------------
 
 
@@ -311,10 +322,12 @@ def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def send_raw(
-    server: CoveServer, data: bytes, piece: int = 1024
+    server: CoveServer, data: bytes, piece: int = 1024, port: int = 0
 ) -> tuple[int, dict[str, str], bytes]:
-    """Send ``data`` in pieces, as a client over a network would, then read the answer."""
-    with socket.create_connection(("127.0.0.1", port_of(server.router_url)), timeout=30) as s:
+    """Send ``data`` in pieces, as a client over a network would, then read the answer
+    (from the router, or the listener on ``port``)."""
+    port = port or port_of(server.router_url)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         for i in range(0, len(data), piece):
             s.sendall(data[i : i + piece])
         response = read_response(s)
