@@ -55,6 +55,8 @@ def test_config_keys_and_values() -> None:
         validate_changes({})
     with pytest.raises(InvalidParams):
         validate_changes({"A": {"nested": 1}})
+    with pytest.raises(InvalidParams, match="must not contain a NUL character"):
+        validate_changes({"A": "x\0y"})
 
 
 def test_config_apply_and_size_limit() -> None:

@@ -31,6 +31,9 @@ def validate_changes(changes: Mapping[str, object]) -> dict[str, str | None]:
             clean[key] = str(value)
         else:
             raise InvalidParams(f"Config var {key} must be a string or null.")
+        if "\0" in (clean[key] or ""):
+            # A process environment can't hold NUL (execve ends the string there).
+            raise InvalidParams(f"Config var {key} must not contain a NUL character.")
     return clean
 
 
