@@ -28,8 +28,8 @@ from cove import recovery, sandbox
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
-from cove.builder import Builder, discover, remove_slug, slug_path
-from cove.builder.stack import default_dirs, installed_dirs
+from cove.builder import Builder, remove_slug, slug_path
+from cove.builder.stack import discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
@@ -42,7 +42,7 @@ from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
 from cove.services import accounts, addons
-from cove.settings import STACK, Settings
+from cove.settings import Settings
 from cove.store import AddOn, Slug, Store
 from cove.store.backups import StoreBackups, recovery_help
 from cove.store.db import SchemaTooNew
@@ -176,15 +176,7 @@ async def serve(settings: Settings) -> None:
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
     recovered = await asyncio.to_thread(recovery.sweep_builds, settings, store)
     recovered += await asyncio.to_thread(recovery.settle_deploy_refs, settings, store)
-    stack = await asyncio.to_thread(
-        partial(
-            discover,
-            STACK,
-            (*(settings.python_dirs or default_dirs()), *installed_dirs(settings.pythons_dir)),
-            shared=users.enabled,
-            record=settings.stack_file,
-        )
-    )
+    stack = await asyncio.to_thread(partial(discover_stack, settings, shared=users.enabled))
     stale = await asyncio.to_thread(recovery.missing_interpreters, settings, store, stack)
 
     loop = asyncio.get_running_loop()

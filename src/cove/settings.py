@@ -34,6 +34,13 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _python_downloads(value: str) -> str:
+    value = value.strip().lower() or "automatic"
+    if value not in ("automatic", "never"):
+        raise ValueError(f"COVE_PYTHON_DOWNLOADS must be automatic or never, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -80,6 +87,13 @@ class Settings:
     log_lines_per_second: float = 2000.0
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
+    # Python versions the stack lacks are installed with uv's managed Python downloads
+    # ("automatic"), or never; from uv's default source, a mirror of python-build-standalone
+    # releases (uv's --mirror), and/or a JSON list of downloads (uv's
+    # --python-downloads-json-url).
+    python_downloads: str = "automatic"
+    python_install_mirror: str = ""
+    python_downloads_json_url: str = ""
     # Store backups: the newest kept under COVE_HOME/backups, one at each start and then
     # every interval (0: only at start).
     store_backups_keep: int = 5
@@ -126,6 +140,9 @@ class Settings:
             log_lines_per_second=_env_float("COVE_LOG_LINES_PER_SECOND", 2000.0),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
+            python_downloads=_python_downloads(os.environ.get("COVE_PYTHON_DOWNLOADS", "")),
+            python_install_mirror=os.environ.get("COVE_PYTHON_INSTALL_MIRROR", ""),
+            python_downloads_json_url=os.environ.get("COVE_PYTHON_DOWNLOADS_JSON_URL", ""),
             store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
             store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
         )

@@ -239,6 +239,8 @@ def server_env(home: Path) -> dict[str, str]:
         COVE_STOP_GRACE="5",
         # Heroku's crash cool-off (20, 40, ... minutes) scaled to seconds.
         COVE_CRASH_BACKOFF_SCALE="0.005",
+        # No Python downloads from the network (tests/e2e/python_mirror.py serves them).
+        COVE_PYTHON_DOWNLOADS="never",
         PYTHONUNBUFFERED="1",
     )
     return env

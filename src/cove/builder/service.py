@@ -13,8 +13,9 @@ import httpx
 from sqlalchemy import select
 
 from cove import sandbox, testpoints
-from cove.builder import buildpacks
+from cove.builder import buildpacks, python_requests
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
+from cove.builder.python_install import HEROKU_DEFAULT, PythonInstaller
 from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
 from cove.domain.dyno_sizes import MB
@@ -54,6 +55,8 @@ class Builder:
         self.cgroups = cgroups
         self.store = store
         self.stack = stack
+        # Python versions the stack lacks, installed when a build asks for them.
+        self.python_installer = PythonInstaller(settings, stack)
         self.logs = logs
         self.wait_serving = wait_serving
         self.follow_release = follow_release
@@ -227,10 +230,13 @@ class Builder:
                 "`cove buildpacks:set`."
             )
         defaults: dict[str, str] = {}
-        for pack, name in names if app.buildpacks else names[:1]:
-            out.step(f"{name} app detected")
-            await box.compile(pack, out.write)
-            defaults.update(await box.release(pack))
+        async with python_requests.serving(self.python_installer, user) as installer_mount:
+            box.mounts.append(installer_mount)
+            box.env["COVE_PYTHON_INSTALLER"] = installer_mount.target
+            for pack, name in names if app.buildpacks else names[:1]:
+                out.step(f"{name} app detected")
+                await box.compile(pack, out.write)
+                defaults.update(await box.release(pack))
 
         out.step("Discovering process types")
         process_types = {**defaults, **(procfile or {})}
@@ -328,7 +334,9 @@ class Builder:
             "STACK": self.stack.name,
             "LANG": "C.UTF-8",
             "COVE_PYTHONS": self.stack.versions_json(),
-            "COVE_PYTHON_DEFAULT": self.stack.default_version(self.settings.default_python),
+            "COVE_PYTHON_DEFAULT": self.stack.default_version(
+                self.settings.default_python, HEROKU_DEFAULT
+            ),
             "COVE_UV": "/cove/bin/uv",
             "COVE_BUILDPACK_PYTHON": str(self.stack.buildpack_python.path),
             # Build dir and cache are separate mounts, so uv cannot hardlink between them.

@@ -10,6 +10,10 @@ stack (offered to builds, bound into every sandbox) while it exists, whatever us
 ``$HOME`` `cove server` runs with next. Discovery only adds to it. A slug's venv names its
 interpreter by absolute path, so one that is gone cannot be stood in for: the releases that
 need it are named at start, and their dynos fail to start saying so.
+
+Cove also installs interpreters itself, while it runs, into ``COVE_HOME/stack/pythons``
+(cove.builder.python_install): that directory is bound into sandboxes as a whole, so an
+interpreter installed during a build is visible to it at once, and is then added here.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import uv
 
 from cove.sandbox import Mount
 from cove.sandbox.users import closed_to_others
+from cove.settings import STACK, Settings
 
 _VERSION_DIR = re.compile(r"^python3\.(\d+)$")
 _PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix]))"
@@ -51,12 +56,17 @@ class MissingInterpreter(RuntimeError):
         self.path = path
 
 
-@dataclass(frozen=True)
+@dataclass
 class Stack:
+    """Shared by the builder and the dyno backend: an interpreter installed while the
+    server runs (``add``) is offered to the next builds and bound into the next dynos."""
+
     name: str
     # Offered to builds: one per version (COVE_PYTHONS).
     interpreters: tuple[Interpreter, ...]
     uv: Path
+    # Runs the buildpacks themselves: the newest offered, or the host's own Python when
+    # the stack has none yet (every version is then installed on demand).
     buildpack_python: Interpreter
     # Why interpreters were left out (one sentence each), said at `cove server` start.
     skipped: tuple[str, ...] = ()
@@ -64,6 +74,9 @@ class Stack:
     # and those older slugs link to (a second build of one version, one found under a
     # previous $HOME). Empty means the same as ``interpreters``.
     provided: tuple[Interpreter, ...] = ()
+    # Where Cove installs interpreters (bound into sandboxes as a whole) and the record.
+    installs: Path | None = None
+    record: Path | None = None
 
     def all(self) -> tuple[Interpreter, ...]:
         return self.provided or self.interpreters
@@ -71,13 +84,39 @@ class Stack:
     def mounts(self) -> list[Mount]:
         seen: set[Path] = set()
         mounts = []
+        if self.installs is not None and self.installs.is_dir():
+            mounts.append(Mount(self.installs, str(self.installs)))
         for interp in self.all():
-            if interp.prefix in seen or _is_system(interp.prefix):
+            if interp.prefix in seen or _is_system(interp.prefix) or self._installed(interp):
                 continue
             seen.add(interp.prefix)
             mounts.append(Mount(interp.prefix, str(interp.prefix)))
         mounts.append(Mount(self.uv, "/cove/bin/uv"))
         return mounts
+
+    def _installed(self, interp: Interpreter) -> bool:
+        return self.installs is not None and self.installs in interp.prefix.parents
+
+    def add(self, interp: Interpreter) -> None:
+        """An interpreter installed while the server runs: offered to builds (unless the
+        stack already offers its version) and recorded, so it stays in the stack."""
+        if interp.path in {i.path for i in self.all()}:
+            return
+        self.provided = (*self.all(), interp)
+        if interp.version not in {i.version for i in self.interpreters}:
+            self.interpreters = tuple(
+                sorted((*self.interpreters, interp), key=lambda i: _version_key(i.version))
+            )
+        if self.record is not None:
+            recorded = read_record(self.record)
+            if interp not in recorded:
+                write_record(self.record, [*recorded, interp])
+
+    def find(self, spec: str) -> Interpreter | None:
+        """The newest offered interpreter matching ``X.Y`` or ``X.Y.Z``."""
+        wanted = tuple(int(p) for p in spec.split("."))
+        matches = [i for i in self.interpreters if _version_key(i.version)[: len(wanted)] == wanted]
+        return max(matches, key=lambda i: _version_key(i.version)) if matches else None
 
     def provides(self, interpreter: str) -> bool:
         """Whether a sandbox can run the interpreter at this absolute path. Only compared
@@ -101,9 +140,13 @@ class Stack:
     def versions_json(self) -> str:
         return json.dumps({i.version: str(i.path) for i in self.interpreters})
 
-    def default_version(self, configured: str) -> str:
+    def default_version(self, configured: str, fallback: str) -> str:
+        """COVE_DEFAULT_PYTHON, else the newest major version the stack has, else
+        ``fallback`` (installed by the first build that needs it)."""
         if configured:
             return configured
+        if not self.interpreters:
+            return fallback
         newest = max(self.interpreters, key=lambda i: _version_key(i.version))
         return ".".join(newest.version.split(".")[:2])
 
@@ -185,14 +228,45 @@ def write_record(path: Path, interpreters: list[Interpreter]) -> None:
     tmp.replace(path)
 
 
+def discover_stack(settings: Settings, *, shared: bool) -> Stack:
+    """The stack `cove server` starts with: COVE_PYTHON_DIRS (or the usual places), the
+    interpreters Cove installed, and the record. Without downloads it must offer at least
+    one interpreter; with them it may start empty (builds install what they ask for)."""
+    settings.pythons_dir.mkdir(parents=True, exist_ok=True)
+    settings.pythons_dir.chmod(0o755)  # app users run what Cove installs there
+    return discover(
+        STACK,
+        (*(settings.python_dirs or default_dirs()), *installed_dirs(settings.pythons_dir)),
+        shared=shared,
+        record=settings.stack_file,
+        installs=settings.pythons_dir,
+        allow_empty=settings.python_downloads != "never",
+    )
+
+
+def host_python() -> Interpreter | None:
+    """The newest Python 3.9+ of the host's own (/usr/bin, /usr/local/bin): runs the
+    buildpack when the stack has no interpreter yet."""
+    found = [_probe(exe) for exe in _candidates((Path("/usr/local/bin"), Path("/usr/bin")))]
+    usable = [i for i in found if i is not None and _version_key(i.version) >= (3, 9)]
+    return max(usable, key=lambda i: _version_key(i.version)) if usable else None
+
+
 def discover(
-    name: str, dirs: tuple[Path, ...] = (), *, shared: bool = False, record: Path | None = None
+    name: str,
+    dirs: tuple[Path, ...] = (),
+    *,
+    shared: bool = False,
+    record: Path | None = None,
+    installs: Path | None = None,
+    allow_empty: bool = False,
 ) -> Stack:
     """The interpreters found in ``dirs`` (or the usual places), plus those recorded in
     ``record`` that still exist; the record is then updated with what was found (an
     interpreter that is gone stays recorded: it is used again if it comes back).
     ``shared``: apps run as their own users, so interpreters only their owner can run are
-    left out (and said)."""
+    left out (and said). ``allow_empty``: none found is fine (Cove installs them), as
+    long as the host has a Python to run the buildpack with."""
     recorded = read_record(record) if record is not None else []
     found: list[Interpreter] = []
     skipped: list[str] = []
@@ -215,7 +289,10 @@ def discover(
     for interp in provided.values():
         # The same version found twice: the first one (the configured dirs) wins.
         offered.setdefault(interp.version, interp)
-    if not offered:
+    runner = max(offered.values(), key=lambda i: _version_key(i.version)) if offered else None
+    if runner is None and allow_empty:
+        runner = host_python()
+    if runner is None:
         raise RuntimeError(
             " ".join(["No Python 3.8+ interpreters were found for the stack.", *skipped])
         )
@@ -227,7 +304,9 @@ def discover(
         name=name,
         interpreters=ordered,
         uv=Path(uv.find_uv_bin()).resolve(),
-        buildpack_python=ordered[-1],
+        buildpack_python=runner,
         skipped=tuple(dict.fromkeys(skipped)),
         provided=tuple(provided.values()),
+        installs=installs,
+        record=record,
     )

@@ -16,7 +16,7 @@ import hooks
 import package_manager
 import profile_d
 import python_version
-from install import Installer, create_venv, find_uv, tool_version
+from install import Installer, create_venv, find_uv, packaging_tools, tool_version
 from output import BuildError, detail, error, step, warning
 
 
@@ -37,15 +37,16 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
     last_version = str(old_meta.get("python_version") or "") if old_meta else None
     requested = python_version.requested_version(build_dir, manager, environ, pythons, last_version)
     step(requested.message())
-    selected = python_version.select(requested, pythons)
+    selected = python_version.choose(requested, pythons, environ)
 
     uv = find_uv(environ)
+    tools = packaging_tools(manager, selected.version)
     new_meta = cache.metadata(
         stack=environ.get("STACK", "unknown"),
         python_version=selected.version,
         interpreter=selected.interpreter,
         package_manager=manager,
-        tool_version=tool_version(manager, uv),
+        tool_version=tool_version(manager, uv, tools),
         deps_hash=cache.dependency_hash(build_dir, manager),
     )
     restored = False
@@ -71,7 +72,7 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
         installer.refresh(manager, manager == "pip" and cache.has_local_requirements(build_dir))
     else:
         step(f"Installing Python {selected.version}")
-        create_venv(uv, selected.interpreter, venv, uv_env)
+        create_venv(uv, selected.interpreter, venv, uv_env, tools)
         installer.install(manager)
         step("Saving cache")
         try:

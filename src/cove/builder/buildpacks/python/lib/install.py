@@ -17,6 +17,12 @@ import poetry_lock
 from output import BuildError, capture, detail, run, step
 
 POETRY_VERSION = "2.5.1"
+# Packaging tools in the app's environment, as Heroku's Python buildpack v351 (2026-08-18):
+# pip (requirements/pip.txt), and for pip apps on Python 3.12 and older setuptools pinned
+# at 70.3.0 (lib/pip.sh; the last release with pkg_resources that its apps rely on); no
+# wheel since v328. See the README.
+PIP_VERSION = "26.2.1"
+SETUPTOOLS_VERSION = "70.3.0"
 
 
 def find_uv(environ: dict[str, str]) -> str:
@@ -34,18 +40,37 @@ def uv_version(uv: str) -> str:
     return parts[1] if len(parts) > 1 else "unknown"
 
 
-def tool_version(package_manager: str, uv: str) -> str:
-    version = f"uv {uv_version(uv)}"
+def packaging_tools(package_manager: str, python_version: str) -> list[str]:
+    """Requirements for the tools installed before the app's packages (Heroku's rule)."""
+    major = tuple(int(p) for p in python_version.split(".")[:2])
+    # pip 26 needs Python 3.10+ (older ones are Cove's own extension: their newest pip).
+    tools = [f"pip=={PIP_VERSION}" if major >= (3, 10) else "pip"]
+    if package_manager == "pip" and major <= (3, 12):
+        tools.append(f"setuptools=={SETUPTOOLS_VERSION}")
+    return tools
+
+
+def tool_version(package_manager: str, uv: str, tools: list[str]) -> str:
+    version = ", ".join([f"uv {uv_version(uv)}", *(t.replace("==", " ") for t in tools)])
     return f"poetry {POETRY_VERSION}, {version}" if package_manager == "poetry" else version
 
 
-def create_venv(uv: str, interpreter: str, venv: str, env: dict[str, str]) -> None:
+def create_venv(
+    uv: str, interpreter: str, venv: str, env: dict[str, str], tools: list[str]
+) -> None:
     # --relocatable: scripts find their interpreter relative to themselves, so the venv works
     # from any BUILD_DIR and survives being copied to/from the cache.
-    # --seed: pip (+ setuptools/wheel on older Pythons) like a Heroku Python install.
-    cmd = [uv, "venv", "--quiet", "--relocatable", "--seed", "--no-project", "--clear"]
+    cmd = [uv, "venv", "--quiet", "--relocatable", "--no-project", "--clear"]
     if run([*cmd, "--python", interpreter, venv], env=env) != 0:
         raise BuildError(f"Couldn't create the virtual environment with {interpreter}.")
+    step("Installing " + " and ".join(t.replace("==", " ") for t in tools))
+    python = os.path.join(venv, "bin", "python")
+    if run([uv, "pip", "install", "--quiet", "--python", python, *tools], env=env) != 0:
+        raise BuildError(
+            "Couldn't install the packaging tools (" + ", ".join(tools) + ").\n"
+            "\n"
+            "See the output above for the reason."
+        )
 
 
 class Installer:
@@ -117,7 +142,7 @@ class Installer:
 
     def _install_uv(self) -> None:
         env = dict(self.env, UV_PROJECT_ENVIRONMENT=self.venv)
-        # --inexact keeps the seeded pip; a changed lock never reaches here with a stale venv
+        # --inexact keeps the packaging tools; a changed lock never reaches here with a stale venv
         # because the cache is discarded first.
         cmd = ["sync", "--locked", "--no-default-groups", "--compile-bytecode", "--inexact"]
         self._run(

@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+import stack_install
 from output import BuildError
 
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
@@ -71,7 +72,8 @@ def available_pythons(environ: dict[str, str]) -> dict[str, str]:
     """Full version -> interpreter path, from COVE_PYTHONS (JSON object).
 
     Without COVE_PYTHONS (running the buildpack by hand) the interpreter running the buildpack
-    is the only one available.
+    is the only one available. It may be empty where Cove's server installs versions on
+    request (COVE_PYTHON_INSTALLER).
     """
     raw = environ.get("COVE_PYTHONS", "").strip()
     if not raw:
@@ -88,7 +90,7 @@ def available_pythons(environ: dict[str, str]) -> dict[str, str]:
         for version, path in data.items()
         if parse_version(str(version)) is not None and len(str(version).split(".")) == 3
     }
-    if not pythons:
+    if not pythons and not stack_install.installer(environ):
         raise BuildError("This Cove stack provides no Python interpreters (COVE_PYTHONS is empty).")
     return pythons
 
@@ -101,6 +103,8 @@ def default_spec(environ: dict[str, str], pythons: dict[str, str]) -> str:
     spec = environ.get("COVE_PYTHON_DEFAULT", "").strip()
     if spec:
         return spec
+    if not pythons:
+        raise BuildError("COVE_PYTHON_DEFAULT is unset and the stack is empty. This is a Cove bug.")
     newest = _sorted_versions(pythons)[-1]
     return ".".join(newest.split(".")[:2])
 
@@ -223,24 +227,47 @@ def requested_version(
             return Requested(spec, "Pipfile.lock")
     if last_build_version:
         major = ".".join(last_build_version.split(".")[:2])
-        if any(v.startswith(major + ".") for v in pythons):
+        if any(v.startswith(major + ".") for v in pythons) or stack_install.installer(environ):
             return Requested(major, "last build")
     return Requested(default_spec(environ, pythons), "default")
 
 
-def select(requested: Requested, pythons: dict[str, str]) -> Selected:
-    """Map the request onto an available interpreter (X.Y -> newest X.Y.Z)."""
+def _where(requested: Requested) -> str:
+    return {
+        "default": "as the buildpack default (COVE_PYTHON_DEFAULT)",
+        "last build": "by the last build",
+    }.get(requested.origin, f"in {requested.origin}")
+
+
+def choose(requested: Requested, pythons: dict[str, str], environ: dict[str, str]) -> Selected:
+    """The stack's interpreter for the request; where the stack has none and Cove's server
+    installs versions, it is asked for one (and it explains any failure)."""
+    path = stack_install.installer(environ)
+    if path is None or _match(requested, pythons) is not None:
+        return select(requested, pythons)
+    version, interpreter = stack_install.request(path, requested.spec, _where(requested))
+    pythons[version] = interpreter
+    return Selected(version, interpreter)
+
+
+def _match(requested: Requested, pythons: dict[str, str]) -> str | None:
     wanted = parse_version(requested.spec)
     versions = _sorted_versions(pythons)
     if wanted is not None:
         matches = [v for v in versions if (parse_version(v) or ())[: len(wanted)] == wanted]
         if matches:
-            return Selected(matches[-1], pythons[matches[-1]])
+            return matches[-1]
+    return None
+
+
+def select(requested: Requested, pythons: dict[str, str]) -> Selected:
+    """Map the request onto an available interpreter (X.Y -> newest X.Y.Z)."""
+    match = _match(requested, pythons)
+    if match is not None:
+        return Selected(match, pythons[match])
+    versions = _sorted_versions(pythons)
     available = ", ".join(versions)
-    where = {
-        "default": "as the buildpack default (COVE_PYTHON_DEFAULT)",
-        "last build": "by the last build",
-    }.get(requested.origin, f"in {requested.origin}")
+    where = _where(requested)
     majors = sorted({".".join(v.split(".")[:2]) for v in versions}, key=parse_version)
     raise BuildError(
         f"Python {requested.spec} was requested {where}, "
