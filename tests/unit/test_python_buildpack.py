@@ -293,23 +293,26 @@ def test_python_version_file_selects_newest_patch(builder: Builder) -> None:
     version = venv_python(build_dir, "import platform; print(platform.python_version())")
     assert version == _newest(OTHER_MAJOR)
 
-    # Switching version discards the cache.
-    if OTHER_MAJOR != DEFAULT_MAJOR:
-        _, result = builder.build({**files, ".python-version": f"{DEFAULT_MAJOR}\n"})
-        out = ok(result)
-        assert "-----> Discarding cache since:" in out
-        assert f"The Python version has changed from {version} to" in out
+    # Switching version discards the cache. The last build is said to have used another
+    # version (a machine may have a single Python: checked the same way everywhere).
+    meta_file = builder.cache / "python-cache.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "python_version": "3.9.0"}))
+    _, result = builder.build(files)
+    out = ok(result)
+    assert "-----> Discarding cache since:" in out
+    assert f"The Python version has changed from 3.9.0 to {version}" in out
 
 
 def test_unspecified_version_sticks_to_last_build(builder: Builder) -> None:
     build_dir, result = builder.build({"requirements.txt": "six\n"})
     ok(result)
-    if OTHER_MAJOR == DEFAULT_MAJOR:
-        pytest.skip("needs two Python major versions")
-    # The stack's default moves on; an app that never chose a version keeps its major version.
+    # The stack's default moves on to a major version the stack doesn't even have: an app
+    # that never chose a version keeps its major version (else the build fails for want
+    # of that version), with one Python on the machine or several.
     build_dir = builder.app({"requirements.txt": "six\n"})
     env = builder.env(build_dir)
-    env["COVE_PYTHON_DEFAULT"] = OTHER_MAJOR
+    env["COVE_PYTHON_DEFAULT"] = next(f"3.{m}" for m in range(10, 40) if f"3.{m}" not in MAJORS)
     result = subprocess.run(
         [str(BUILDPACK / "bin/compile"), str(build_dir), str(builder.cache)],
         env=env,
@@ -321,6 +324,40 @@ def test_unspecified_version_sticks_to_last_build(builder: Builder) -> None:
     out = ok(result)
     assert f"Using the same major version as the last build: Python {DEFAULT_MAJOR}\n" in out
     assert "-----> Restoring cache" in out
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_packaging_tools_follow_heroku(builder: Builder, major: str) -> None:
+    """Heroku (v351): pip apps get pip 26.2.1, plus setuptools 70.3.0 (with pkg_resources)
+    on Python 3.12 and older; no wheel; other package managers get neither."""
+    old = _vkey(major) <= (3, 12)
+    build_dir, result = builder.build({".python-version": major, "requirements.txt": "six\n"})
+    out = ok(result)
+    tools = "pip 26.2.1 and setuptools 70.3.0" if old else "pip 26.2.1"
+    assert f"-----> Installing {tools}\n" in out
+    assert venv_python(build_dir, "import pip; print(pip.__version__)") == "26.2.1"
+    assert venv_has(build_dir, "pkg_resources") == old
+    assert venv_has(build_dir, "setuptools") == old
+    assert not venv_has(build_dir, "wheel")
+
+    files = {".python-version": major, "pyproject.toml": PROJECT, "tools_check.py": ""}
+    build_dir, result = builder.build(files)
+    ok(result)
+    assert not venv_has(build_dir, "setuptools-")  # (only the project's build used it)
+    assert not venv_has(build_dir, "wheel")
+
+
+PROJECT = """\
+    [project]
+    name = "tools-check"
+    version = "0.1.0"
+    description = "An app that is a project, with no requirements.txt"
+    dependencies = ["six"]
+
+    [build-system]
+    requires = ["flit_core>=3.9"]
+    build-backend = "flit_core.buildapi"
+    """
 
 
 def test_unavailable_version_lists_available(builder: Builder) -> None:

@@ -86,8 +86,6 @@ class PythonInstaller:
 
     async def _install(self, spec: str, where: str, emit: Emit) -> Interpreter:
         wanted = _key(spec)[:2]
-        if self.settings.python_downloads == "never":
-            raise self._unavailable(spec, where, "Downloads are off (COVE_PYTHON_DOWNLOADS=never).")
         if wanted < OLDEST_SUPPORTED:
             raise self._unavailable(
                 spec,
@@ -101,6 +99,8 @@ class PythonInstaller:
                 where,
                 f"Python {spec} isn't a version Cove recognises: it installs Python {_span()}.",
             )
+        if self.settings.python_downloads == "never":
+            raise self._unavailable(spec, where, "Downloads are off (COVE_PYTHON_DOWNLOADS=never).")
         version = await self._newest_download(spec, where)
         emit("step", f"Downloading Python {version} into the stack (once, for every app)")
         code, out = await self._uv_streamed(
