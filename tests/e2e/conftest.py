@@ -7,6 +7,19 @@ import pytest
 
 from tests.e2e.harness import CoveServer, User, running_server
 
+# In-process component tests that live here for their real sockets, but start no server.
+_IN_PROCESS = {"test_router_proxy.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this directory runs a real `cove server` (the ``e2e`` marker), except
+    the in-process router tests."""
+    here = Path(__file__).parent
+    for item in items:
+        path = item.path
+        if path.parent == here and path.name not in _IN_PROCESS:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:

@@ -28,8 +28,6 @@ from cove.router.exchange import Exchange
 from cove.router.proxy import ClientConn
 from cove.router.upstream import UpstreamConn
 
-pytestmark = pytest.mark.e2e
-
 DEADLINE = 10.0
 MB = 1024 * 1024
 
