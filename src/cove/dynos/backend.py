@@ -77,6 +77,12 @@ async def stop_dyno(
 
 
 class Backend(Protocol):
-    async def start(self, spec: DynoSpec, output: ProcessOutput) -> DynoHandle:
-        """Start the dyno; its raw output goes to ``output`` (``app[web.1]`` lines)."""
+    async def start(
+        self,
+        spec: DynoSpec,
+        output: ProcessOutput,
+        on_system: Callable[[str], None] | None = None,
+    ) -> DynoHandle:
+        """Start the dyno; its raw output goes to ``output`` (``app[web.1]`` lines), what
+        the backend has to say about it to ``on_system`` (``heroku[web.1]`` lines)."""
         ...

@@ -8,7 +8,9 @@ import contextlib
 import logging
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
@@ -17,6 +19,7 @@ from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.logs import READ_CHUNK, ProcessOutput
 from cove.ports import free_port
+from cove.sandbox import listeners
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
@@ -50,8 +53,12 @@ class LocalDyno:
         port: int | None,
         output: ProcessOutput,
         cgroup: Cgroup | None,
+        uid: int | None = None,
+        on_system: Callable[[str], None] | None = None,
     ) -> None:
         self.spec = spec
+        self._uid = uid  # the app's own user, when apps have one
+        self._on_system = on_system or (lambda message: None)
         self._cgroup = cgroup
         self._final_oom_kills = 0
         self.host = "127.0.0.1"
@@ -103,22 +110,50 @@ class LocalDyno:
         return await asyncio.shield(self._exited)
 
     async def wait_up(self, timeout: float) -> bool:
+        """Up once $PORT accepts connections and every socket listening there is this
+        dyno's: another process that bound the port first would get its traffic."""
         if self.port is None:
             return not self._exited.done()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        pause, warned = 0.02, False
         while loop.time() < deadline and not self._exited.done():
-            try:
-                _, writer = await asyncio.open_connection(self.host, self.port)
-            except OSError:
-                # Polling the port is how "bound to $PORT" is observed (Heroku does the same).
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return True
+            # Polling the port is how "bound to $PORT" is observed (Heroku does the same);
+            # the listener's owner is looked up (in /proc, off the loop) once it answers.
+            if await self._accepts():
+                verdict = await asyncio.to_thread(self._port_verdict, self.port)
+                if verdict == "own":
+                    return True
+                if verdict == "taken" and not warned:
+                    warned = True
+                    self._on_system(
+                        f"Port {self.port} ($PORT) is taken by another process, not this "
+                        "dyno: no requests are routed to it (a restart gets a fresh port)"
+                    )
+                    pause = 0.5  # the squatter stays: no need to re-read /proc at full pace
+            await asyncio.wait({self._exited}, timeout=pause)
         return False
+
+    async def _accepts(self) -> bool:
+        assert self.port is not None
+        try:
+            _, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def _port_verdict(self, port: int) -> Literal["own", "taken", "unknown"]:
+        """Whether only this dyno listens on ``port`` ("own"), someone else does too
+        ("taken"), or it can't tell yet: nobody listens any more, or the sandbox's
+        processes aren't found yet."""
+        found = listeners.listeners(port, self.host)
+        namespace = self._ns()
+        if not found or namespace is None:
+            return "unknown"
+        return "taken" if listeners.foreign(found, namespace, self._uid) else "own"
 
     def _ns(self) -> str | None:
         if self._namespace is None:
@@ -180,7 +215,12 @@ class LocalBackend:
             raise RuntimeError(f"could not copy slug {spec.slug.name}: {err.decode()}")
         return sandbox.Mount(app_dir, "/app", writable=True)
 
-    async def start(self, spec: DynoSpec, output: ProcessOutput) -> LocalDyno:
+    async def start(
+        self,
+        spec: DynoSpec,
+        output: ProcessOutput,
+        on_system: Callable[[str], None] | None = None,
+    ) -> LocalDyno:
         root = self.dynos_dir / spec.id
         user = self.users.for_uid(spec.uid)
         app_mount = await self._app_mount(spec, root, user)
@@ -214,4 +254,5 @@ class LocalBackend:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             raise
-        return LocalDyno(spec, proc, root, port, output, cgroup)
+        uid = user.uid if user is not None else None
+        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system)

@@ -231,7 +231,9 @@ class DynoManager:
         await asyncio.to_thread(self._write_row, spec, "starting", None)
         try:
             handle = await self.backend.start(
-                spec, self.logs.process_output(spec.app_id, spec.name)
+                spec,
+                self.logs.process_output(spec.app_id, spec.name),
+                lambda message: self._system(spec, message),
             )
         except Exception as exc:
             self._system(spec, f"Failed to start: {exc}")

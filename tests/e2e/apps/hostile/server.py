@@ -10,6 +10,8 @@ attack on a neighbouring app or on Cove and answers with what happened, as JSON:
 /unshare                    create a user namespace
 /keyctl                     use the kernel keyring
 /alloc?mb=N                 allocate and hold N more MB
+/squat?port=P               listen on port P (another dyno's next $PORT), answering "squatter"
+/squatted                   how many HTTP requests the squatted ports received
 """
 
 import ctypes
@@ -20,12 +22,14 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 HELD: list[bytes] = []
+SQUATTED_REQUESTS: list[str] = []
 
 
 def failure(exc: OSError) -> dict[str, object]:
@@ -131,6 +135,32 @@ def alloc(q: dict[str, str]) -> dict[str, object]:
     return {"held_mb": sum(len(b) for b in HELD) // (1024 * 1024)}
 
 
+class Squatter(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        SQUATTED_REQUESTS.append(self.headers.get("Host", ""))
+        body = b"squatter"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def squat(q: dict[str, str]) -> dict[str, object]:
+    try:
+        server = ThreadingHTTPServer(("0.0.0.0", int(q["port"])), Squatter)
+    except OSError as exc:
+        return failure(exc)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return {"ok": True}
+
+
+def squatted(_: dict[str, str]) -> dict[str, object]:
+    return {"requests": len(SQUATTED_REQUESTS), "hosts": sorted(set(SQUATTED_REQUESTS))}
+
+
 ATTACKS = {
     "/whoami": whoami,
     "/read": read,
@@ -141,6 +171,8 @@ ATTACKS = {
     "/unshare": namespaces,
     "/keyctl": keyring,
     "/alloc": alloc,
+    "/squat": squat,
+    "/squatted": squatted,
 }
 
 
