@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from cove.builder.python_install import PythonInstaller, PythonUnavailable, _last_error
 from cove.builder.stack import Interpreter, Stack, discover, read_record
 from cove.settings import Settings
+from tests.e2e.python_mirror import system_python
 
 
 def stack_of(tmp_path: Path) -> Stack:
@@ -106,3 +108,25 @@ def test_uv_errors_are_shown_without_progress_lines() -> None:
     out = "Downloading cpython-3.12.1 (download)\nerror: Failed to download\n  cause: 404"
     assert _last_error(out) == "error: Failed to download cause: 404"
     assert _last_error(json.dumps([])) == "[]"
+
+
+def test_a_version_the_operator_installed_is_found_without_a_restart(tmp_path: Path) -> None:
+    """The how-to's `uv python install ... --install-dir COVE_HOME/stack/pythons` puts it
+    where the next build finds it, even with downloads off."""
+    exe, version = system_python()
+    major = ".".join(version.split(".")[:2])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    installs = tmp_path / "stack" / "pythons"
+    installs.mkdir(parents=True)
+    stack = discover("test", (empty,), installs=installs, allow_empty=True)
+    installer = PythonInstaller(Settings(home=tmp_path, python_downloads="never"), stack)
+    # Laid out as uv does (bin/ and lib/pythonX.Y), the system's binary and its stdlib.
+    prefix = installs / f"cpython-{version}-linux-x86_64-gnu"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "lib").mkdir()
+    (prefix / "lib" / f"python{major}").symlink_to(f"/usr/lib/python{major}")
+    shutil.copy2(exe, prefix / "bin" / exe.name)
+    found = asyncio.run(installer.provide(major, "in .python-version", lambda *_: None))
+    assert found.prefix == prefix and found.version == version
+    assert stack.find(major) == found

@@ -65,24 +65,29 @@ class PythonInstaller:
         time: a second build asking for it waits and then finds it in the stack."""
         major = ".".join(spec.split(".")[:2])
         async with self._locks.setdefault(major, asyncio.Lock()):
-            found = self.stack.find(spec) or await asyncio.to_thread(self._rescan, spec)
+            if self.stack.find(spec) is None:
+                # The stack is changed on the event loop only (builds read it there).
+                for interp in await asyncio.to_thread(self._rescan):
+                    self.stack.add(interp)
+            found = self.stack.find(spec)
             if found is not None:
                 return found
             return await self._install(spec, where, emit)
 
-    def _rescan(self, spec: str) -> Interpreter | None:
+    def _rescan(self) -> list[Interpreter]:
         """Interpreters an operator installed into the stack's directory since the server
         started (the command the error message gives): no restart needed."""
         known = {i.path for i in self.stack.all()}
+        found: list[Interpreter] = []
         dirs = installed_dirs(self.root)
         for exe in _candidates(dirs) if dirs else ():  # (no dirs means the usual places)
             if exe.resolve() in known:
                 continue
             interp = _probe(exe)
             if interp is not None and interp.path not in known and open_to_others(interp):
-                self.stack.add(interp)
+                found.append(interp)
                 known.add(interp.path)
-        return self.stack.find(spec)
+        return found
 
     async def _install(self, spec: str, where: str, emit: Emit) -> Interpreter:
         wanted = _key(spec)[:2]
@@ -109,6 +114,8 @@ class PythonInstaller:
         if code != 0:
             raise self._unavailable(spec, where, f"The download failed: {_last_error(out)}")
         interp = await asyncio.to_thread(self._settle, version)
+        if interp is not None:
+            self.stack.add(interp)
         if interp is None:
             raise self._unavailable(
                 spec, where, f"uv installed Python {version}, but it doesn't run."
@@ -143,8 +150,8 @@ class PythonInstaller:
         return max(versions, key=_key)
 
     def _settle(self, version: str) -> Interpreter | None:
-        """Open the new install to app users (they run it; nobody but us writes it), probe
-        it and add it to the stack."""
+        """Open the new install to app users (they run it; nobody but us writes it) and
+        probe it."""
         for path in self.root.iterdir():
             if path.name.startswith(f"cpython-{version}-") and not path.is_symlink():
                 _open_tree(path)
@@ -158,7 +165,6 @@ class PythonInstaller:
                 continue
             interp = _probe(exe)
             if interp is not None and interp.version == version and open_to_others(interp):
-                self.stack.add(interp)
                 return interp
         return None
 
