@@ -104,9 +104,12 @@ def missing_interpreters(settings: Settings, store: Store, stack: Stack) -> list
     for name, version, checksum in current:
         needed = slug_interpreter(slug_path(settings.slugs_dir, checksum))
         if needed is not None and not stack.provides(needed):
+            # The operator reinstalls on the host: one of Cove's installs is named there.
+            on_host = stack.on_host(needed)
+            where = f" ({on_host} on this host)" if on_host != needed else ""
             lines.append(
-                f"{name} v{version} needs the Python interpreter {needed}, which the stack no "
-                "longer has: its dynos can't start. Reinstall it at that path and restart, "
-                "or deploy the app again."
+                f"{name} v{version} needs the Python interpreter {needed}{where}, which the "
+                "stack no longer has: its dynos can't start. Reinstall it at that path and "
+                "restart, or deploy the app again."
             )
     return lines

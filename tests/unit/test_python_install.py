@@ -75,12 +75,14 @@ def test_an_installed_interpreter_joins_the_stack_and_its_record(tmp_path: Path)
     stack.add(new)
     assert stack.find("3.99") == new and stack.find("3.99.1") == new
     assert stack.interpreters == (*before, new)
-    assert stack.provides(str(new.path))
+    # Sandboxes (and so the slugs' venvs) see it under /cove/pythons, not in COVE_HOME.
+    assert stack.provides("/cove/pythons/cpython-3.99.1-linux-x86_64-gnu/bin/python3.99")
     assert new in read_record(tmp_path / "stack" / "interpreters.json")
     # The install directory is bound as a whole (what is installed during a build shows
     # up in its sandbox), not each interpreter in it.
-    targets = [m.target for m in stack.mounts()]
-    assert targets.count(str(stack.installs)) == 1 and str(prefix) not in targets
+    mounts = [(m.source, m.target) for m in stack.mounts()]
+    assert (stack.installs, "/cove/pythons") in mounts
+    assert not any(source == prefix or str(tmp_path) in target for source, target in mounts)
 
 
 def test_an_empty_stack_is_allowed_only_with_downloads(tmp_path: Path) -> None:

@@ -120,7 +120,11 @@ class PythonInstaller:
             raise self._unavailable(
                 spec, where, f"uv installed Python {version}, but it doesn't run."
             )
-        emit("line", f"Python {version} is now part of the stack: {interp.prefix}")
+        # Where the app sees it.
+        emit(
+            "line",
+            f"Python {version} is now part of the stack: {self.stack.in_sandbox(interp.prefix)}",
+        )
         return interp
 
     async def _newest_download(self, spec: str, where: str) -> str:

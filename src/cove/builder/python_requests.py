@@ -6,8 +6,9 @@ can't write the shared stack. So each build gets a Unix socket: the buildpack se
 ``{"version": "3.12", "where": "in .python-version"}``; the server installs that version
 (cove.builder.python_install), sending ``{"step": ...}`` / ``{"line": ...}`` progress for
 the build output,
-then ``{"version", "path"}`` or ``{"error"}``. The stack's install directory is bound into
-the sandbox as a whole, so the new interpreter is visible to the build at once.
+then ``{"version", "path"}`` (the path inside the sandbox) or ``{"error"}``. The stack's
+install directory is bound into the sandbox as a whole (at ``/cove/pythons``), so the new
+interpreter is visible to the build at once.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ async def serving(
             if requests > MAX_REQUESTS:
                 raise PythonUnavailable("A build may ask for a Python version only a few times.")
             interp = await installer.provide(spec, where, lambda kind, text: send({kind: text}))
-            send({"version": interp.version, "path": str(interp.path)})
+            # The path the build's sandbox runs it from (its venv records that one).
+            send({"version": interp.version, "path": installer.stack.in_sandbox(interp.path)})
         except PythonUnavailable as exc:
             send({"error": str(exc)})
         except (TimeoutError, ValueError):

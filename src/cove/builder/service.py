@@ -338,7 +338,7 @@ class Builder:
                 self.settings.default_python, HEROKU_DEFAULT
             ),
             "COVE_UV": "/cove/bin/uv",
-            "COVE_BUILDPACK_PYTHON": str(self.stack.buildpack_python.path),
+            "COVE_BUILDPACK_PYTHON": self.stack.in_sandbox(self.stack.buildpack_python.path),
             # Build dir and cache are separate mounts, so uv cannot hardlink between them.
             "UV_LINK_MODE": "copy",
         }

@@ -1,8 +1,10 @@
 """The stack: what the host provides to builds and dynos.
 
 A slug holds the app and its virtualenv; the interpreter the venv points at is provided by
-the stack, at the same absolute path on every host of the stack (interpreters are bound
-into sandboxes at their own path, because builds such as pyenv's hard-code it).
+the stack, at the same absolute path in every sandbox. Interpreters found on the host
+(pyenv, the system's) are bound at their own path, because builds such as pyenv's
+hard-code it; those Cove installs itself are relocatable and appear under a fixed path
+(``/cove/pythons``), whatever ``COVE_HOME`` is.
 
 The stack is a recorded set, not whatever the server's ``$HOME`` shows today: every
 interpreter it has had is written to ``COVE_HOME/stack/interpreters.json`` and stays in the
@@ -12,8 +14,11 @@ interpreter by absolute path, so one that is gone cannot be stood in for: the re
 need it are named at start, and their dynos fail to start saying so.
 
 Cove also installs interpreters itself, while it runs, into ``COVE_HOME/stack/pythons``
-(cove.builder.python_install): that directory is bound into sandboxes as a whole, so an
-interpreter installed during a build is visible to it at once, and is then added here.
+(cove.builder.python_install): that directory is bound into sandboxes as a whole, at
+``/cove/pythons``, so an interpreter installed during a build is visible to it at once, and
+is then added here. Sandboxes never see ``COVE_HOME``'s path, and slugs built on those
+interpreters don't depend on it: the server works with host paths (probing, permissions,
+the record), and everything a sandbox is told or a slug records uses ``in_sandbox``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix])
 # Every sandbox sees the host's /usr (and the merged /bin, /lib links): an interpreter
 # there needs no binding of its own.
 _SYSTEM = tuple(PurePosixPath(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64"))
+# Where every sandbox sees COVE_HOME/stack/pythons (beside /cove/bin/uv).
+PYTHONS_IN_SANDBOX = PurePosixPath("/cove/pythons")
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ class Stack:
     # and those older slugs link to (a second build of one version, one found under a
     # previous $HOME). Empty means the same as ``interpreters``.
     provided: tuple[Interpreter, ...] = ()
-    # Where Cove installs interpreters (bound into sandboxes as a whole) and the record.
+    # Where Cove installs interpreters (bound into sandboxes as a whole, at
+    # PYTHONS_IN_SANDBOX) and the record.
     installs: Path | None = None
     record: Path | None = None
 
@@ -85,7 +93,7 @@ class Stack:
         seen: set[Path] = set()
         mounts = []
         if self.installs is not None and self.installs.is_dir():
-            mounts.append(Mount(self.installs, str(self.installs)))
+            mounts.append(Mount(self.installs, str(PYTHONS_IN_SANDBOX)))
         for interp in self.all():
             if interp.prefix in seen or _is_system(interp.prefix) or self._installed(interp):
                 continue
@@ -96,6 +104,21 @@ class Stack:
 
     def _installed(self, interp: Interpreter) -> bool:
         return self.installs is not None and self.installs in interp.prefix.parents
+
+    def in_sandbox(self, path: Path) -> str:
+        """Where sandboxes see the stack's file at host ``path``: under PYTHONS_IN_SANDBOX
+        for what Cove installed, at its own path otherwise."""
+        if self.installs is not None and self.installs in path.parents:
+            return str(PYTHONS_IN_SANDBOX / path.relative_to(self.installs))
+        return str(path)
+
+    def on_host(self, path: str) -> str:
+        """The host path of a sandbox path under PYTHONS_IN_SANDBOX (for the operator's
+        messages); other paths are the same on both sides."""
+        inside = PurePosixPath(path)
+        if self.installs is not None and PYTHONS_IN_SANDBOX in inside.parents:
+            return str(self.installs / inside.relative_to(PYTHONS_IN_SANDBOX))
+        return path
 
     def add(self, interp: Interpreter) -> None:
         """An interpreter installed while the server runs: offered to builds (unless the
@@ -119,12 +142,12 @@ class Stack:
         return max(matches, key=lambda i: _version_key(i.version)) if matches else None
 
     def provides(self, interpreter: str) -> bool:
-        """Whether a sandbox can run the interpreter at this absolute path. Only compared
-        with what the stack has, never looked up on the host: the path comes from a slug,
-        which is the app's to write."""
+        """Whether a sandbox can run the interpreter at this absolute path (a path inside
+        sandboxes). Only compared with what the stack has, never looked up on the host: the
+        path comes from a slug, which is the app's to write."""
         if _is_system(PurePosixPath(interpreter)):
             return True
-        return interpreter in {str(i.path) for i in self.all()}
+        return interpreter in {self.in_sandbox(i.path) for i in self.all()}
 
     def dyno_mounts(self, app_dir: Path) -> list[Mount]:
         """The stack's mounts for a dyno running the slug unpacked at ``app_dir``; raises
@@ -138,7 +161,8 @@ class Stack:
         return self.mounts()
 
     def versions_json(self) -> str:
-        return json.dumps({i.version: str(i.path) for i in self.interpreters})
+        """COVE_PYTHONS: full version -> interpreter, as the build's sandbox sees it."""
+        return json.dumps({i.version: self.in_sandbox(i.path) for i in self.interpreters})
 
     def default_version(self, configured: str, fallback: str) -> str:
         """COVE_DEFAULT_PYTHON, else the newest major version the stack has, else
@@ -307,6 +331,7 @@ def discover(
         buildpack_python=runner,
         skipped=tuple(dict.fromkeys(skipped)),
         provided=tuple(provided.values()),
-        installs=installs,
+        # Resolved as probed paths are, so that what is installed there is recognised.
+        installs=installs.resolve() if installs is not None else None,
         record=record,
     )
