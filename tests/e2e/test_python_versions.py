@@ -1,18 +1,22 @@
 """Python versions the stack lacks are installed by the server when a build asks for them,
 from a download source (here a local mirror: no network), once for every app; where that
-can't be done the build says how to add the interpreter. And the app's environment has
-Heroku's packaging tools: pkg_resources imports on Python 3.12 and older."""
+can't be done the build says how to add the interpreter. Sandboxes see the installs at
+/cove/pythons, never COVE_HOME's path, so their slugs survive COVE_HOME moving. And the
+app's environment has Heroku's packaging tools: pkg_resources imports on Python 3.12 and
+older."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User, running_server
+from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.python_mirror import Mirror, serve, session_archive, system_python
 
 pytestmark = pytest.mark.timeout(600)
@@ -30,6 +34,12 @@ def pinned_app(user: User, name: str, pin: tuple[str, str]) -> Path:
     user.commit_all(repo, "Pin the Python version")
     user.cove("apps:create", name, cwd=repo)
     return repo
+
+
+def venvs(server: CoveServer) -> list[Path]:
+    """The virtualenvs of the unpacked slugs (read in COVE_HOME)."""
+    slugs = (server.home / "slugs").iterdir()
+    return [s / ".heroku" / "python" for s in slugs if s.is_dir()]
 
 
 def python_info(server: CoveServer, app: str) -> dict[str, str]:
@@ -71,15 +81,27 @@ def test_a_version_the_stack_lacks_is_downloaded_once_for_every_app(
             f"-----> Downloading Python {version} into the stack (once, for every app)"
             in pushes[downloading[0]]
         )
-        for name in repos:
-            info = python_info(server, name)
-            assert info["version"] == version
-            assert Path(info["base_prefix"]).parent == pythons
-        # Recorded like every interpreter of the stack, open to every app's user.
+        # Recorded like every interpreter of the stack (host paths: the server's), open to
+        # every app's user.
         record = json.loads((server.home / "stack" / "interpreters.json").read_text())
         [installed] = record["interpreters"]
         assert installed["version"] == version and Path(installed["prefix"]).parent == pythons
         assert Path(installed["path"]).stat().st_mode & 0o777 == 0o755
+        # Apps run it from the fixed path every sandbox sees it at, never from COVE_HOME
+        # (which no sandbox sees): the venvs and the build output name that path only.
+        in_sandbox = Path("/cove/pythons") / Path(installed["prefix"]).name
+        in_sandbox_exe = in_sandbox / "bin" / Path(installed["path"]).name
+        for name in repos:
+            info = python_info(server, name)
+            assert info["version"] == version
+            assert info["base_prefix"] == str(in_sandbox)
+            assert str(server.home) not in pushes[name], pushes[name]
+        assert len(venvs(server)) == len(repos)
+        for venv in venvs(server):
+            assert os.readlink(venv / "bin" / "python") == str(in_sandbox_exe)
+            cfg = (venv / "pyvenv.cfg").read_text()
+            assert f"home = {in_sandbox}/bin" in cfg and str(server.home) not in cfg, cfg
+        assert f"Python {version} is now part of the stack: {in_sandbox}" in pushes[downloading[0]]
 
         # A version the download source doesn't have: the build says how to add it.
         missing = "3.13" if major != "3.13" else "3.12"
@@ -96,6 +118,36 @@ def test_a_version_the_stack_lacks_is_downloaded_once_for_every_app(
         assert "COVE_PYTHON_INSTALL_MIRROR" in out and "COVE_PYTHON_DIRS" in out
         assert "Traceback" not in out
         assert len(mirror.downloads) == 1
+
+        # COVE_HOME moves (and the server's HOME changes): the slugs built on the install
+        # still run, since sandboxes see it at the same path wherever COVE_HOME is.
+        server.stop()
+        moved = tmp_path / "moved" / "cove-home"
+        moved.parent.mkdir()
+        server.home.rename(moved)
+        (tmp_path / "another-home").mkdir()
+        server.home = moved
+        server.env.update(COVE_HOME=str(moved), HOME=str(tmp_path / "another-home"))
+        server.start()
+        for name in repos:
+            wait_for(
+                lambda name=name: server.get(name).status_code == 200, 60, what=f"{name} serving"
+            )
+            assert python_info(server, name)["base_prefix"] == str(in_sandbox)
+        assert "needs the Python interpreter" not in server.log_path.read_text()
+
+        # The install is gone: the operator is told which releases need it, and where it
+        # was on this host.
+        server.stop()
+        shutil.rmtree(moved / "stack" / "pythons" / in_sandbox.name)
+        server.start()
+        report = server.log_path.read_text().rsplit("Cove is running", 1)[1]
+        on_host = moved / "stack" / "pythons" / in_sandbox.name / "bin" / in_sandbox_exe.name
+        assert (
+            f"Warning: pinned-major v2 needs the Python interpreter {in_sandbox_exe} "
+            f"({on_host} on this host), which the stack no longer has: its dynos can't "
+            "start." in report
+        ), report
 
 
 def test_without_downloads_the_build_says_how_to_add_the_version(
