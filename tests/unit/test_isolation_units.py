@@ -17,6 +17,7 @@ from cove.domain.dyno_sizes import MB, SIZES, dyno_size, memory_verdict, parse_s
 from cove.domain.errors import InvalidParams
 from cove.dynos.local import size_limits
 from cove.sandbox import seccomp
+from cove.sandbox.bwrap import LOAD_ENV
 from cove.sandbox.users import SandboxUser, Users
 from cove.services import accounts, apps
 from cove.services.apps import FIRST_APP_UID
@@ -86,9 +87,11 @@ def test_sandbox_command_runs_as_the_user(tmp_path: Path) -> None:
         hostname="h",
         user=user,
     ) as launch:
-        argv = launch.argv
+        argv, app_env_fd = launch.argv, launch.pass_fds[0]
     tail = argv[argv.index("--") + 1 :]
-    assert tail == [*user.drop_argv(), "python", "app.py"]
+    # The app's environment is loaded once the command runs as the app's user.
+    loader = ["/bin/bash", "--noprofile", "--norc", "-c", LOAD_ENV, "cove-env", str(app_env_fd)]
+    assert tail == [*user.drop_argv(), *loader, "python", "app.py"]
     assert ["--ro-bind", str(tmp_path / "passwd"), "/etc/passwd"] == argv[
         argv.index(str(tmp_path / "passwd")) - 1 : argv.index(str(tmp_path / "passwd")) + 2
     ]

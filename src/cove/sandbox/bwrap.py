@@ -8,6 +8,12 @@ network namespace so they can bind ``$PORT`` where the router reaches them.
 The sandbox's environment (config vars, add-on URLs with their passwords) never appears on
 a command line, which every user of the host can read in ``/proc/<pid>/cmdline``: bwrap
 reads it from a memfd (``--args FD``), which it closes before the sandboxed command starts.
+
+When the sandbox changes user, its first steps run as root (giving the ``/app`` overlay to
+the app's user, then ``setpriv``): they get a fixed environment, never the app's, in which
+``LD_PRELOAD`` or ``LD_LIBRARY_PATH`` would run the app's code as root with every
+capability. The app's environment comes from a second memfd, read by a shell that already
+runs as the app's user and closes it before the command starts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,21 @@ from typing import NamedTuple
 from cove.sandbox.users import SandboxUser
 
 ROOT = PurePosixPath("/")
+
+# The environment of the steps that run as root inside a sandbox that changes user.
+ROOT_ENV = {"PATH": "/usr/bin:/bin"}
+
+# Run as the app's user: the environment in the memfd whose number is $1 (NUL-separated
+# KEY=value) becomes exactly the environment of the command that follows. Read whole
+# before anything is exported, so no variable of the app's (TMOUT, LC_ALL) changes how it
+# is read; read-only shell variables (UID) are skipped, as bash ignores them on import.
+LOAD_ENV = (
+    "__cove_fd=$1; shift; unset PATH PWD OLDPWD; __cove_env=(); "
+    'while IFS= read -r -d "" -u "$__cove_fd" __cove_kv; do __cove_env+=("$__cove_kv"); done; '
+    "exec {__cove_fd}<&-; "
+    'for __cove_kv in "${__cove_env[@]}"; do export -- "$__cove_kv" 2>/dev/null; done; '
+    'exec "$@"'
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,17 @@ def env_args(env: Mapping[str, str]) -> bytes:
     return b"".join(word.encode() + b"\0" for word in words)
 
 
+def environ_block(env: Mapping[str, str]) -> bytes:
+    """``env`` as NUL-terminated ``KEY=value`` entries (what LOAD_ENV reads)."""
+    for key in env:
+        if not key or "=" in key:
+            raise ValueError(f"invalid environment variable name {key!r}")
+    items = [f"{key}={value}" for key, value in env.items()]
+    if any("\0" in item for item in items):
+        raise ValueError("environment variables cannot contain NUL characters")
+    return b"".join(item.encode() + b"\0" for item in items)
+
+
 @contextmanager
 def memfd(name: str, data: bytes) -> Iterator[int]:
     """An anonymous in-memory file holding ``data``, read from the start; close-on-exec, so
@@ -142,13 +174,20 @@ def command(
     (``cove.sandbox.seccomp``). The fds stay open until the context ends: start the child
     inside it."""
     with ExitStack() as stack:
-        env_fd = stack.enter_context(memfd("cove-env", env_args(env)))
+        fds: list[int] = []
+        app_env_fd = None
+        if user is not None:  # the app's environment only once it runs as the app's user
+            app_env_fd = stack.enter_context(memfd("cove-app-env", environ_block(env)))
+            fds.append(app_env_fd)
+        env_fd = stack.enter_context(memfd("cove-env", env_args(env if user is None else ROOT_ENV)))
+        fds.append(env_fd)
         filter_fd = None
         if seccomp_program is not None:
             filter_fd = stack.enter_context(memfd("cove-seccomp", seccomp_program))
+            fds.append(filter_fd)
         yield Launch(
-            _argv(argv, mounts, hostname, cwd, user, env_fd, filter_fd),
-            (env_fd,) if filter_fd is None else (env_fd, filter_fd),
+            _argv(argv, mounts, hostname, cwd, user, env_fd, filter_fd, app_env_fd),
+            tuple(fds),
         )
 
 
@@ -160,6 +199,7 @@ def _argv(
     user: SandboxUser | None,
     env_fd: int,
     seccomp_fd: int | None,
+    app_env_fd: int | None = None,
 ) -> list[str]:
     args = [
         bwrap_path(),
@@ -200,6 +240,10 @@ def _argv(
         args += ["--seccomp", str(seccomp_fd)]
     args += ["--chdir", cwd, "--args", str(env_fd), "--"]
     if user is not None:
+        assert app_env_fd is not None
+        args += user.give_argv([m.target for m in mounts if m.ephemeral])
         args += user.drop_argv()
+        args += ["/bin/bash", "--noprofile", "--norc", "-c", LOAD_ENV, "cove-env"]
+        args.append(str(app_env_fd))
     args.extend(argv)
     return args

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,19 @@ class SandboxUser:
             "--no-new-privs",
             "--",
         ]
+
+    def give_argv(self, paths: Sequence[str]) -> list[str]:
+        """Prefix, run as root before ``drop_argv``, that gives ``paths`` (mount points
+        inside the sandbox) to this user: the root of an overlay belongs to root, and the
+        app's user must own /app, as on Heroku. Only the mount's root changes owner: the
+        lower layer (the pristine slug) is never written."""
+        if not paths:
+            return []
+        script = (
+            'owner=$0; while [ "$1" != -- ]; do chown -h -- "$owner" "$1" || exit; shift; '
+            'done; shift; exec "$@"'
+        )
+        return ["/bin/sh", "-c", script, f"{self.uid}:{self.gid}", *paths, "--"]
 
     def bind_args(self) -> list[str]:
         return [
