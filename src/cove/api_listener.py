@@ -8,17 +8,25 @@ the open files limit is reached, out of everything). So this subclass of uvicorn
 httptools protocol refuses connections over the caps as soon as they are accepted, and a
 periodic sweep closes connections whose request head hasn't arrived within the deadline.
 Only heads are timed: a git push streams its body for as long as it takes.
+
+With TLS, the handshake happens inside the protocol (``loop.start_tls`` on the accepted
+connection) rather than in the server: a connection is counted against the caps from the
+moment it is accepted, and its handshake counts into the first head's deadline, so that
+half-finished handshakes can't hold descriptors outside every limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import ssl
 from time import monotonic
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cove import tls_handshake
 from cove.limits import Caps, ConnectionCounter, refuse
 
 # A request head larger than this is refused (uvicorn has no limit of its own; httptools
@@ -33,9 +41,12 @@ _HEAD_TOO_LARGE = json.dumps(
 class ApiGuard:
     """Connection accounting and the header deadline for one API listener."""
 
-    def __init__(self, caps: Caps, header_timeout: float) -> None:
+    def __init__(
+        self, caps: Caps, header_timeout: float, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.conns = ConnectionCounter("API", caps)
         self.header_timeout = header_timeout
+        self.tls = tls
         # Connections waiting for a request head to complete -> since when.
         self.heads: dict[GuardedProtocol, float] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -83,17 +94,44 @@ class GuardedProtocol(HttpToolsProtocol):
             refuse(transport)
             return
         self.address = address
-        super().connection_made(transport)
         self.guard.heads[self] = monotonic()  # the first head is due within the deadline
+        tls = self.guard.tls
+        if tls is None:
+            super().connection_made(transport)
+            return
+        self.transport = transport  # (what the sweep closes if the handshake is too slow)
+        tls_handshake.begin(
+            self.loop,
+            transport,
+            self,
+            tls,
+            self.guard.header_timeout,
+            lambda secured: self._handshake_done(transport, secured),
+        )
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _handshake_done(self, raw: asyncio.Transport, transport: asyncio.Transport | None) -> None:
+        if transport is None or transport.is_closing():
+            # (slow, reset, not TLS at all) A failed handshake never reaches
+            # connection_lost: the connection is released here.
+            self._release()
+            raw.close()
+            return
+        super().connection_made(transport)
+
+    def _release(self) -> bool:
         address = self.address
         if address is None:
-            return  # refused: uvicorn never knew of it
+            return False
         self.address = None
         self.guard.conns.release(address)
         self.guard.heads.pop(self, None)
-        super().connection_lost(exc)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._release():
+            return  # refused: uvicorn never knew of it
+        with contextlib.suppress(AttributeError):  # (uvicorn never saw a failed handshake)
+            super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.draining:

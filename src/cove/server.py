@@ -19,12 +19,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import uvicorn
 from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from cove import recovery, sandbox
+from cove import recovery, sandbox, tls
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
@@ -71,6 +72,11 @@ def _announce(
     print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
     print(f"  API and git: {settings.api_url}", flush=True)
     print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
+    ca_file = tls.TlsFiles(settings.tls_dir).ca_cert
+    if settings.tls:
+        print(f"    and HTTP:  http://<app>.{settings.domain}:{settings.router_port}/", flush=True)
+        fingerprint = tls.fingerprint(ca_file.read_bytes())
+        print(f"  Cove's CA:   {ca_file} (SHA-256 {fingerprint})", flush=True)
     for line in isolation.lines():
         print(f"  {line}", flush=True)
     for line in warnings:
@@ -89,6 +95,8 @@ def _announce(
         "pid": os.getpid(),
         "api_url": settings.api_url,
         "router_port": settings.router_port,
+        "router_https_port": settings.router_https_port if settings.tls else None,
+        "ca_file": str(ca_file) if settings.tls else None,
         "domain": settings.domain,
     }
     tmp = settings.home / "server.json.tmp"
@@ -162,6 +170,27 @@ async def start_addons(store: Store, registry: Registry) -> None:
         await provider.start([a.resource for a in rows if a.service == provider.service])
 
 
+def _server_tls(settings: Settings, table: RouteTable) -> tls.ServerTls | None:
+    """Cove's CA and server certificate (created or issued again as needed) and the
+    listeners' SSL context; None with TLS off."""
+    if not settings.tls:
+        return None
+    operator = settings.operator_certificate
+    if operator is not None:
+        for path in operator:
+            if not path.is_file():
+                raise OSError(f"COVE_TLS_CERT_FILE/COVE_TLS_KEY_FILE: {path} is not a file")
+    files = tls.TlsFiles(settings.tls_dir)
+    public = urlsplit(settings.public_api_url).hostname if settings.public_api_url else None
+    names = tls.server_names(
+        settings.api_host, settings.domain, [*settings.tls_hostnames, public or ""]
+    )
+    tls.ensure_server_cert(files, names)
+    return tls.ServerTls(
+        files, settings.domain, operator=operator, is_app=lambda app: table.get(app) is not None
+    )
+
+
 async def serve(settings: Settings) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
     settings.ensure_dirs()
@@ -184,6 +213,7 @@ async def serve(settings: Settings) -> None:
     logs.bind_loop(loop)
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)
+    server_tls = await asyncio.to_thread(_server_tls, settings, table)
 
     def router_log(app: str, line: str) -> None:
         app_id = feed.app_ids.get(app)
@@ -198,9 +228,12 @@ async def serve(settings: Settings) -> None:
         header_timeout=settings.router_header_timeout,
         idle_timeout=settings.router_idle_timeout,
         caps=router_caps,
+        trusted_proxies=settings.router_trusted_proxies,
     )
     await router.start(settings.router_host, settings.router_port)
-    settings = settings.with_ports(api_sock.getsockname()[1], router.port)
+    if server_tls is not None:
+        await router.start_tls(settings.router_host, settings.router_https_port, server_tls.context)
+    settings = settings.with_ports(api_sock.getsockname()[1], router.port, router.tls_port)
 
     backend = LocalBackend(settings.dynos_dir, stack, users, cgroups)
     manager = DynoManager(
@@ -235,7 +268,11 @@ async def serve(settings: Settings) -> None:
         dyno_memory=manager.memory_usage,
     )
     api = create_api(context, git_router)
-    api_guard = ApiGuard(api_caps, settings.api_header_timeout)
+    api_guard = ApiGuard(
+        api_caps,
+        settings.api_header_timeout,
+        tls=server_tls.context if server_tls is not None else None,
+    )
     api_guard.start()
     config = uvicorn.Config(
         api,

@@ -34,6 +34,19 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _on_off(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value in ("on", "1", "true", "yes")
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+
+
 def _python_downloads(value: str) -> str:
     value = value.strip().lower() or "automatic"
     if value not in ("automatic", "never"):
@@ -48,7 +61,20 @@ class Settings:
     api_port: int = 5055
     router_host: str = "127.0.0.1"
     router_port: int = 5080
+    router_https_port: int = 5443
     domain: str = "localhost"
+    # TLS (cove.tls): the API, git and the router's HTTPS listener use Cove's own CA and
+    # server certificate, or the operator's certificate for the names it covers. Off: plain
+    # HTTP only (e.g. behind a front proxy that terminates TLS).
+    tls: bool = True
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Public names Cove's own server certificate covers beside the API host, localhost,
+    # the loopback addresses and the apps' domain.
+    tls_hostnames: tuple[str, ...] = ()
+    # Front proxies (addresses or CIDRs) whose X-Forwarded-For, -Proto and -Port the router
+    # keeps; from any other client they are replaced (-For: appended to, as on Heroku).
+    router_trusted_proxies: tuple[str, ...] = ()
     # The URL users reach the API and git at (may differ behind a proxy).
     public_api_url: str = ""
     # Client connections (cove.limits): a request head must arrive within the header
@@ -111,7 +137,13 @@ class Settings:
             api_port=api_port,
             router_host=os.environ.get("COVE_ROUTER_HOST", "127.0.0.1"),
             router_port=int(os.environ.get("COVE_ROUTER_PORT", 5080)),
+            router_https_port=int(os.environ.get("COVE_ROUTER_HTTPS_PORT", 5443)),
             domain=os.environ.get("COVE_DOMAIN", "localhost"),
+            tls=_on_off("COVE_TLS", True),
+            tls_cert_file=os.environ.get("COVE_TLS_CERT_FILE", ""),
+            tls_key_file=os.environ.get("COVE_TLS_KEY_FILE", ""),
+            tls_hostnames=_list("COVE_TLS_HOSTNAMES"),
+            router_trusted_proxies=_list("COVE_ROUTER_TRUSTED_PROXIES"),
             public_api_url=os.environ.get("COVE_PUBLIC_API_URL", ""),
             router_header_timeout=_env_float("COVE_ROUTER_HEADER_TIMEOUT", 30.0),
             router_idle_timeout=_env_float("COVE_ROUTER_IDLE_TIMEOUT", 60.0),
@@ -147,17 +179,38 @@ class Settings:
             store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
         )
 
-    def with_ports(self, api_port: int, router_port: int) -> Settings:
+    def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
         """The same settings once the listeners are bound (ports may be picked at run time)."""
-        return replace(self, api_port=api_port, router_port=router_port)
+        return replace(
+            self,
+            api_port=api_port,
+            router_port=router_port,
+            router_https_port=router_https_port or self.router_https_port,
+        )
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def api_url(self) -> str:
-        return (self.public_api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        own = f"{self.scheme}://{self.api_host}:{self.api_port}"
+        return (self.public_api_url or own).rstrip("/")
+
+    @property
+    def internal_api_url(self) -> str:
+        """How the server's own helpers (the git hook) reach the API: on loopback when it
+        listens on every address."""
+        host = "127.0.0.1" if self.api_host in ("", "0.0.0.0", "::") else self.api_host
+        host = f"[{host}]" if ":" in host else host
+        return f"{self.scheme}://{host}:{self.api_port}"
 
     def web_url(self, app: str) -> str:
-        port = "" if self.router_port == 80 else f":{self.router_port}"
-        return f"http://{app}.{self.domain}{port}/"
+        # Heroku's web_url is https; with TLS off, the plain listener is all there is.
+        port = self.router_https_port if self.tls else self.router_port
+        default = 443 if self.tls else 80
+        suffix = "" if port == default else f":{port}"
+        return f"{self.scheme}://{app}.{self.domain}{suffix}/"
 
     def git_url(self, app: str) -> str:
         return f"{self.api_url}/{app}.git"
@@ -209,6 +262,17 @@ class Settings:
     def pythons_dir(self) -> Path:
         """Interpreters Cove installs itself (each in its own directory, with a bin/)."""
         return self.home / "stack" / "pythons"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Cove's CA and server certificate (cove.tls)."""
+        return self.home / "tls"
+
+    @property
+    def operator_certificate(self) -> tuple[Path, Path] | None:
+        if not self.tls_cert_file:
+            return None
+        return Path(self.tls_cert_file), Path(self.tls_key_file or self.tls_cert_file)
 
     @property
     def backups_dir(self) -> Path:

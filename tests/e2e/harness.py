@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -91,6 +92,21 @@ class CoveServer:
         return f"http://127.0.0.1:{self.info['router_port']}"
 
     @property
+    def router_https_url(self) -> str:
+        return f"https://127.0.0.1:{self.info['router_https_port']}"
+
+    @property
+    def ca_file(self) -> Path:
+        """Cove's CA certificate (its TLS is on by default)."""
+        return Path(self.info["ca_file"])
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an HTTP client verifies the API's certificate with."""
+        ca = self.info.get("ca_file")
+        return ssl.create_default_context(cafile=ca) if ca else True
+
+    @property
     def admin_token(self) -> str:
         return (self.home / "admin-token").read_text().strip()
 
@@ -110,6 +126,7 @@ class CoveServer:
             "Accept": "application/vnd.heroku+json; version=3",
             **kwargs.pop("headers", {}),
         }
+        kwargs.setdefault("verify", self.verify)
         return httpx.request(method, self.api_url + path, headers=headers, timeout=30, **kwargs)
 
 
@@ -138,6 +155,8 @@ class User:
         env.update(
             HOME=str(self.home),
             COVE_API_URL=self.server.api_url,
+            # A developer on the server's machine: the CLI finds Cove's CA in COVE_HOME.
+            COVE_HOME=str(self.server.home),
             GIT_TERMINAL_PROMPT="0",
             GIT_AUTHOR_NAME="Dev",
             GIT_AUTHOR_EMAIL="dev@example.com",

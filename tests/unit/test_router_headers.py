@@ -16,11 +16,18 @@ from cove.router.headers import (
     new_request_id,
 )
 from cove.router.logline import H12, H14, H80, router_line
+from cove.router.server import forwarded_fields
 
 
 def request(headers: list[tuple[bytes, bytes]], upgrade: bool = False) -> tuple:
     return build_request_head(
-        b"GET", b"/p?q=1", headers, b"10.0.0.1", b"443", 1700000000123, upgrade
+        b"GET",
+        b"/p?q=1",
+        headers,
+        b"10.0.0.1",
+        forwarded_fields(b"http", 443),
+        1700000000123,
+        upgrade,
     )
 
 

@@ -133,7 +133,7 @@ def test_pool_keeps_at_most_max_idle_total_connections() -> None:
 def test_two_host_headers_are_refused() -> None:
     headers = [(b"Host", b"a.localhost"), (b"host", b"b.localhost")]
     with pytest.raises(BadRequest) as refused:
-        build_request_head(b"GET", b"/", headers, b"10.0.0.1", b"80", 0, False)
+        build_request_head(b"GET", b"/", headers, b"10.0.0.1", b"", 0, False)
     assert (refused.value.status, refused.value.cause) == (400, "bad header")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
+from cove.cli import trust
 from cove.cli.context import (
     CliState,
     netrc_machines,
@@ -18,14 +20,29 @@ from cove.cli.output import action, echo
 
 @click.command("login")
 @click.option("--token", metavar="TOKEN", help="API token (default: prompt, or COVE_API_KEY)")
+@click.option(
+    "--ca",
+    "ca",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the server's CA certificate (default: found locally, or fetched and confirmed)",
+)
+@click.option(
+    "--ca-fingerprint",
+    metavar="SHA256",
+    help="trust the server's CA if it has this SHA-256 fingerprint (no prompt)",
+)
 @pass_state
-def login(state: CliState, token: str | None) -> None:
-    """Log in with an API token and store it in ~/.netrc."""
+def login(state: CliState, token: str | None, ca: Path | None, ca_fingerprint: str | None) -> None:
+    """Log in with an API token and store it in ~/.netrc (and the server's CA next to it)."""
     token = token or os.environ.get("COVE_API_KEY")
     if not token:
         token = click.prompt("Cove API token", hide_input=True).strip()
     if not token:
         raise click.UsageError("An API token is required.")
+    if state.transport is None:  # (an injected transport, in tests, has no TLS)
+        # Trust first: the token goes only to a server whose certificate checks out.
+        trust.establish(state.api_url, ca, ca_fingerprint)
     account = state.client(token=token).get_account()
     email = account["email"]
     write_netrc_entries(netrc_machines(state.api_url), email, token)

@@ -1,6 +1,7 @@
 """Where the CLI gets its API URL, token and app from.
 
-- API URL: `COVE_API_URL` (default `http://127.0.0.1:5055`).
+- API URL: `COVE_API_URL` (default `https://127.0.0.1:5055`).
+- TLS trust: the system's CAs and Cove's CA for that server (`cove.cli.trust`).
 - Token: `COVE_API_KEY`, else `~/.netrc` `machine <host:port>`, else `machine <host>`.
 - App: `-a/--app`, `-r/--remote`, `COVE_APP`, else the cwd repo's git remotes.
 """
@@ -21,10 +22,11 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
+from cove.cli import trust
 from cove.cli.output import CliError
 from cove.client import CoveClient
 
-DEFAULT_API_URL = "http://127.0.0.1:5055"
+DEFAULT_API_URL = "https://127.0.0.1:5055"
 NOT_LOGGED_IN = "Not logged in. Run `cove login`."
 NO_APP = "No app specified. Use --app NAME."
 USER_AGENT = "cove-cli/0.1"
@@ -319,6 +321,7 @@ class CliState:
             token if token is not None else self.token(),
             transport=self.transport,
             user_agent=USER_AGENT,
+            verify=trust.verify_for(self.api_url),
         )
         self._clients.append(client)
         return client

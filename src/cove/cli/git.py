@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cove.cli import trust
 from cove.cli.context import (
     CliState,
     app_from_git_url,
@@ -27,6 +28,7 @@ def set_remote(name: str, url: str, cwd: Path | None = None) -> None:
     proc = run_git("remote", verb, name, url, cwd=cwd)
     if proc.returncode != 0:
         raise CliError(f"git remote {verb} {name} failed: {proc.stderr.strip()}")
+    trust.git_trust(url, cwd)  # an https remote signed by Cove's CA: git must trust it too
 
 
 def _strip_userinfo(url: str) -> str:

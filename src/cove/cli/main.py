@@ -13,6 +13,7 @@ from cove.cli import (
     apps,
     auth,
     buildpacks,
+    certs,
     config,
     git,
     logs,
@@ -40,6 +41,7 @@ TOPICS = [
     logs,
     buildpacks,
     git,
+    certs,
     server,
 ]
 

@@ -7,6 +7,7 @@ One method per endpoint. Non-2xx answers raise `ApiError`; transport failures ra
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
@@ -101,6 +102,7 @@ class CoveClient:
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
         user_agent: str = "cove-client/0.1",
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -112,6 +114,7 @@ class CoveClient:
             headers=headers,
             transport=transport,
             timeout=timeout,
+            verify=verify,
         )
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cove.client import ApiConnectionError, ApiError, CoveClient
+from cove.client.trust import client_context
 from cove.gitreceiver.deploy_ref import keep_pushed_objects, record_push
 
 ZERO = "0" * 40
@@ -88,7 +89,10 @@ def main() -> int:
     if archive.returncode != 0:
         return reject(f"Could not archive {commit}: {archive.stderr.decode(errors='replace')}")
     app = os.environ["COVE_APP"]
-    with CoveClient(os.environ["COVE_API_URL"], os.environ["COVE_API_KEY"], timeout=60) as api:
+    ca = os.environ.get("COVE_CA_FILE")
+    verify = client_context(Path(ca)) if ca and Path(ca).is_file() else True
+    url, token = os.environ["COVE_API_URL"], os.environ["COVE_API_KEY"]
+    with CoveClient(url, token, timeout=60, verify=verify) as api:
         try:
             blob = api.create_source()["source_blob"]
             api.upload_source(blob["put_url"], archive.stdout)

@@ -69,7 +69,8 @@ async def git_endpoint(request: Request, name: str) -> Response:
         "REMOTE_USER": account.email,
         "REMOTE_ADDR": request.client.host if request.client else "",
         # What the pre-receive hook needs to call the API as the pusher.
-        "COVE_API_URL": f"http://{context.settings.api_host}:{context.settings.api_port}",
+        "COVE_API_URL": context.settings.internal_api_url,
+        "COVE_CA_FILE": str(context.settings.tls_dir / "ca.pem"),
         "COVE_API_KEY": token,
         "COVE_APP": app.name,
         # git itself refuses a pack past the limit, with a message the pusher sees

@@ -37,6 +37,8 @@ _REQUEST_ID = 6
 _VIA = 7
 _HOST = 8
 _CONTENT_LENGTH = 9
+_XFP = 10  # X-Forwarded-Proto and -Port: kept from a trusted front proxy only
+_XFPORT = 11
 
 _REQUEST_SPECIAL: dict[bytes, int] = {
     b"connection": _CONNECTION,
@@ -55,6 +57,9 @@ _REQUEST_SPECIAL: dict[bytes, int] = {
     b"host": _HOST,
     b"content-length": _CONTENT_LENGTH,
 }
+
+# From a trusted front proxy: the same, but its X-Forwarded-Proto and -Port are kept.
+_TRUSTED_SPECIAL = _REQUEST_SPECIAL | {b"x-forwarded-proto": _XFP, b"x-forwarded-port": _XFPORT}
 
 _RESPONSE_SPECIAL: dict[bytes, int] = {
     b"connection": _CONNECTION,
@@ -124,11 +129,16 @@ def build_request_head(
     url: bytes,
     headers: Headers,
     client_ip: bytes,
-    port: bytes,
+    forwarded: bytes,
     start_ms: int,
     upgrade: bool,
+    trusted: bool = False,
 ) -> RequestHead:
     """The request as rewritten for the dyno (always HTTP/1.1, keep-alive).
+
+    ``forwarded`` is the listener's X-Forwarded-Proto and -Port lines (``forwarded_fields``).
+    From a ``trusted`` front proxy, its X-Forwarded-For goes to the dyno as it came (it
+    names the client already) and its X-Forwarded-Proto and -Port replace the listener's.
 
     Raises BadRequest for two Host headers (RFC 9112: 400; the dyno and the router could
     disagree on which app the request is for).
@@ -137,7 +147,7 @@ def build_request_head(
     host: bytes | None = None
     # Hot path: copy plain headers; defer the few that need thought (usually none but Host).
     rare: list[tuple[int, bytes, bytes]] | None = None
-    special = _REQUEST_SPECIAL.get
+    special = (_TRUSTED_SPECIAL if trusted else _REQUEST_SPECIAL).get
     for name, value in headers:
         code = special(name.lower())
         if code is None:
@@ -176,21 +186,27 @@ def build_request_head(
                 upgrade_to = value
             elif code == _CONNECTION:
                 extra |= _connection_tokens(value)
+            elif code in (_XFP, _XFPORT):  # (trusted only)
+                forwarded = _replace_field(forwarded, name, value)
         if via_in is not None:
             via = via_in + b", " + VIA
         if extra:
             # Headers named in Connection are hop-by-hop too, wherever they appeared.
             parts = _without(parts, 4, extra)
 
-    fwd = client_ip if xff is None else xff + b", " + client_ip
+    if xff is None:
+        fwd = client_ip
+    elif trusted:
+        fwd = xff
+    else:
+        fwd = xff + b", " + client_ip
     if rid is not None and _REQUEST_ID_RE.fullmatch(rid):
         request_id = rid.decode("ascii")
     else:
         request_id = new_request_id()
     parts.append(
-        b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: %s\r\n"
-        b"X-Request-Start: %d\r\nX-Request-Id: %s\r\nVia: %s\r\n"
-        % (fwd, port, start_ms, request_id.encode("ascii"), via)
+        b"X-Forwarded-For: %s\r\n%sX-Request-Start: %d\r\nX-Request-Id: %s\r\nVia: %s\r\n"
+        % (fwd, forwarded, start_ms, request_id.encode("ascii"), via)
     )
     if chunked:
         parts.append(b"Transfer-Encoding: chunked\r\n")
@@ -198,6 +214,36 @@ def build_request_head(
         parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade_to, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts), host or b"", request_id, fwd, has_body, chunked
+
+
+def _replace_field(forwarded: bytes, name: bytes, value: bytes) -> bytes:
+    """``forwarded`` (X-Forwarded-Proto and -Port lines) with the ``name`` field's value
+    replaced by a trusted proxy's."""
+    lines = forwarded.split(b"\r\n")
+    key = name.lower() + b":"
+    out = [
+        b"%s: %s" % (line.split(b":", 1)[0], value.strip())
+        if line.lower().startswith(key)
+        else line
+        for line in lines
+    ]
+    return b"\r\n".join(out)
+
+
+def rewrite_location(headers: Headers, old: bytes, new: bytes) -> Headers:
+    """``headers`` with a ``Location`` that starts with the URL prefix ``old`` (followed by
+    the end, ``/``, ``?`` or ``#``) starting with ``new`` instead."""
+    out: Headers = []
+    n = len(old)
+    for name, value in headers:
+        if (
+            name.lower() == b"location"
+            and value[:n].lower() == old.lower()
+            and value[n : n + 1] in (b"", b"/", b"?", b"#")
+        ):
+            value = new + value[n:]
+        out.append((name, value))
+    return out
 
 
 def build_response_head(

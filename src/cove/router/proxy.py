@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
+from cove import tls_handshake
 from cove.limits import refuse
 from cove.router.exchange import Exchange
 from cove.router.headers import (
@@ -87,6 +88,7 @@ _AFTER_BODY = -2  # ClientConn.line: a message with a body just ended, somewhere
 
 
 class ClientConn(asyncio.Protocol):
+    tls = False  # the HTTPS listener's connections say True
     __slots__ = (
         "active",
         "address",
@@ -95,6 +97,7 @@ class ClientConn(asyncio.Protocol):
         "client_ip",
         "closing",
         "flush_ex",
+        "forwarded",
         "head_mark",
         "head_seen",
         "headers",
@@ -110,6 +113,7 @@ class ClientConn(asyncio.Protocol):
         "router",
         "to_start",
         "transport",
+        "trusted",
         "tunnel",
         "url",
         "write_paused",
@@ -141,6 +145,8 @@ class ClientConn(asyncio.Protocol):
         self.head_mark = 0.0  # the idle_since the sweep last saw a head start after
         self.head_seen = 0.0  # when the sweep first saw that head
         self.bad_cause = ""  # H26 cause of a request refused as malformed
+        self.forwarded = router.forwarded  # this listener's X-Forwarded-Proto and -Port
+        self.trusted = False  # a trusted front proxy: its X-Forwarded-* are kept
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -156,6 +162,7 @@ class ClientConn(asyncio.Protocol):
         self.admitted = True
         self.address = address
         self.client_ip = address.encode()
+        self.trusted = router.is_trusted(address)
         self.parser = HttpRequestParser(self)
         router.conns.add(self)
         # (Not the sweep's coarse clock: after the loop was held up, that would be old
@@ -292,9 +299,15 @@ class ClientConn(asyncio.Protocol):
         if (not http11 and version != "1.0") or method == b"CONNECT":
             raise BadRequest(400, "bad request line")  # HTTP/0.9 (or 2.0 as text); tunnels
         upgrade = parser.should_upgrade()
-        router = self.router
         req = build_request_head(
-            method, url, headers, self.client_ip, router.port_bytes, int(time() * 1000), upgrade
+            method,
+            url,
+            headers,
+            self.client_ip,
+            self.forwarded,
+            int(time() * 1000),
+            upgrade,
+            self.trusted,
         )
         self.url = b""
         self.headers = []
@@ -793,3 +806,44 @@ class ClientConn(asyncio.Protocol):
             self.paused &= ~why
             if not self.paused and not self.closing:
                 self.transport.resume_reading()
+
+
+class TlsClientConn(ClientConn):
+    """A client connection to the HTTPS listener: admitted (or refused) at accept like a
+    plain one, then its TLS handshake runs on the accepted connection (``start_tls``)
+    inside the header deadline, which the router's sweep enforces as for any head."""
+
+    __slots__ = ()
+    tls = True
+
+    def __init__(self, router: Router) -> None:
+        super().__init__(router)
+        self.forwarded = router.tls_forwarded
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self.admitted:
+            return
+        router = self.router
+        context = router.tls_context
+        assert context is not None  # (set before the listener starts)
+        raw = self.transport
+        tls_handshake.begin(
+            router.loop,
+            raw,
+            self,
+            context,
+            router.header_timeout,
+            lambda secured: self._handshake_done(raw, secured),
+        )
+
+    def _handshake_done(self, raw: asyncio.Transport, transport: asyncio.Transport | None) -> None:
+        if transport is None:
+            # Slow (the sweep closed it), reset, not TLS at all. A failed handshake never
+            # reaches connection_lost: the connection is released here.
+            raw.close()
+            self.connection_lost(None)
+            return
+        self.transport = transport
+        if self.closing:  # closed by the sweep as the handshake ended
+            transport.close()

@@ -1,23 +1,33 @@
-"""The router's listener: accepts client connections (within its connection caps), owns
-the dyno connection pool, and sweeps request, header and idle timeouts on one periodic
-timer."""
+"""The router's listeners: accept client connections (within its connection caps, shared
+by the HTTP and HTTPS listeners), own the dyno connection pool, and sweep request, header
+and idle timeouts on one periodic timer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import ipaddress
+import ssl
+from collections.abc import Coroutine, Iterable
 from time import monotonic
 from typing import Any
 
 from cove.limits import Budget, Caps, ConnectionCounter, open_files_limit
 from cove.router.exchange import Exchange
-from cove.router.proxy import ClientConn, LogFn
+from cove.router.proxy import ClientConn, LogFn, TlsClientConn
 from cove.router.table import RouteTable
 from cove.router.upstream import Pool
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def forwarded_fields(proto: bytes, port: int) -> bytes:
+    """The X-Forwarded-Proto and -Port lines the router adds for one listener."""
+    return b"X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\n" % (proto, port)
 
 
 class Router:
     client_class: type[ClientConn] = ClientConn  # a seam for tests to observe connections
+    tls_client_class: type[TlsClientConn] = TlsClientConn
 
     def __init__(
         self,
@@ -33,6 +43,7 @@ class Router:
         max_idle_per_backend: int = 64,
         boot_wait: float = 75.0,
         caps: Caps | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         """``log(app, line)`` gets one router log line per request to a known app.
 
@@ -44,6 +55,9 @@ class Router:
         for one to come up before it gets H20 (Heroku: 75 s).
         ``caps``: client connections held at once, in all and per client address; by
         default sized from the process's open files limit (``cove.limits``).
+        ``trusted_proxies``: addresses or networks of front proxies whose X-Forwarded-For,
+        -Proto and -Port are kept (from other clients, -Proto and -Port are replaced and
+        the client's address is appended to -For).
         """
         self.table = table
         self.log = log
@@ -73,10 +87,21 @@ class Router:
         )
         self._next_idle_sweep = 0.0
         self.closing = False
-        self.port_bytes = b""
+        self.trusted: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies
+        )
+        self.forwarded = b""  # X-Forwarded-Proto/-Port for the HTTP listener
+        self.tls_forwarded = b""  # ... and for the HTTPS listener
+        self.tls_context: ssl.SSLContext | None = None
+        # Redirects an app sends to https on the HTTP listener's own port (which can't
+        # speak TLS) are pointed at the HTTPS listener's: see ``https_location``.
+        self.plain_suffix = b""
+        self.tls_suffix = b""
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in start
         self._server: asyncio.AbstractServer | None = None
+        self._tls_server: asyncio.AbstractServer | None = None
         self._port = 0
+        self._tls_port = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -91,12 +116,50 @@ class Router:
             lambda: client_class(self), host, port, backlog=2048
         )
         self._port = self._server.sockets[0].getsockname()[1]
-        self.port_bytes = str(self.public_port or self._port).encode()
+        port = self.public_port or self._port
+        self.forwarded = forwarded_fields(b"http", port)
+        self.plain_suffix = b":%d" % port
         self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    async def start_tls(self, host: str, port: int, context: ssl.SSLContext) -> None:
+        """Also listen for HTTPS on ``host:port`` (after ``start``): the same routing,
+        caps and deadlines; the TLS handshake counts into the first head's deadline."""
+        self.tls_context = context
+        tls_class = self.tls_client_class
+        self._tls_server = await self.loop.create_server(
+            lambda: tls_class(self), host, port, backlog=2048
+        )
+        self._tls_port = self._tls_server.sockets[0].getsockname()[1]
+        self.tls_forwarded = forwarded_fields(b"https", self._tls_port)
+        self.tls_suffix = b"" if self._tls_port == 443 else b":%d" % self._tls_port
 
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def tls_port(self) -> int:
+        return self._tls_port
+
+    def is_trusted(self, address: str) -> bool:
+        """Whether ``address`` is one of the trusted front proxies."""
+        if not self.trusted:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+    def https_location(self, host: bytes) -> tuple[bytes, bytes] | None:
+        """For a redirect answered on the HTTP listener to ``host``: the https URL prefix
+        that can't work (``https://host:<HTTP port>``, a port that speaks no TLS) and the
+        one to use instead (the HTTPS listener's port). None when there is nothing to fix
+        (no HTTPS listener, or a Host without the HTTP listener's port, e.g. port 80)."""
+        suffix = self.plain_suffix
+        if not self._tls_port or not suffix or not host.endswith(suffix):
+            return None
+        return b"https://" + host, b"https://" + host[: -len(suffix)] + self.tls_suffix
 
     async def close(self) -> None:
         """Stop listening and close every connection, client and upstream."""
@@ -106,6 +169,8 @@ class Router:
         server = self._server
         if server is not None:
             server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         for conn in list(self.conns):
             conn.close()
             conn.transport.close()  # (no lingering on shutdown)
@@ -114,6 +179,8 @@ class Router:
         self.pool.close()
         if server is not None:
             await server.wait_closed()
+        if self._tls_server is not None:
+            await self._tls_server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

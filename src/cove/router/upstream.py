@@ -14,6 +14,7 @@ from cove.router.headers import (
     Headers,
     build_interim_head,
     build_response_head,
+    rewrite_location,
 )
 from cove.router.logline import H17, H18
 from cove.router.table import Backend
@@ -196,6 +197,12 @@ class UpstreamConn(asyncio.Protocol):
             or (ex.upgrade and not upgrade)  # the client may already be sending frames
             or ex.client.router.closing
         )
+        if 300 <= status < 400 and not ex.client.tls:
+            # A redirect to https on the HTTP listener's own port can't be served (that
+            # port speaks no TLS): point it at the HTTPS listener (see docs/decisions.md).
+            fix = ex.client.router.https_location(ex.host)
+            if fix is not None:
+                headers = rewrite_location(headers, *fix)
         head, body, close, eof = build_response_head(
             status, headers, head_request=ex.is_head, http11=ex.http11, close=close, upgrade=upgrade
         )
