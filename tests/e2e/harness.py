@@ -255,6 +255,7 @@ def server_env(home: Path) -> dict[str, str]:
         COVE_HOME=str(home),
         COVE_API_PORT="0",
         COVE_ROUTER_PORT="0",
+        COVE_ROUTER_HTTPS_PORT="0",
         COVE_STOP_GRACE="5",
         # Heroku's crash cool-off (20, 40, ... minutes) scaled to seconds.
         COVE_CRASH_BACKOFF_SCALE="0.005",
