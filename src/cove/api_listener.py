@@ -105,7 +105,7 @@ class GuardedProtocol(HttpToolsProtocol):
             transport,
             self,
             tls,
-            self.guard.header_timeout,
+            self.guard.header_timeout + 5,  # (a backstop: the sweep closes it first)
             lambda secured: self._handshake_done(transport, secured),
         )
 
@@ -116,7 +116,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self._release()
             raw.close()
             return
-        super().connection_made(transport)
+        super().connection_made(_TlsTransport(transport, self))  # type: ignore[arg-type]
+
+    def body_pending(self) -> bool:
+        """Whether the current request's body is still coming."""
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body
 
     def _release(self) -> bool:
         address = self.address
@@ -171,3 +176,23 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.heads.pop(self, None)
         self.head_bytes = 0
         super().on_headers_complete()
+
+
+class _TlsTransport:
+    """A TLS connection's transport as uvicorn sees it. Closing a connection whose request
+    body is still coming (a refusal: 401, 413) aborts it, as closing a plain TCP
+    connection with unread data resets it; a TLS goodbye would first read and decrypt
+    the rest of the body, however large, until the peer said goodbye too."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        if self._protocol.body_pending():
+            self._transport.abort()
+        else:
+            self._transport.close()

@@ -242,7 +242,9 @@ async def serve(settings: Settings) -> None:
         backend,
         logs,
     )
-    registry = Registry.default(settings.addons_dir, loop)
+    registry = Registry.default(
+        settings.addons_dir, loop, tls.TlsFiles(settings.tls_dir) if settings.tls else None
+    )
     recovered += await recovery.reconcile_addons(store, registry)
     await start_addons(store, registry)
     for line in recovered:

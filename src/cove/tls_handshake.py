@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 Done = Callable[[asyncio.Transport | None], None]
+SHUTDOWN_TIMEOUT = 5.0
 
 
 def begin(
@@ -40,6 +41,9 @@ def begin(
         context,
         server_side=True,
         ssl_handshake_timeout=timeout,
+        # A closing connection waits this long for the client's TLS goodbye, reading
+        # (and dropping) what it still sends: as long as a plain one lingers.
+        ssl_shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
     _step(coro, done)
 

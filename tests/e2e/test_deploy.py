@@ -31,7 +31,7 @@ def test_flask_hello_deploys_and_redeploys(user: User, server: CoveServer) -> No
     released = re.search(r"Released v(\d+)", out)
     assert released, out
     assert re.search(r"Using Python 3\.\d+", out)  # the interpreter chosen is reported
-    assert "http://hello-seed." in out  # the app URL
+    assert "https://hello-seed." in out  # the app URL
     assert server.get("hello-seed").text == "Hello World!"
 
     (repo / "app.py").write_text(
@@ -47,7 +47,7 @@ def test_flask_hello_deploys_and_redeploys(user: User, server: CoveServer) -> No
     releases = user.cove("releases", "-a", "hello-seed").stdout
     assert f"v{second.group(1)}" in releases and "Deploy" in releases
 
-    host = server.api_url.removeprefix("http://")
+    host = server.api_url.removeprefix("https://")
     netrc = (user.home / ".netrc").read_text()
     assert f"machine {host}" in netrc  # the API host, with its port (as the Heroku CLI)
     assert f"machine {host.split(':')[0]}\n" in netrc  # the git host (curl ignores ports)
@@ -57,7 +57,7 @@ def test_flask_hello_deploys_and_redeploys(user: User, server: CoveServer) -> No
         f"{server.api_url}/hello-seed.git"
     )
     opened = user.cove("open", "-a", "hello-seed", cwd=repo).stdout
-    assert "http://hello-seed." in opened
+    assert "https://hello-seed." in opened
 
     info = user.cove("apps:info", "-a", "hello-seed").stdout
     assert "hello-seed" in info and f"{server.api_url}/hello-seed.git" in info

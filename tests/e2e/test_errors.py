@@ -78,13 +78,13 @@ def test_wrong_token_is_refused_by_api_and_git(user: User, server: CoveServer) -
     response = server.api("GET", "/apps", token="cove_not-a-real-token")
     assert response.status_code == 401
     assert response.json() == {"id": "unauthorized", "message": "Invalid credentials provided."}
-    assert httpx.get(server.api_url + "/apps").status_code == 401
+    assert httpx.get(server.api_url + "/apps", verify=server.verify).status_code == 401
 
     repo = user.new_repo("flask-hello", "wrong-token")
     user.cove("apps:create", "wrong-token", cwd=repo)
-    host = server.api_url.removeprefix("http://")
+    host = server.api_url.removeprefix("https://")
     user.git(
-        "remote", "set-url", "cove", f"http://heroku:cove_wrong@{host}/wrong-token.git", cwd=repo
+        "remote", "set-url", "cove", f"https://heroku:cove_wrong@{host}/wrong-token.git", cwd=repo
     )
     push = user.push(repo, check=False)
     assert push.returncode != 0
@@ -95,6 +95,8 @@ def test_wrong_token_is_refused_by_api_and_git(user: User, server: CoveServer) -
 def test_push_to_missing_app(user: User, server: CoveServer) -> None:
     repo = user.new_repo("flask-hello", "missing")
     user.git("remote", "add", "cove", f"{server.api_url}/no-such-app.git", cwd=repo)
+    # (A remote added by hand: git is told of Cove's CA as `cove certs:ca` says.)
+    user.git("config", f"http.{server.api_url}/.sslCAInfo", str(server.ca_file), cwd=repo)
     push = user.push(repo, check=False)
     assert push.returncode != 0
     assert "not found" in push.stderr.lower()

@@ -9,10 +9,12 @@ than the normal clients (127.0.0.1), as they would from other hosts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import select
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -52,11 +54,19 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CoveServ
         yield server, dev
 
 
+# The start of a TLS ClientHello (a record of 200 bytes, 6 of them sent): a TLS slowloris.
+TLS_STALL = b"\x16\x03\x01\x00\xc8\x01"
+
+
 class SlowClients:
     """Connections from ``source`` that send the start of a request head and then trickle
-    a header line now and then, never finishing the head."""
+    a header line now and then, never finishing the head (with ``tls``: the start of a TLS
+    handshake, and nothing more)."""
 
-    def __init__(self, port: int, source: str, n: int, host: str = "slow.localhost") -> None:
+    def __init__(
+        self, port: int, source: str, n: int, host: str = "slow.localhost", tls: bool = False
+    ) -> None:
+        self.tls = tls
         self.open: dict[int, socket.socket] = {}
         self.resets = 0  # closed by the server with a reset: refused at once
         self.fins = 0  # closed by the server with a FIN: timed out
@@ -71,7 +81,7 @@ class SlowClients:
             s.connect_ex(("127.0.0.1", port))
             pending[s.fileno()] = s
             connecting.register(s, select.POLLOUT)
-        first = f"GET / HTTP/1.1\r\nHost: {host}\r\n".encode()
+        first = TLS_STALL if tls else f"GET / HTTP/1.1\r\nHost: {host}\r\n".encode()
         deadline = time.monotonic() + 30
         while pending and time.monotonic() < deadline:
             for fd, _ in connecting.poll(100):  # connected (the kernel's backlog takes it)
@@ -111,7 +121,7 @@ class SlowClients:
                 self.fins += 1
             s.close()
         now = time.monotonic()
-        if now - self.last_trickle >= 0.5:
+        if now - self.last_trickle >= 0.5 and not self.tls:
             self.last_trickle = now
             for fd, s in list(self.open.items()):
                 try:
@@ -132,8 +142,8 @@ class SlowClients:
         self.open.clear()
 
 
-def flood(port: int, sources: list[str], per_source: int) -> list[SlowClients]:
-    return [SlowClients(port, source, per_source) for source in sources]
+def flood(port: int, sources: list[str], per_source: int, tls: bool = False) -> list[SlowClients]:
+    return [SlowClients(port, source, per_source, tls=tls) for source in sources]
 
 
 def still_open(floods: list[SlowClients]) -> int:
@@ -248,7 +258,7 @@ def test_router_flood_over_the_open_files_limit_leaves_the_api_answering(
 def test_api_slowloris_leaves_the_operator_answered(hostile: tuple[CoveServer, User]) -> None:
     server, dev = hostile
     n = 600  # more than the server's soft limit before it raised it (512)
-    (slow,) = flood(port_of(server.api_url), ["127.0.0.40"], n)
+    (slow,) = flood(port_of(server.api_url), ["127.0.0.40"], n, tls=True)  # (a TLS listener)
     try:
         wait_for(
             lambda: slow.refused_at_least(n - CAPS.api.per_address),
@@ -277,7 +287,10 @@ def test_api_times_the_head_only_not_a_slow_body(hostile: tuple[CoveServer, User
         "\r\nAccept: application/vnd.heroku+json; version=3\r\nContent-Type: application/json"
         f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", port_of(server.api_url)), timeout=30) as s:
+    with (
+        socket.create_connection(("127.0.0.1", port_of(server.api_url)), timeout=30) as tcp,
+        tls_client(server).wrap_socket(tcp, server_hostname="127.0.0.1") as s,
+    ):
         s.sendall(head)
         started = time.monotonic()
         for i, byte in enumerate(body):  # the body over longer than the header timeout
@@ -295,7 +308,7 @@ def test_api_refuses_an_oversized_head_with_431(hostile: tuple[CoveServer, User]
         f"GET /account HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {server.admin_token}"
         f"\r\nX-Big: {'a' * 100_000}\r\n\r\n"
     ).encode()
-    status, headers, body = send_raw(server, data, port=port_of(server.api_url))
+    status, headers, body = send_raw(server, data, port=port_of(server.api_url), tls=True)
     assert status == 431 and headers["connection"] == "close"
     assert json.loads(body) == {"id": "bad_request", "message": "The request head is over 64 KB."}
 
@@ -321,13 +334,20 @@ def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split(" ")[1]), headers, body
 
 
+def tls_client(server: CoveServer) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(server.ca_file))
+
+
 def send_raw(
-    server: CoveServer, data: bytes, piece: int = 1024, port: int = 0
+    server: CoveServer, data: bytes, piece: int = 1024, port: int = 0, tls: bool = False
 ) -> tuple[int, dict[str, str], bytes]:
     """Send ``data`` in pieces, as a client over a network would, then read the answer
-    (from the router, or the listener on ``port``)."""
+    (from the router, or the listener on ``port``; with ``tls``, over TLS)."""
     port = port or port_of(server.router_url)
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    with contextlib.ExitStack() as stack:
+        s = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+        if tls:
+            s = stack.enter_context(tls_client(server).wrap_socket(s, server_hostname="127.0.0.1"))
         for i in range(0, len(data), piece):
             s.sendall(data[i : i + piece])
         response = read_response(s)

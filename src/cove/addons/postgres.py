@@ -4,6 +4,10 @@ By default on a PostgreSQL cluster that Cove runs under ``COVE_HOME/addons/postg
 (Debian's binaries, or ``COVE_POSTGRES_BIN``); with ``COVE_POSTGRES_ADMIN_URL``, on an
 existing server the operator administers. ``CONNECT`` on each database is revoked from
 ``PUBLIC``, so one app's credentials cannot open another app's database.
+
+Heroku Postgres requires SSL and apps pass ``sslmode=require``: Cove's cluster serves SSL
+with a certificate from Cove's CA (its own key, not the API's), and still takes plain
+connections (libpq's default ``sslmode=prefer`` uses SSL anyway).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from psycopg import sql
 from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed, service_user
 from cove.addons.provider import ProviderError, Provisioned
 from cove.ports import free_port
+from cove.tls import TlsFiles, ensure_ca, issue, needs_issuing
+
+# The names the cluster's certificate covers (add-on URLs name 127.0.0.1).
+_TLS_NAMES = ("127.0.0.1", "localhost")
 
 
 def find_bin_dir() -> Path:
@@ -49,10 +57,13 @@ def find_bin_dir() -> Path:
 class Cluster:
     """The PostgreSQL server Cove manages: initialised once, started with `cove server`."""
 
-    def __init__(self, root: Path, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+    ) -> None:
         self.root = root
         self.data = root / "data"
         self.loop = loop
+        self.tls = tls
         self._server: Supervised | None = None
 
     @property
@@ -115,13 +126,34 @@ class Cluster:
             return
         if not self.initialised():
             await asyncio.to_thread(self._initialise)
-        command = sandboxed(
-            [str(find_bin_dir() / "postgres"), "-D", f"{ADDON_ROOT}/data"], self.root, "postgres"
-        )
+        argv = [str(find_bin_dir() / "postgres"), "-D", f"{ADDON_ROOT}/data"]
+        if self.tls is not None:
+            await asyncio.to_thread(self._certificate, self.tls)
+            argv += [
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={ADDON_ROOT}/tls/server.pem",
+                "-c",
+                f"ssl_key_file={ADDON_ROOT}/tls/server-key.pem",
+            ]
+        command = sandboxed(argv, self.root, "postgres")
         # SIGINT is PostgreSQL's fast shutdown (on stop, and if `cove server` dies).
         self._server = Supervised("postgres", command, self.loop, stop_signal=signal.SIGINT)
         await self._server.start()
         await asyncio.to_thread(self._wait_ready)
+
+    def _certificate(self, files: TlsFiles) -> None:
+        """The server's certificate, signed by Cove's CA (issued again as it nears its
+        end); its key is the server's user's own (PostgreSQL refuses one others can read)."""
+        own_dir(self.root / "tls")
+        cert, key = self.root / "tls" / "server.pem", self.root / "tls" / "server-key.pem"
+        ca = ensure_ca(files)
+        if needs_issuing(cert, key, _TLS_NAMES, ca[0]):
+            issue(ca, _TLS_NAMES, cert, key)
+        user = service_user()
+        if user:
+            shutil.chown(key, user, user)
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -160,9 +192,11 @@ class PostgresProvider:
     primary_attachment = "DATABASE"
     secondary_prefix = "HEROKU_POSTGRESQL"
 
-    def __init__(self, root: Path, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+    ) -> None:
         self.external = os.environ.get("COVE_POSTGRES_ADMIN_URL")
-        self.cluster = Cluster(root / "postgres", loop)
+        self.cluster = Cluster(root / "postgres", loop, tls)
         self.backups_dir = root / "postgres-backups"
 
     # -- lifecycle -------------------------------------------------------------------------

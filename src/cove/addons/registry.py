@@ -9,6 +9,7 @@ from cove.addons.postgres import PostgresProvider
 from cove.addons.provider import Provider
 from cove.addons.redis import RedisProvider
 from cove.domain.errors import InvalidParams
+from cove.tls import TlsFiles
 
 
 class Registry:
@@ -17,8 +18,11 @@ class Registry:
         self._by_name = {n: p for p in providers for n in (p.service, *p.aliases)}
 
     @classmethod
-    def default(cls, root: Path, loop: asyncio.AbstractEventLoop) -> Registry:
-        return cls([PostgresProvider(root, loop), RedisProvider(root, loop)])
+    def default(
+        cls, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+    ) -> Registry:
+        """``tls``: Cove's CA, which signs the add-on servers' certificates (None: no TLS)."""
+        return cls([PostgresProvider(root, loop, tls), RedisProvider(root, loop)])
 
     def get(self, service: str) -> Provider:
         provider = self._by_name.get(service)

@@ -833,7 +833,7 @@ class TlsClientConn(ClientConn):
             raw,
             self,
             context,
-            router.header_timeout,
+            router.header_timeout + 5,  # (a backstop: the sweep closes it first)
             lambda secured: self._handshake_done(raw, secured),
         )
 
