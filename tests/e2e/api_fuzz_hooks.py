@@ -4,14 +4,15 @@ Requests mostly use identifiers of real resources (an app with a Redis add-on, a
 a build, a source, a log session), so they get past "not found" into the routes' own
 checks: three in four, chosen from the generated values so a run is reproducible. When the
 fuzzer destroys the app or its add-on, they are made again. ``COVE_FUZZ_API_URL``,
-``COVE_FUZZ_TOKEN`` and ``COVE_FUZZ_REAL`` (the identifiers, by path parameter name) come
-from the test.
+``COVE_FUZZ_TOKEN``, ``COVE_FUZZ_CA`` (Cove's CA) and ``COVE_FUZZ_REAL`` (the identifiers,
+by path parameter name) come from the test.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import zlib
 from typing import Any
 
@@ -24,7 +25,8 @@ REAL: dict[str, str] = json.loads(os.environ.get("COVE_FUZZ_REAL", "{}"))
 def api(method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {os.environ['COVE_FUZZ_TOKEN']}"}
     url = os.environ["COVE_FUZZ_API_URL"] + path
-    return httpx.request(method, url, headers=headers, timeout=60, **kwargs)
+    verify = ssl.create_default_context(cafile=os.environ["COVE_FUZZ_CA"])
+    return httpx.request(method, url, headers=headers, timeout=60, verify=verify, **kwargs)
 
 
 def ensure_real(app: str, addon: str) -> None:

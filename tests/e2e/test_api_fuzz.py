@@ -155,6 +155,7 @@ def test_fuzzed_requests_get_heroku_errors_never_5xx(
         "SCHEMATHESIS_HOOKS": str(HOOKS),
         "COVE_FUZZ_TOKEN": fuzz_server.admin_token,
         "COVE_FUZZ_API_URL": fuzz_server.api_url,
+        "COVE_FUZZ_CA": str(fuzz_server.ca_file),
         "COVE_FUZZ_REAL": json.dumps(real_identifiers(fuzz_server)),
     }
     run = subprocess.run(
@@ -179,6 +180,8 @@ def test_fuzzed_requests_get_heroku_errors_never_5xx(
             "1",
             "--request-timeout",
             "60",
+            "--tls-verify",
+            str(fuzz_server.ca_file),
             "--no-shrink",
         ],
         cwd=tmp_path,  # schemathesis keeps its state in the working directory
