@@ -236,6 +236,9 @@ def _argv(
             args += ["--overlay-src", str(mount.source), "--tmp-overlay", mount.target]
         else:
             args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+    # The sandbox's own root, the tmpfs that holds the mount points, is read-only too: in a
+    # user namespace (Cove not root) it belongs to the app's user, who could write there.
+    args += ["--remount-ro", "/"]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     args += ["--chdir", cwd, "--args", str(env_fd), "--"]
