@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from cove import tls
 from cove.tls import fingerprint
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.test_hostile_clients import SlowClients, port_of
@@ -65,12 +66,14 @@ def https(server: CoveServer, app: str, path: str = "/") -> httpx.Response:
     CA for the app's own name (sent by SNI, as a browser would)."""
     host = server.app_host(app)
     port = port_of(server.router_https_url)
-    return get_with_sni(server, f"https://127.0.0.1:{port}{path}", f"{host}:{port}", host)
+    return get_with_sni(server.ca_file, f"https://127.0.0.1:{port}{path}", f"{host}:{port}", host)
 
 
-def get_with_sni(server: CoveServer, url: str, host: str, sni: str) -> httpx.Response:
-    """GET ``url`` with ``Host: host``, verifying the certificate for the name ``sni``."""
-    with httpx.Client(verify=ca_context(server), timeout=30) as client:
+def get_with_sni(ca: Path, url: str, host: str, sni: str) -> httpx.Response:
+    """GET ``url`` with ``Host: host``, verifying the certificate for the name ``sni``
+    against the CA certificate ``ca``."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with httpx.Client(verify=context, timeout=30) as client:
         request = client.build_request(
             "GET", url, headers={"Host": host}, extensions={"sni_hostname": sni}
         )
@@ -193,7 +196,7 @@ def test_django_ssl_redirect_lands_on_the_https_listener(dev: User, server: Cove
     # ... a URL Cove serves: the same answer as above.
     target = urlsplit(location)
     landed = get_with_sni(
-        server,
+        server.ca_file,
         f"https://127.0.0.1:{target.port}{target.path}?{target.query}",
         target.netloc,
         target.hostname or "",
@@ -243,6 +246,13 @@ def test_login_from_another_machine_confirms_the_cas_fingerprint(
     assert not (elsewhere.home / ".netrc").exists()  # the token went nowhere
     wrong = login("--ca-fingerprint", "AB" * 32)
     assert wrong.returncode == 1 and "Not trusting it" in wrong.stderr
+    other = tls.TlsFiles(tmp_path / "other-ca")
+    tls.ensure_ca(other)
+    not_its_ca = login("--ca", str(other.ca_cert))
+    assert not_its_ca.returncode == 1 and "not signed by" in not_its_ca.stderr
+    missing = login("--ca", str(tmp_path / "nowhere.pem"))
+    assert missing.returncode != 0 and "nowhere.pem" in missing.stderr
+    assert not (elsewhere.home / ".netrc").exists()
     assert login("--ca-fingerprint", expected).returncode == 0
     whoami = cove("auth:whoami")
     assert whoami.stdout.strip() == "admin@cove.local", whoami.stderr
@@ -280,3 +290,22 @@ def test_tls_off_serves_plain_http_only(tmp_path: Path) -> None:
         assert plain.api("GET", "/account").status_code == 200
         assert plain.api("GET", "/ca.pem").status_code == 404
         assert not (plain.home / "tls").exists()
+
+
+def test_an_operators_certificate_answers_its_names_and_coves_the_rest(tmp_path: Path) -> None:
+    theirs = tls.TlsFiles(tmp_path / "operator")
+    tls.issue(tls.ensure_ca(theirs), ["cove.test"], theirs.cert, theirs.key)
+    with running_server(
+        tmp_path,
+        COVE_TLS_CERT_FILE=str(theirs.cert),
+        COVE_TLS_KEY_FILE=str(theirs.key),
+    ) as srv:
+        port = port_of(srv.api_url)
+        url = f"https://127.0.0.1:{port}/ca.pem"
+        # The name it covers: the operator's certificate (its CA verifies it).
+        named = get_with_sni(theirs.ca_cert, url, f"cove.test:{port}", "cove.test")
+        assert named.status_code == 200 and named.text == srv.ca_file.read_text()
+        # An IP address (the git hook's, a local client's): Cove's own.
+        assert srv.api("GET", "/account").status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            get_with_sni(theirs.ca_cert, url, f"localhost:{port}", "localhost")

@@ -1,0 +1,116 @@
+"""Cove's CA and the certificates it signs (cove.tls)."""
+
+from __future__ import annotations
+
+import datetime
+import stat
+from pathlib import Path
+
+from cryptography import x509
+
+from cove import tls
+
+
+def load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def names_of(cert: x509.Certificate) -> set[str]:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {str(n) for n in san.get_values_for_type(x509.DNSName)} | {
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    }
+
+
+def test_first_start_creates_a_ca_and_a_server_certificate(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    names = tls.server_names("127.0.0.1", "apps.example.com", ["cove.example.com"])
+    ca, _ = tls.ensure_server_cert(files, names)
+    for key in (files.ca_key, files.key):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    cert = load(files.cert)
+    cert.verify_directly_issued_by(ca)
+    assert names_of(cert) == {
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "apps.example.com",
+        "*.apps.example.com",
+        "cove.example.com",
+    }
+    # The chain file ends with the CA's certificate.
+    assert files.cert.read_text().endswith(files.ca_cert.read_text())
+
+
+def test_the_certificate_is_issued_again_only_when_needed(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    names = tls.server_names("127.0.0.1", "localhost")
+    tls.ensure_server_cert(files, names)
+    first, ca_pem = files.cert.read_bytes(), files.ca_cert.read_bytes()
+    tls.ensure_server_cert(files, names)
+    assert files.cert.read_bytes() == first  # nothing changed
+    tls.ensure_server_cert(files, [*names, "cove.example.com"])
+    assert files.cert.read_bytes() != first and "cove.example.com" in names_of(load(files.cert))
+    assert files.ca_cert.read_bytes() == ca_pem  # the CA stays: clients trust it
+    # Near its end: issued again.
+    ca = tls.ensure_ca(files)
+    tls.issue(ca, names, files.cert, files.key, days=10)
+    assert tls.needs_issuing(files.cert, files.key, names, ca[0]) == "it is about to expire"
+    tls.ensure_server_cert(files, names)
+    remaining = load(files.cert).not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    assert remaining > datetime.timedelta(days=300)
+
+
+def test_a_new_ca_means_a_new_server_certificate(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    names = tls.server_names("127.0.0.1", "localhost")
+    tls.ensure_server_cert(files, names)
+    files.ca_cert.unlink()
+    files.ca_key.unlink()
+    ca, _ = tls.ensure_server_cert(files, names)
+    load(files.cert).verify_directly_issued_by(ca)
+
+
+def test_wildcards_work_only_under_a_domain_with_a_dot() -> None:
+    assert not tls.wildcard_works("localhost")
+    assert tls.wildcard_works("apps.example.com") and tls.wildcard_works("lvh.me")
+
+
+def test_apps_under_a_one_label_domain_get_a_certificate_each(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    tls.ensure_server_cert(files, tls.server_names("127.0.0.1", "localhost"))
+    server = tls.ServerTls(files, "localhost", is_app=lambda app: app == "shop")
+    assert server.context.sni_callback is not None
+    assert server._site("shop.localhost") is not None
+    site = load(files.sites / "shop.localhost.pem")
+    assert names_of(site) == {"shop.localhost"}
+    site.verify_directly_issued_by(load(files.ca_cert))
+    assert server._site("nope.localhost") is None  # not an app: nothing is signed
+    assert server._site("a.b.localhost") is None
+    assert not (files.sites / "nope.localhost.pem").exists()
+    # A domain with a dot: the wildcard covers the apps, no SNI work at all.
+    assert tls.ServerTls(files, "apps.example.com", is_app=bool).context.sni_callback is None
+
+
+def test_an_operators_certificate_answers_the_names_it_covers(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    tls.ensure_server_cert(files, tls.server_names("127.0.0.1", "localhost"))
+    theirs = tls.TlsFiles(tmp_path / "operator")
+    ca = tls.ensure_ca(theirs)
+    tls.issue(ca, ["cove.example.com", "*.apps.example.com"], theirs.cert, theirs.key)
+    server = tls.ServerTls(files, "localhost", operator=(theirs.cert, theirs.key))
+    assert tls._covers(server._operator_names, "cove.example.com")
+    assert tls._covers(server._operator_names, "shop.apps.example.com")
+    assert not tls._covers(server._operator_names, "a.shop.apps.example.com")
+    assert not tls._covers(server._operator_names, "localhost")
+
+
+def test_fingerprint_matches_the_clis(tmp_path: Path) -> None:
+    from cove.cli.trust import fingerprint as cli_fingerprint
+
+    files = tls.TlsFiles(tmp_path / "tls")
+    tls.ensure_ca(files)
+    pem = files.ca_cert.read_text()
+    assert tls.fingerprint(pem.encode()) == cli_fingerprint(pem)
+    assert len(tls.fingerprint(pem.encode()).split(":")) == 32
