@@ -170,6 +170,23 @@ async def start_addons(store: Store, registry: Registry) -> None:
         await provider.start([a.resource for a in rows if a.service == provider.service])
 
 
+RENEW_EVERY = 12 * 3600.0  # how often a running server looks at its certificate's end
+
+
+def _certificate_names(settings: Settings) -> list[str]:
+    public = urlsplit(settings.public_api_url).hostname if settings.public_api_url else None
+    return tls.server_names(
+        settings.api_host, settings.domain, [*settings.tls_hostnames, public or ""]
+    )
+
+
+async def _renew_certificates(server_tls: tls.ServerTls, names: list[str]) -> None:
+    while True:
+        await asyncio.sleep(RENEW_EVERY)
+        if await asyncio.to_thread(server_tls.renew, names):
+            log.info("issued Cove's server certificate again: it was about to expire")
+
+
 def _server_tls(settings: Settings, table: RouteTable) -> tls.ServerTls | None:
     """Cove's CA and server certificate (created or issued again as needed) and the
     listeners' SSL context; None with TLS off."""
@@ -181,11 +198,7 @@ def _server_tls(settings: Settings, table: RouteTable) -> tls.ServerTls | None:
             if not path.is_file():
                 raise OSError(f"COVE_TLS_CERT_FILE/COVE_TLS_KEY_FILE: {path} is not a file")
     files = tls.TlsFiles(settings.tls_dir)
-    public = urlsplit(settings.public_api_url).hostname if settings.public_api_url else None
-    names = tls.server_names(
-        settings.api_host, settings.domain, [*settings.tls_hostnames, public or ""]
-    )
-    tls.ensure_server_cert(files, names)
+    tls.ensure_server_cert(files, _certificate_names(settings))
     return tls.ServerTls(
         files, settings.domain, operator=operator, is_app=lambda app: table.get(app) is not None
     )
@@ -214,6 +227,7 @@ async def serve(settings: Settings) -> None:
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)
     server_tls = await asyncio.to_thread(_server_tls, settings, table)
+    names = _certificate_names(settings)
 
     def router_log(app: str, line: str) -> None:
         app_id = feed.app_ids.get(app)
@@ -301,6 +315,8 @@ async def serve(settings: Settings) -> None:
                 group.create_task(_back_up_periodically(settings)),
                 group.create_task(http.serve(sockets=[api_sock])),
             ]
+            if server_tls is not None:
+                tasks.append(group.create_task(_renew_certificates(server_tls, names)))
             await stop.wait()
             http.should_exit = True
             await builder.close()

@@ -318,6 +318,18 @@ class ServerTls:
         if self._operator is not None or (is_app is not None and not wildcard_works(domain)):
             self.context.sni_callback = self._pick
 
+    def renew(self, names: Iterable[Name]) -> bool:
+        """For a server that runs for months: issue the server certificate again if it
+        needs it, and serve the new one from now on. Per-app certificates are looked at
+        again at their next use. Returns whether the server certificate changed."""
+        before = self.files.cert.read_bytes()
+        ensure_server_cert(self.files, names)
+        self._sites.clear()
+        if self.files.cert.read_bytes() == before:
+            return False
+        self.context.load_cert_chain(self.files.cert, self.files.key)
+        return True
+
     @staticmethod
     def _new_context(cert: Path, key: Path) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

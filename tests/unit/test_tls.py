@@ -72,6 +72,17 @@ def test_a_new_ca_means_a_new_server_certificate(tmp_path: Path) -> None:
     load(files.cert).verify_directly_issued_by(ca)
 
 
+def test_a_running_server_renews_its_certificate(tmp_path: Path) -> None:
+    files = tls.TlsFiles(tmp_path / "tls")
+    names = tls.server_names("127.0.0.1", "localhost")
+    ca = tls.ensure_server_cert(files, names)
+    tls.issue(ca, names, files.cert, files.key, days=10)  # (as it is months later)
+    server = tls.ServerTls(files, "localhost")
+    assert server.renew(names) is True
+    assert not tls.needs_issuing(files.cert, files.key, names, ca[0])
+    assert server.renew(names) is False
+
+
 def test_wildcards_work_only_under_a_domain_with_a_dot() -> None:
     assert not tls.wildcard_works("localhost")
     assert tls.wildcard_works("apps.example.com") and tls.wildcard_works("lvh.me")

@@ -3,6 +3,8 @@
     python -m cove.router --port 8080 --app bench --backend 127.0.0.1:5000
 
 serves ``bench.<domain>`` from the given backends; log lines go to stdout with ``--log``.
+With ``--https-port``, also over HTTPS, with a CA and certificate made in ``--tls-dir``
+(its ``server.pem``/``server-key.pem`` serve a reference proxy too).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import tempfile
 from collections import deque
+from pathlib import Path
 
 from cove.limits import raise_open_files_limit
 from cove.router.server import Router
@@ -42,6 +46,14 @@ async def _serve(args: argparse.Namespace) -> None:
     router = Router(table, log=log)
     await router.start(args.host, args.port)
     print(f"cove router listening on {args.host}:{router.port}", flush=True)
+    if args.https_port is not None:
+        from cove import tls
+
+        files = tls.TlsFiles(Path(args.tls_dir or tempfile.mkdtemp(prefix="cove-tls-")))
+        tls.ensure_server_cert(files, tls.server_names(args.host, args.domain))
+        context = tls.ServerTls(files, args.domain, is_app=lambda app: app == args.app).context
+        await router.start_tls(args.host, args.https_port, context)
+        print(f"cove router listening for HTTPS on {args.host}:{router.tls_port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +70,8 @@ def main() -> None:
     parser.add_argument("--app", default="bench")
     parser.add_argument("--backend", action="append", required=True, help="HOST:PORT")
     parser.add_argument("--log", action="store_true", help="print router log lines")
+    parser.add_argument("--https-port", type=int, help="also listen for HTTPS here")
+    parser.add_argument("--tls-dir", help="where the CA and certificate go (default: a temp dir)")
     args = parser.parse_args()
     try:
         import uvloop
