@@ -38,6 +38,11 @@ class DynoHandle(Protocol):
 
     def has_exited(self) -> bool: ...
 
+    def left_running(self) -> int:
+        """Once the dyno has exited: how many of its processes were still running when its
+        command exited (a daemon it detached, which went down with it); 0 if unknown."""
+        ...
+
     async def wait_exit(self) -> int:
         """The exit status once the dyno's process has ended."""
         ...

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 from collections.abc import Callable
@@ -26,12 +27,23 @@ from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 # command through the shell (so `$PORT` and `&&` work in Procfile commands). The shell
 # traps SIGTERM with a no-op so it outlives the app's graceful shutdown: when the sandbox's
 # main process exits, bwrap kills everything left. (A trapped handler, unlike an ignored
-# signal, is reset to the default in the commands the shell starts.)
+# signal, is reset to the default in the commands the shell starts.) When the shell exits
+# (the command ended, or ran `exit` itself: `cmd & exit 0`), it counts the processes of the
+# sandbox still running besides bwrap's init and itself (a daemon the command detached,
+# which bwrap is about to kill) and writes the number to the fd in $1, which the command
+# doesn't inherit. Builtins only: a fork would count itself.
 LAUNCHER = (
     "trap : TERM; "
+    '__cove_report="$1"; shift; '
+    "__cove_left() { local n=0 p stat; for p in /proc/[0-9]*; do "
+    'case "${p#/proc/}" in 1|$$) continue ;; esac; '
+    'read -r stat 2>/dev/null < "$p/stat" || continue; '
+    'case "${stat##*) }" in Z*|X*) ;; *) n=$((n + 1)) ;; esac; '
+    'done; echo "$n" >&"$__cove_report"; }; '
+    "trap __cove_left EXIT; "
     'for f in /app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done; unset f; '
     "[ -r /app/.profile ] && . /app/.profile; "
-    '__cove_command="$1"; shift; eval "$__cove_command"'
+    '__cove_command="$1"; shift; eval "$__cove_command" {__cove_report}>&-'
 )
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 log = logging.getLogger(__name__)
@@ -55,8 +67,11 @@ class LocalDyno:
         cgroup: Cgroup | None,
         uid: int | None = None,
         on_system: Callable[[str], None] | None = None,
+        report_fd: int | None = None,
     ) -> None:
         self.spec = spec
+        self._report_fd = report_fd  # the read end of the launcher's report (LAUNCHER)
+        self._left_running = 0
         self._uid = uid  # the app's own user, when apps have one
         self._on_system = on_system or (lambda message: None)
         self._cgroup = cgroup
@@ -96,6 +111,7 @@ class LocalDyno:
         # The last lines before exit are logged before the exit; a reader that failed or
         # was cancelled must not stop the exit from being reported.
         await asyncio.gather(self._pump, return_exceptions=True)
+        self._left_running = self._read_report()
         shutil.rmtree(self._root, ignore_errors=True)
         if self._cgroup is not None:
             self._final_oom_kills = self._cgroup.oom_kills()
@@ -103,8 +119,27 @@ class LocalDyno:
         # A shell killed by signal N reports 128+N, like Heroku's "exited with status 143".
         return status if status >= 0 else 128 - status
 
+    def _read_report(self) -> int:
+        """What the launcher wrote when the command exited: how many processes it left
+        running (0 when it didn't say: it was killed, or the command exec'd away)."""
+        if self._report_fd is None:
+            return 0
+        try:
+            # The launcher wrote before it exited, hence before bwrap did: no waiting.
+            data = os.read(self._report_fd, 64)
+        except BlockingIOError:
+            data = b""
+        finally:
+            os.close(self._report_fd)
+            self._report_fd = None
+        text = data.decode(errors="replace").strip()
+        return int(text) if text.isdigit() and len(text) < 8 else 0
+
     def has_exited(self) -> bool:
         return self._exited.done()
+
+    def left_running(self) -> int:
+        return self._left_running if self._exited.done() else 0
 
     async def wait_exit(self) -> int:
         return await asyncio.shield(self._exited)
@@ -241,18 +276,24 @@ class LocalBackend:
         if port is not None:
             env["PORT"] = str(port)
         cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
+        report, report_w = os.pipe()  # not inherited, but by this dyno's command
+        os.set_blocking(report, False)
         try:
             proc = await sandbox.spawn(
-                ["/bin/bash", "-c", LAUNCHER, "cove-dyno", spec.command],
+                ["/bin/bash", "-c", LAUNCHER, "cove-dyno", str(report_w), spec.command],
                 mounts=[app_mount, *stack_mounts],
                 env=env,
                 hostname=spec.id,
                 user=user,
                 cgroup=cgroup,
+                pass_fds=(report_w,),
             )
         except BaseException:
+            os.close(report)
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             raise
+        finally:
+            os.close(report_w)
         uid = user.uid if user is not None else None
-        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system)
+        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system, report)

@@ -66,6 +66,16 @@ def crash_delay(crashes: int, scale: float) -> float:
     return minutes * 60 * scale
 
 
+def detached_hint(left: int) -> str:
+    """Why a dyno whose command exited 0 while its children ran on crashed."""
+    running = "1 process" if left == 1 else f"{left} processes"
+    return (
+        f"The command exited while {running} it started kept running in the background "
+        "(stopped with it): a dyno's command must stay in the foreground, so run servers "
+        "without --daemon and without a trailing &"
+    )
+
+
 def _sample_memory(entries: list[_Running]) -> list[tuple[int | None, int]]:
     """(memory in use, OOM kills so far) of each dyno: a few small file reads each."""
     return [(e.handle.memory_usage(), e.handle.oom_kills()) for e in entries]
@@ -278,6 +288,9 @@ class DynoManager:
         self._running.pop(spec.id, None)
         if status is not None:
             self._system(spec, f"Process exited with status {status}")
+            left = handle.left_running()
+            if status == 0 and left:  # it daemonized (gunicorn --daemon, `cmd &`)
+                self._system(spec, detached_hint(left))
         self._system(spec, f"State changed from {entry.state} to crashed")
         await self._record_crash(spec, entry.up_since)
 

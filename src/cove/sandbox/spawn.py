@@ -19,9 +19,11 @@ async def spawn(
     hostname: str,
     user: SandboxUser | None = None,
     cgroup: Cgroup | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in a fresh sandbox, as ``user`` and inside ``cgroup`` when given,
     under the seccomp filter; stdout and stderr share one pipe, in a session of its own.
+    ``pass_fds`` are inherited by the sandboxed command.
     The environment reaches bwrap through an inherited fd, never the command line (the
     cgroup wrapper shell passes inherited fds on when it execs bwrap)."""
     with command(
@@ -38,5 +40,5 @@ async def spawn(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=launch.pass_fds,
+            pass_fds=(*launch.pass_fds, *pass_fds),
         )
