@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -11,9 +13,29 @@ from cove.store import Dyno, Formation, Store
 
 
 def list_dynos(store: Store, app_ident: str) -> list[Dyno]:
+    """The app's dynos, one per name (see ``one_per_name``), by name."""
     with store.session() as s:
         app = apps.find(s, app_ident)
-        return list(s.scalars(select(Dyno).where(Dyno.app_id == app.id).order_by(Dyno.name)))
+        rows = s.scalars(select(Dyno).where(Dyno.app_id == app.id).order_by(Dyno.name))
+        return one_per_name(rows)
+
+
+def one_per_name(dynos: Iterable[Dyno]) -> list[Dyno]:
+    """While a dyno is replaced (a release, a restart, cycling), its successor starts beside
+    it under the same name, and the old one stops once the new one is up. Clients act on
+    names (``ps:restart web.1``, heroku3's restart of every listed dyno), so a name is
+    listed once: the dyno that serves under it (the newest of those up), else the newest.
+    The list then agrees with the router: a name shown ``up`` is routed to."""
+    chosen: dict[str, Dyno] = {}
+    for dyno in dynos:
+        best = chosen.get(dyno.name)
+        if best is None or _preference(dyno) > _preference(best):
+            chosen[dyno.name] = dyno
+    return list(chosen.values())
+
+
+def _preference(dyno: Dyno) -> tuple[bool, datetime]:
+    return dyno.state == "up", dyno.created_at
 
 
 def up_web_dynos(store: Store, app_id: str) -> list[Dyno]:
