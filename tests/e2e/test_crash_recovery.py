@@ -130,8 +130,14 @@ def git_ref(user: User, repo: Path, ref: str = "main") -> str:
 
 
 def follow_new_port(user: User, server: CoveServer, repo: Path, app: str) -> None:
-    """The API's port is picked at each start: point the git remote at it again."""
-    user.git("remote", "set-url", "cove", f"{server.api_url}/{app}.git", cwd=repo)
+    """The API's port is picked at each start: point the git remote at it again (as a user
+    would: `cove git:remote` also tells git to trust Cove's CA for the new address)."""
+    user.cove("git:remote", "-a", app, cwd=repo)
+    assert git_url(user, repo) == f"{server.api_url}/{app}.git"
+
+
+def git_url(user: User, repo: Path) -> str:
+    return user.git("remote", "get-url", "cove", cwd=repo).stdout.strip()
 
 
 def leftovers(server: CoveServer) -> list[Path]:

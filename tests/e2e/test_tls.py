@@ -256,6 +256,12 @@ def test_login_from_another_machine_confirms_the_cas_fingerprint(
     assert login("--ca-fingerprint", expected).returncode == 0
     whoami = cove("auth:whoami")
     assert whoami.stdout.strip() == "admin@cove.local", whoami.stderr
+    # The server's CA changed (say, a new COVE_HOME): the CLI says so, not "is it running?".
+    stored = elsewhere.home / ".config" / "cove" / "ca" / f"127.0.0.1_{port_of(server.api_url)}.pem"
+    stored.write_text(other.ca_cert.read_text())
+    stale = cove("auth:whoami")
+    assert stale.returncode == 1 and "doesn't trust" in stale.stderr, stale.stderr
+    assert "cove login" in stale.stderr and "Is the server running" not in stale.stderr
 
 
 def test_tls_handshakes_count_against_the_caps_and_the_head_deadline(

@@ -73,6 +73,12 @@ class CoveGroup(click.Group):
         except ApiError as exc:
             raise CliError(exc.message, exc.id) from exc
         except ApiConnectionError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in exc.reason:
+                raise CliError(
+                    f"The Cove API at {api_url_for_errors(ctx)} has a certificate this machine "
+                    "doesn't trust for it.\nIf the server's CA changed, run `cove login` "
+                    "again (`cove certs:ca` shows the CA in use)."
+                ) from exc
             raise CliError(
                 f"Could not connect to the Cove API at {api_url_for_errors(ctx)}: {exc.reason}\n"
                 "Is the server running? Set COVE_API_URL to use another server."
