@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime
 import stat
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from cove import tls
+from cove.server import _certificate_names
+from cove.settings import Settings
 
 
 def load(path: Path) -> x509.Certificate:
@@ -125,3 +129,36 @@ def test_fingerprint_matches_the_clis(tmp_path: Path) -> None:
     pem = files.ca_cert.read_text()
     assert tls.fingerprint(pem.encode()) == cli_fingerprint(pem)
     assert len(tls.fingerprint(pem.encode()).split(":")) == 32
+
+
+def test_settings_for_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COVE_HOME", str(tmp_path))
+    for name in ("COVE_TLS", "COVE_ROUTER_TRUSTED_PROXIES", "COVE_PUBLIC_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert settings.tls and settings.api_url == "https://127.0.0.1:5055"
+    assert settings.web_url("shop") == "https://shop.localhost:5443/"
+    assert settings.git_url("shop") == "https://127.0.0.1:5055/shop.git"
+    assert replace(settings, router_https_port=443).web_url("shop") == "https://shop.localhost/"
+    monkeypatch.setenv("COVE_TLS", "off")
+    monkeypatch.setenv("COVE_ROUTER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+    plain = Settings.from_env()
+    assert plain.api_url == "http://127.0.0.1:5055"
+    assert plain.web_url("shop") == "http://shop.localhost:5080/"
+    assert plain.router_trusted_proxies == ("10.0.0.0/8", "192.0.2.7")
+    monkeypatch.setenv("COVE_TLS", "maybe")
+    with pytest.raises(ValueError, match="COVE_TLS must be on or off"):
+        Settings.from_env()
+
+
+def test_the_certificate_names_the_public_hosts(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path,
+        api_host="0.0.0.0",
+        domain="apps.example.com",
+        public_api_url="https://cove.example.com",
+        tls_hostnames=("git.example.com",),
+    )
+    names = _certificate_names(settings)
+    assert "0.0.0.0" not in names
+    assert {"*.apps.example.com", "cove.example.com", "git.example.com"} <= set(names)
