@@ -5,8 +5,6 @@ tells) and with every app running as Cove's own user (only the dyno's processes 
 
 from __future__ import annotations
 
-import queue
-import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,40 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.gate import Gate
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.test_unprivileged import unprivileged  # noqa: F401 (a fixture)
 
 TAKEN = "is taken by another process, not this dyno"
-
-
-class PortGate:
-    """The victim reports the $PORT it was given here and waits; the first arrival is held
-    until the test lets it go, later ones pass at once."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.first: queue.Queue[tuple[int, socket.socket]] = queue.Queue()
-        self.arrived = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            port = int(conn.makefile().readline())
-            self.arrived += 1
-            if self.arrived == 1:
-                self.first.put((port, conn))
-            else:
-                self.let_go(conn)
-
-    @staticmethod
-    def let_go(conn: socket.socket) -> None:
-        conn.sendall(b"go\n")
-        conn.close()
 
 
 class Visitor:
@@ -131,11 +100,13 @@ def test_a_squatted_port_never_gets_the_victims_traffic(apps: Apps) -> None:
     user.push(hostile)
     wait_for(lambda: server.get("squatter").text == "ok", 60, what="the squatter serving")
 
-    gate = PortGate()
+    gate = Gate()
     victim = apps.deploy("port-victim", "victim", GATE_PORT=str(gate.port))
     with ThreadPoolExecutor(1) as pool:
         push = pool.submit(user.push, victim, check=False)
-        port, held = gate.first.get(timeout=300)
+        said, held = gate.next(timeout=300)
+        port = int(said)
+        gate.close()  # only the first start is held: its restart passes at once
         # The hostile dyno takes the port the victim was given before the victim binds it.
         assert server.get("squatter", "/squat", params={"port": port}).json() == {"ok": True}
         with Visitor(server, "victim") as visitor:

@@ -5,22 +5,19 @@ database clients run."""
 
 from __future__ import annotations
 
-import queue
 import secrets
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
 
+from tests.e2e.gate import Gate
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 
 GATE_PY = '''
@@ -36,54 +33,6 @@ with socket.create_connection(("127.0.0.1", int(port))) as conn:
     conn.recv(16)
 print(f"{role} passed the gate")
 '''
-
-
-class Gate:
-    """A TCP server that the app's build and release command wait at: each says who it
-    is (one line) and blocks until the test lets it go."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.arrivals: queue.Queue[tuple[str, socket.socket]] = queue.Queue()
-        self.closed = False
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            role = conn.makefile().readline().strip()
-            with self.lock:
-                if self.closed:
-                    self._let_go(conn)
-                else:
-                    self.arrivals.put((role, conn))
-
-    @staticmethod
-    def _let_go(conn: socket.socket) -> None:
-        conn.sendall(b"go\n")
-        conn.close()
-
-    @contextmanager
-    def holding(self, role: str) -> Iterator[None]:
-        """Wait for ``role`` to arrive, hold it for the block, then let it go."""
-        arrived, conn = self.arrivals.get(timeout=600)
-        assert arrived == role
-        try:
-            yield
-        finally:
-            self._let_go(conn)
-
-    def close(self) -> None:
-        """Let everyone waiting go, now and from now on."""
-        with self.lock:
-            self.closed = True
-            while not self.arrivals.empty():
-                self._let_go(self.arrivals.get()[1])
 
 
 class CommandLines:
