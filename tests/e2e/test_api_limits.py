@@ -29,6 +29,9 @@ MiB = 1024 * KiB
 API_LIMIT = 64 * KiB
 SOURCE_LIMIT = 64 * MiB
 PUSH_LIMIT = 1 * MiB
+# What a client may have sent of a 100 MiB body before it hears it was refused: socket
+# buffers both ways, TLS records and read-ahead, a loaded machine. Far below the body.
+IN_FLIGHT = 16 * MiB
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +64,13 @@ def raw_exchange(server: CoveServer, head: list[str], body: bytes) -> tuple[int,
         socket.create_connection((url.hostname, url.port), timeout=30) as tcp,
         tls_client(server).wrap_socket(tcp, server_hostname=url.hostname) as sock,
     ):
-        sock.sendall(("\r\n".join([*head, f"Host: {url.netloc}", "", ""])).encode() + body)
+        # A server that answers early and resets the connection can cut this short; its
+        # answer was sent before the reset and is still there to read (as clients do).
+        with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError, BrokenPipeError):
+            sock.sendall(("\r\n".join([*head, f"Host: {url.netloc}", "", ""])).encode() + body)
         data = b""
-        with contextlib.suppress(ssl.SSLEOFError):  # (a close without TLS's goodbye)
+        # (a close without TLS's goodbye, or the reset)
+        with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError):
             while chunk := sock.recv(65536):
                 data += chunk
     header_block, _, content = data.partition(b"\r\n\r\n")
@@ -132,9 +139,8 @@ def test_five_unauthenticated_100mb_posts_leave_memory_alone(server: CoveServer)
         thread.join()
     after, peak_after = memory_mb(server)
     assert statuses == [401] * 5
-    # The client was stopped long before the end of its body (TLS buffers a little more
-    # than plain TCP: records, the TLS layer's read-ahead)...
-    assert all(s[0] < 10 * MiB for s in sent), sent
+    # The client was stopped long before the end of its body...
+    assert all(s[0] < IN_FLIGHT for s in sent), sent
     # ... and the server held none of it (before this fix: 126 MB → 830 MB).
     assert after - before < 40 and peak_after - max(before, peak_before) < 40, (
         before,
@@ -177,7 +183,7 @@ def test_authenticated_body_over_the_limit_gets_413(server: CoveServer) -> None:
         verify=server.verify,
     )
     assert (response.status_code, response.json()) == (413, expected)
-    assert sent[0] < 4 * MiB
+    assert sent[0] < IN_FLIGHT
 
     # Under the limit: a config as large as Heroku allows (64 KB) still fits.
     big = {"BIG": "v" * 60_000}
