@@ -94,3 +94,20 @@ def test_an_https_remote_gets_the_ca_in_the_repos_config_only(home: Path) -> Non
     subprocess.run(["git", "init", "-q", str(other)], check=True)
     set_remote("cove", "http://127.0.0.1:5055/shop.git", other)
     assert "sslCAInfo" not in (other / ".git" / "config").read_text()
+
+
+def test_git_ssl_cainfo_in_the_environment_is_called_out(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = server_ca(home)
+    repo = home / "app"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.delenv("GIT_SSL_CAINFO", raising=False)
+    set_remote("cove", f"{API}/shop.git", repo)
+    assert "GIT_SSL_CAINFO" not in capsys.readouterr().err
+    # git lets this variable override the repository's config: the push would fail.
+    monkeypatch.setenv("GIT_SSL_CAINFO", "/etc/ssl/certs/ca-certificates.crt")
+    set_remote("cove", f"{API}/shop.git", repo)
+    err = capsys.readouterr().err
+    assert "GIT_SSL_CAINFO is set in your environment" in err
+    assert f"{API} will fail certificate verification" in err and str(ca) in err

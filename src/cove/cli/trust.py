@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 
-from cove.cli.output import CliError
+from cove.cli.output import CliError, warn
 from cove.client.trust import client_context
 
 
@@ -201,6 +201,14 @@ def git_trust(url: str, repo: Path | None = None) -> None:
     )
     if proc.returncode != 0:
         raise CliError(f"git config {key} failed: {proc.stderr.strip()}")
+    if os.environ.get("GIT_SSL_CAINFO"):
+        # git lets the environment override every config file: its pushes would not
+        # trust Cove's CA. Say so now rather than at the first push.
+        warn(
+            f"GIT_SSL_CAINFO is set in your environment and overrides {key}: "
+            f"`git push` to {scheme}://{host}:{port} will fail certificate verification. "
+            f"Unset it, or point it at a file that also holds Cove's CA ({path})."
+        )
 
 
 def bundle(url: str, ca: Path) -> Path:
