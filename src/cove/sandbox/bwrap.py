@@ -100,7 +100,7 @@ def probe(*options: str) -> bool:
     return result.returncode == 0
 
 
-def _system_mounts() -> list[str]:
+def _system_mounts(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     """Read-only views of the host's OS. On merged-/usr systems /bin, /lib... are symlinks
     into /usr and are recreated as symlinks."""
     args = ["--ro-bind", "/usr", "/usr"]
@@ -111,7 +111,22 @@ def _system_mounts() -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", str(path), f"/{top}"]
     args += ["--ro-bind", "/etc", "/etc"]
-    return args
+    return args + _resolver_mounts(resolv_conf)
+
+
+def _resolver_mounts(resolv_conf: Path) -> list[str]:
+    """``/etc/resolv.conf`` often links into ``/run``, which sandboxes don't have
+    (systemd-resolved's ``/run/systemd/resolve/stub-resolv.conf`` on Ubuntu, resolvconf's):
+    its target alone is bound read-only at its own path, so that names resolve inside."""
+    if not resolv_conf.is_symlink():
+        return []
+    target = resolv_conf.resolve()
+    if not target.is_file() or any(target.is_relative_to(d) for d in ("/etc", "/usr")):
+        return []
+    args: list[str] = []
+    for parent in reversed(target.parents[:-1]):
+        args += ["--perms", "0755", "--dir", str(parent)]
+    return [*args, "--ro-bind", str(target), str(target)]
 
 
 class Launch(NamedTuple):
