@@ -17,7 +17,7 @@ from cove.domain.dyno_sizes import MB, SIZES, dyno_size, memory_verdict, parse_s
 from cove.domain.errors import InvalidParams
 from cove.dynos.local import size_limits
 from cove.sandbox import seccomp
-from cove.sandbox.bwrap import LOAD_ENV
+from cove.sandbox.bwrap import LOAD_ENV, _resolver_mounts
 from cove.sandbox.users import SandboxUser, Users
 from cove.services import accounts, apps
 from cove.services.apps import FIRST_APP_UID
@@ -97,7 +97,9 @@ def test_sandbox_command_runs_as_the_user(tmp_path: Path) -> None:
     ]
     # Every directory leading to a mount is created crossable, ancestors first.
     dirs = [argv[i + 1] for i, a in enumerate(argv) if a == "--dir"]
-    assert dirs == ["/root", "/root/.pyenv", "/root/.pyenv/versions"]
+    resolver = _resolver_mounts(Path("/etc/resolv.conf"))  # where it links into /run
+    host_dirs = [resolver[i + 1] for i, a in enumerate(resolver) if a == "--dir"]
+    assert dirs == [*host_dirs, "/root", "/root/.pyenv", "/root/.pyenv/versions"]
     assert argv[argv.index("/tmp") - 3 : argv.index("/tmp")] == ["--perms", "1777", "--tmpfs"]
     # Without a user, nothing changes identity.
     with sandbox.command(["true"], mounts=[], env={}, hostname="h") as launch:
