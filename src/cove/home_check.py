@@ -143,7 +143,7 @@ def _layout(settings: Settings) -> Iterator[Finding]:
 
 def has_been_used(settings: Settings) -> bool:
     """Has a server run here before (so an empty or missing store means lost data)?"""
-    return (settings.home / "admin-token").exists() or bool(_store_backups(settings).newest_first())
+    return (settings.home / "admin-token").exists() or bool(store_backups(settings).newest_first())
 
 
 def _store_file(settings: Settings) -> Iterator[Finding]:
@@ -160,7 +160,7 @@ def _store_file(settings: Settings) -> Iterator[Finding]:
             yield Finding(
                 "FAIL",
                 f"The store {db} is missing, but this COVE_HOME has been used.",
-                recovery_steps(StoreDamaged(db, "the file is missing"), _store_backups(settings)),
+                recovery_steps(StoreDamaged(db, "the file is missing"), store_backups(settings)),
             )
         else:
             yield Finding("info", f"No store yet at {db} (`cove server` creates it).")
@@ -168,12 +168,12 @@ def _store_file(settings: Settings) -> Iterator[Finding]:
     try:
         verify(db, thorough=True, expect_data=has_been_used(settings))
     except StoreDamaged as damage:
-        yield Finding("FAIL", str(damage), recovery_steps(damage, _store_backups(settings)))
+        yield Finding("FAIL", str(damage), recovery_steps(damage, store_backups(settings)))
         return
     yield Finding("ok", f"Store {db}: integrity check passed ({human_size(db.stat().st_size)})")
 
 
-def _store_backups(settings: Settings) -> StoreBackups:
+def store_backups(settings: Settings) -> StoreBackups:
     return StoreBackups(settings.backups_dir, settings.store_backups_keep)
 
 
@@ -236,7 +236,7 @@ def _slugs(settings: Settings, store: Store) -> Iterator[Finding]:
 
 
 def _backups(settings: Settings) -> Finding:
-    backups = _store_backups(settings)
+    backups = store_backups(settings)
     found = backups.newest_first()
     if sqlite_file(settings.db_url) is None:
         return Finding("info", "Store backups: not taken by Cove for a non-SQLite store.")

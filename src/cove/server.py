@@ -34,7 +34,7 @@ from cove.builder.stack import discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
-from cove.home_check import has_been_used
+from cove.home_check import has_been_used, store_backups
 from cove.home_lock import HomeInUse, HomeLock
 from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
@@ -45,7 +45,7 @@ from cove.sandbox.cgroups import Cgroups
 from cove.services import accounts, addons
 from cove.settings import Settings
 from cove.store import AddOn, Slug, Store
-from cove.store.backups import StoreBackups, recovery_help
+from cove.store.backups import recovery_help
 from cove.store.db import SchemaTooNew
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
 
@@ -339,10 +339,6 @@ def _refuse(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _store_backups(settings: Settings) -> StoreBackups:
-    return StoreBackups(settings.backups_dir, settings.store_backups_keep)
-
-
 def _hold_home(settings: Settings) -> HomeLock:
     """Before anything touches state: hold COVE_HOME (one server per home: a second one
     would start every dyno again), check that the store is sound and back it up."""
@@ -353,7 +349,7 @@ def _hold_home(settings: Settings) -> HomeLock:
     db = sqlite_file(settings.db_url)
     if db is None:
         return lock
-    backups = _store_backups(settings)
+    backups = store_backups(settings)
     try:
         if not db.exists() and has_been_used(settings):
             raise StoreDamaged(db, "the file is missing")
@@ -384,13 +380,13 @@ def store_failure(exc: BaseException, settings: Settings) -> str:
     db = sqlite_file(settings.db_url)
     if db is None or isinstance(exc, OperationalError):
         return f"the store could not be used: {reason}"
-    return recovery_help(StoreDamaged(db, reason), _store_backups(settings))
+    return recovery_help(StoreDamaged(db, reason), store_backups(settings))
 
 
 async def _back_up_periodically(settings: Settings) -> None:
     db = sqlite_file(settings.db_url)
     if db is not None:
-        await _store_backups(settings).run(db, settings.store_backup_interval)
+        await store_backups(settings).run(db, settings.store_backup_interval)
 
 
 def main() -> None:
