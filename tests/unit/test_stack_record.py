@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cove.builder import stack as stack_module
 from cove.builder.slug import slug_interpreter, venv_interpreter
 from cove.builder.stack import Interpreter, MissingInterpreter, discover, read_record
 
@@ -54,6 +55,30 @@ def test_a_gone_interpreter_leaves_the_stack_but_stays_recorded(tmp_path: Path) 
     assert stack.interpreters == (interp,)
     assert not stack.provides(str(gone.path))
     assert read_record(record) == [interp, gone]  # used again if it comes back
+
+
+def test_an_interpreter_reached_through_links_is_probed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uv lays out its installs with a minor-version directory linking to each one.
+    real = this_python()
+    install = tmp_path / "cpython-3.x.y" / "bin"
+    install.mkdir(parents=True)
+    (install / real.path.name).symlink_to(real.path)
+    (tmp_path / "cpython-3.x").symlink_to(tmp_path / "cpython-3.x.y")
+    record = tmp_path / "interpreters.json"
+    discover("test", (install,), record=record)  # records the resolved path
+    probed: list[Path] = []
+    original = stack_module._probe
+
+    def probe(exe: Path) -> Interpreter | None:
+        probed.append(exe)
+        return original(exe)
+
+    monkeypatch.setattr(stack_module, "_probe", probe)
+    stack = discover("test", (install, tmp_path / "cpython-3.x" / "bin"), record=record)
+    assert probed == [real.path]
+    assert stack.interpreters == (real,)
 
 
 def test_an_unreadable_record_is_rebuilt_from_what_is_found(tmp_path: Path) -> None:

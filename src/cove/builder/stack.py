@@ -295,7 +295,9 @@ def discover(
     found: list[Interpreter] = []
     skipped: list[str] = []
     probes = [*_candidates(dirs), *(i.path for i in recorded if i.path.is_file())]
-    for exe in dict.fromkeys(probes):
+    # Each file probed once: a link and its target (uv's minor-version directories beside
+    # the installs, /usr/local/bin links, the record's resolved paths) are one interpreter.
+    for exe in dict.fromkeys(path.resolve() for path in probes):
         interp = _probe(exe)
         if interp is None:
             continue
@@ -306,9 +308,7 @@ def discover(
             )
             continue
         found.append(interp)
-    provided: dict[Path, Interpreter] = {}
-    for interp in found:  # a shim and its target probe as the same interpreter: keep one
-        provided.setdefault(interp.path, interp)
+    provided = {interp.path: interp for interp in found}
     offered: dict[str, Interpreter] = {}
     for interp in provided.values():
         # The same version found twice: the first one (the configured dirs) wins.
