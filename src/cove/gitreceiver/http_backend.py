@@ -21,6 +21,7 @@ from cove.domain.errors import NotFound, Unauthorized
 from cove.gitreceiver.deploy_ref import settle
 from cove.gitreceiver.repos import ensure_repo
 from cove.services import accounts, apps, builds
+from cove.tls import TlsFiles
 
 router = APIRouter()
 _push_locks: dict[str, asyncio.Lock] = {}
@@ -70,7 +71,7 @@ async def git_endpoint(request: Request, name: str) -> Response:
         "REMOTE_ADDR": request.client.host if request.client else "",
         # What the pre-receive hook needs to call the API as the pusher.
         "COVE_API_URL": context.settings.internal_api_url,
-        "COVE_CA_FILE": str(context.settings.tls_dir / "ca.pem"),
+        "COVE_CA_FILE": str(TlsFiles(context.settings.tls_dir).ca_cert),
         "COVE_API_KEY": token,
         "COVE_APP": app.name,
         # git itself refuses a pack past the limit, with a message the pusher sees
