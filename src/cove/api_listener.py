@@ -38,6 +38,22 @@ _HEAD_TOO_LARGE = json.dumps(
 ).encode()
 
 
+async def _head_too_large_app(scope: Any, receive: Any, send: Any) -> None:
+    """The 431 for a head that arrived whole, as an ASGI app."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(_HEAD_TOO_LARGE)),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _HEAD_TOO_LARGE})
+
+
 class ApiGuard:
     """Connection accounting and the header deadline for one API listener."""
 
@@ -84,7 +100,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.address: str | None = None  # set once admitted
-        self.head_bytes = 0
+        self.head_bytes = 0  # of a request head still incomplete after a read
+        self.parsed_head = 0  # of the request head being parsed
         self.draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -172,10 +189,29 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.heads.setdefault(self, monotonic())
         super().on_message_begin()
 
+    def on_url(self, url: bytes) -> None:
+        self.parsed_head += len(url) + 16  # (with the method and the protocol)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.parsed_head += len(name) + len(value) + 4
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self.guard.heads.pop(self, None)
         self.head_bytes = 0
-        super().on_headers_complete()
+        oversized, self.parsed_head = self.parsed_head > MAX_HEAD, 0
+        if not oversized:
+            super().on_headers_complete()
+            return
+        # A head that arrived whole (in one read: data_received only bounds heads still
+        # incomplete) is answered by uvicorn's own machinery, as it answers requests over
+        # its concurrency limit: the app is swapped for the refusal for this request.
+        app, self.app = self.app, _head_too_large_app
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
 
 class _TlsTransport:

@@ -313,6 +313,31 @@ def test_api_refuses_an_oversized_head_with_431(hostile: tuple[CoveServer, User]
     assert json.loads(body) == {"id": "bad_request", "message": "The request head is over 64 KB."}
 
 
+def test_api_refuses_an_oversized_head_that_arrives_whole(tmp_path: Path) -> None:
+    """A head past the limit that completes in the read that takes it there (one write on
+    a fast connection; TLS records read together) is refused too, first on a connection or
+    after another request: it never reaches the app."""
+    with running_server(tmp_path, COVE_TLS="off") as server:
+
+        def account(extra: str = "") -> bytes:
+            return (
+                f"GET /account HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {server.admin_token}\r\n{extra}\r\n"
+            ).encode()
+
+        big = account(f"X-Big: {'a' * 70_000}\r\n")
+        for first in (None, account()):
+            with socket.create_connection(("127.0.0.1", port_of(server.api_url)), 30) as s:
+                if first is not None:
+                    s.sendall(first)
+                    assert read_response(s)[0] == 200
+                s.sendall(big)
+                status, headers, body = read_response(s)
+                assert s.recv(1) == b""
+            assert status == 431 and headers["connection"] == "close"
+            assert json.loads(body)["id"] == "bad_request"
+
+
 # -- requests that break HTTP or the head limits --------------------------------------------------
 
 
