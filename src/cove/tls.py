@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 log = logging.getLogger("cove.tls")
@@ -135,10 +136,7 @@ def ensure_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     files.root.chmod(0o711)  # the CA certificate is read by name; nothing is listed
     if files.ca_cert.is_file() and files.ca_key.is_file():
         cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
-        key = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{files.ca_key} is not an EC key")
-        return cert, key
+        return cert, _load_key(files.ca_key)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -248,11 +246,31 @@ def needs_issuing(
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return "not signed by Cove's CA"
+    try:
+        key = _load_key(key_path)
+    except (ValueError, TypeError):
+        return "its key can't be read"
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        # (per-app certificates use the server's key: a new server key orphans them)
+        return "its key changed"
     if _san_names(cert) != set(names):
         return "the names changed"
     if cert.not_valid_after_utc - _now() < RENEW_BEFORE:
         return "it is about to expire"
     return ""
+
+
+def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path} is not an EC key")
+    return key
+
+
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def wildcard_works(domain: str) -> bool:
@@ -327,6 +345,7 @@ class ServerTls:
         self._sites.clear()
         if self.files.cert.read_bytes() == before:
             return False
+        self._key = None  # issued with a new key, which per-app certificates take on
         self.context.load_cert_chain(self.files.cert, self.files.key)
         return True
 
@@ -373,9 +392,7 @@ class ServerTls:
         if self._ca is None:
             self._ca = ensure_ca(self.files)
         if self._key is None:
-            key = serialization.load_pem_private_key(self.files.key.read_bytes(), None)
-            assert isinstance(key, ec.EllipticCurvePrivateKey)
-            self._key = key
+            self._key = _load_key(self.files.key)
         if needs_issuing(cert, self.files.key, [name], self._ca[0]):
             # The server's key: one name's certificate is worth no more than the server's.
             issue(self._ca, [name], cert, None, key=self._key)

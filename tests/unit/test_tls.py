@@ -162,3 +162,26 @@ def test_the_certificate_names_the_public_hosts(tmp_path: Path) -> None:
     names = _certificate_names(settings)
     assert "0.0.0.0" not in names
     assert {"*.apps.example.com", "cove.example.com", "git.example.com"} <= set(names)
+
+
+def test_per_app_certificates_follow_a_new_server_key(tmp_path: Path) -> None:
+    """Per-app certificates carry the server's key: when the server certificate is issued
+    again (with a new key), at start or by a running server, they are issued again too."""
+    files = tls.TlsFiles(tmp_path / "tls")
+    names = tls.server_names("127.0.0.1", "localhost")
+    ca = tls.ensure_server_cert(files, names)
+    server = tls.ServerTls(files, "localhost", is_app=lambda app: app == "shop")
+    assert server._site("shop.localhost") is not None
+    site = files.sites / "shop.localhost.pem"
+    assert not tls.needs_issuing(site, files.key, ["shop.localhost"], ca[0])
+    # At start, with another name: a new server certificate and key.
+    tls.ensure_server_cert(files, [*names, "cove.example.com"])
+    assert tls.needs_issuing(site, files.key, ["shop.localhost"], ca[0]) == "its key changed"
+    restarted = tls.ServerTls(files, "localhost", is_app=lambda app: app == "shop")
+    assert restarted._site("shop.localhost") is not None  # (a mismatch fails to load)
+    assert not tls.needs_issuing(site, files.key, ["shop.localhost"], ca[0])
+    # A running server that renews its certificate takes its new key for the apps' too.
+    tls.issue(ca, names, files.cert, files.key, days=10)
+    assert restarted.renew(names) is True
+    assert restarted._site("shop.localhost") is not None
+    assert not tls.needs_issuing(site, files.key, ["shop.localhost"], ca[0])
