@@ -27,12 +27,11 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cove import tls_handshake
-from cove.limits import Caps, ConnectionCounter, refuse
+from cove.limits import Caps, ConnectionCounter, half_close, refuse
 
 # A request head larger than this is refused (uvicorn has no limit of its own; httptools
 # holds an unfinished header line in memory however long it grows).
 MAX_HEAD = 64 * 1024
-_LINGER = 5.0  # seconds to drain what a refused client still sends before closing
 _HEAD_TOO_LARGE = json.dumps(
     {"id": "bad_request", "message": f"The request head is over {MAX_HEAD // 1024} KB."}
 ).encode()
@@ -168,8 +167,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._head_too_large()
 
     def _head_too_large(self) -> None:
-        """Answer 431, then half-close and drain: closing at once, while the client is
-        still sending, would answer it with a reset that destroys the response."""
+        """Answer 431, then half-close and drain (the client is still sending)."""
         transport = self.transport
         transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -177,10 +175,7 @@ class GuardedProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n%s" % (len(_HEAD_TOO_LARGE), _HEAD_TOO_LARGE)
         )
         self.draining = True
-        if transport.can_write_eof():
-            transport.write_eof()
-            self.loop.call_later(_LINGER, transport.close)
-        else:
+        if not half_close(self.loop, transport):
             transport.close()
 
     def on_message_begin(self) -> None:

@@ -116,6 +116,23 @@ def refuse(transport: asyncio.BaseTransport) -> None:
     transport.abort()  # type: ignore[attr-defined]  # (every stream transport has it)
 
 
+# Seconds a connection refused mid-request drains what its client still sends.
+LINGER = 5.0
+
+
+def half_close(loop: asyncio.AbstractEventLoop, transport: asyncio.WriteTransport) -> bool:
+    """Close a connection whose client may still be sending, once the answer is written:
+    half-close it, so that what still comes is read (and dropped) until the client's EOF
+    or for ``LINGER`` seconds. Closing at once would make the client's kernel answer our
+    FIN with a reset that can destroy the answer in flight. False when the connection
+    can't be half-closed (TLS): the caller closes it."""
+    if not transport.can_write_eof():
+        return False
+    transport.write_eof()
+    loop.call_later(LINGER, transport.close)
+    return True
+
+
 class ConnectionCounter:
     """Connections a listener holds, per client address, against its caps.
 

@@ -19,8 +19,9 @@ import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from cove.limits import LINGER
+
 Done = Callable[[asyncio.Transport | None], None]
-SHUTDOWN_TIMEOUT = 5.0
 
 
 def begin(
@@ -43,7 +44,7 @@ def begin(
         ssl_handshake_timeout=timeout,
         # A closing connection waits this long for the client's TLS goodbye, reading
         # (and dropping) what it still sends: as long as a plain one lingers.
-        ssl_shutdown_timeout=SHUTDOWN_TIMEOUT,
+        ssl_shutdown_timeout=LINGER,
     )
     _step(coro, done)
 

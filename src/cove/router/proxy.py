@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from cove import tls_handshake
-from cove.limits import refuse
+from cove.limits import half_close, refuse
 from cove.router.exchange import Exchange
 from cove.router.headers import (
     MAX_HEADER_LINE,
@@ -82,7 +82,6 @@ _PAUSE_PENDING = 2  # body buffered while the dyno connection is being made
 _PAUSE_PIPELINE = 4  # a pipelined request waits for the one before it
 
 _MAX_PENDING = 256 * 1024
-_LINGER = 5.0  # seconds to drain an unwanted request body before closing
 _MAX_ATTEMPTS = 10  # dynos tried per request (Heroku's router: at most 10 connection attempts)
 _AFTER_BODY = -2  # ClientConn.line: a message with a body just ended, somewhere in this read
 
@@ -784,15 +783,11 @@ class ClientConn(asyncio.Protocol):
         reading = self.reading is not None and self.reading is not self.raw_ex
         self._abandon()
         transport = self.transport
-        if reading and transport.can_write_eof():
-            # The client is still sending a body we won't read. Closing now would make its
-            # kernel answer our FIN with a reset that can destroy the response in flight:
-            # half-close instead, discard what still comes, close at its EOF or after a while.
-            transport.write_eof()
+        if reading and half_close(self.router.loop, transport):
+            # The client is still sending a body we won't read: discard what still comes.
             if self.paused:
                 self.paused = 0
                 transport.resume_reading()
-            self.router.loop.call_later(_LINGER, transport.close)
         else:
             transport.close()
 
