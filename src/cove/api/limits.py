@@ -134,7 +134,7 @@ class BodyGuard:
                 refusal = errors.http_error_response(budget.refusal())
                 await refusal(scope, receive, _closing(send))
                 return
-        await _Limited(self.app, budget)(scope, receive, send)
+        await _Limited(self.app, budget, length or 0)(scope, receive, send)
 
 
 def _closing(send: Send) -> Send:
@@ -152,9 +152,10 @@ def _closing(send: Send) -> Send:
 class _Limited:
     """Runs the app with a ``receive`` that counts the body and stops at the limit."""
 
-    def __init__(self, app: ASGIApp, budget: Budget) -> None:
+    def __init__(self, app: ASGIApp, budget: Budget, declared: int) -> None:
         self.app = app
         self.budget = budget
+        self.declared = declared  # the request's Content-Length (0: none)
         self.received = 0
         self.tripped = False
         self.read_all = False
@@ -170,7 +171,7 @@ class _Limited:
 
         async def limited_receive() -> Message:
             # A declared length over the limit is refused before the first byte is read.
-            self.count(max(self.received, declared_length(Headers(scope=scope)) or 0))
+            self.count(max(self.received, self.declared))
             message = await receive()
             if message["type"] == "http.request":
                 self.received += len(message.get("body", b""))
