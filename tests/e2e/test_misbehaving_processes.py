@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.harness import CoveServer, User, processes_mentioning, wait_for
 
@@ -70,20 +71,22 @@ def test_a_daemonizing_web_process_is_crashed_and_the_logs_say_why(
     _crashed_with_h10(server, user, "daemonizing")
 
 
-def test_a_web_process_sent_to_the_background_is_crashed(user: User, server: CoveServer) -> None:
-    _deploy(user, "daemonizing", "backgrounded", "python server.py & exit 0")
-    lines = _crash_lines(user, "backgrounded")
+@pytest.mark.parametrize(
+    ("template", "app", "command"),
+    [
+        ("daemonizing", "backgrounded", "python server.py & exit 0"),
+        ("flask-hello", "gunicorn-daemon", "gunicorn --daemon app:app"),
+    ],
+    ids=["sent-to-the-background", "gunicorn-daemon"],
+)
+def test_a_web_process_left_running_in_the_background_is_crashed(
+    user: User, server: CoveServer, template: str, app: str, command: str
+) -> None:
+    _deploy(user, template, app, command)
+    lines = _crash_lines(user, app)
     assert "heroku[web.1]: Process exited with status 0" in lines[-3]
     assert HINT in lines[-2]
-    _crashed_with_h10(server, user, "backgrounded")
-
-
-def test_gunicorn_daemon_is_crashed(user: User, server: CoveServer) -> None:
-    _deploy(user, "flask-hello", "gunicorn-daemon", "gunicorn --daemon app:app")
-    lines = _crash_lines(user, "gunicorn-daemon")
-    assert "heroku[web.1]: Process exited with status 0" in lines[-3]
-    assert HINT in lines[-2]
-    _crashed_with_h10(server, user, "gunicorn-daemon")
+    _crashed_with_h10(server, user, app)
 
 
 def test_a_web_process_that_exits_at_once_is_crashed_without_the_hint(
