@@ -97,6 +97,12 @@ class LogRouter:
         self._rate = lines_per_second
         self._tail_buffer = tail_buffer
         self._notice_delay = notice_delay
+        self._sinks: list[Callable[[str, list[str]], None]] = []
+
+    def add_sink(self, sink: Callable[[str, list[str]], None]) -> None:
+        """Also give every line appended to an app's log to ``sink(app_id, lines)``, on the
+        event loop (drains, the saved history). A sink must not block: it queues."""
+        self._sinks.append(sink)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -145,6 +151,8 @@ class LogRouter:
         for tail in log.tails:
             for line in lines:
                 tail.offer(line)
+        for sink in self._sinks:
+            sink(app_id, lines)
 
     def recent(self, app_id: str, count: int, where: LogFilter) -> list[str]:
         log = self._apps.get(app_id)
