@@ -38,13 +38,14 @@ from cove.home_check import has_been_used, store_backups
 from cove.home_lock import HomeInUse, HomeLock
 from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
+from cove.logs.history import LogHistory
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
 from cove.services import accounts, addons
 from cove.settings import Settings
-from cove.store import AddOn, Slug, Store
+from cove.store import AddOn, App, Slug, Store
 from cove.store.backups import recovery_help
 from cove.store.db import SchemaTooNew
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
@@ -162,6 +163,20 @@ class Janitor:
                 await asyncio.to_thread(self.sweep, event.app_id, event.payload)
 
 
+async def _saved_logs(settings: Settings, store: Store, logs: LogRouter) -> LogHistory:
+    """Each app's log history as saved before the restart, back in the log router (before
+    the API serves), and saved from now on."""
+    history = LogHistory(settings.logs_dir)
+    with store.session() as s:
+        app_ids = set(s.scalars(select(App.id)))
+    for app_id, lines in (await asyncio.to_thread(history.load, app_ids)).items():
+        logs.restore(app_id, lines)
+    logs.add_sink(history.write)
+    logs.on_forget(history.forget)
+    history.start()
+    return history
+
+
 async def start_addons(store: Store, registry: Registry) -> None:
     """Bring up every add-on's server before any dyno that uses it starts."""
     with store.session() as s:
@@ -224,6 +239,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     logs = LogRouter(settings.log_lines_per_second)
     logs.bind_loop(loop)
+    history = await _saved_logs(settings, store, logs)
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)
     server_tls = await asyncio.to_thread(_server_tls, settings, table)
@@ -329,6 +345,7 @@ async def serve(settings: Settings) -> None:
     finally:
         api_guard.close()
         await router.close()
+        await asyncio.to_thread(history.close)
         await asyncio.to_thread(cgroups.close)
         with contextlib.suppress(OSError):
             (settings.home / "server.json").unlink()

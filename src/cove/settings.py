@@ -254,6 +254,11 @@ class Settings:
         return self.home / "dynos"
 
     @property
+    def logs_dir(self) -> Path:
+        """Each app's saved log history (cove.logs.history), private to the server."""
+        return self.home / "logs"
+
+    @property
     def stack_file(self) -> Path:
         """The interpreters the stack has had (cove.builder.stack): kept whatever $HOME."""
         return self.home / "stack" / "interpreters.json"

@@ -98,11 +98,20 @@ class LogRouter:
         self._tail_buffer = tail_buffer
         self._notice_delay = notice_delay
         self._sinks: list[Callable[[str, list[str]], None]] = []
+        self._forget_hooks: list[Callable[[str], None]] = []
 
     def add_sink(self, sink: Callable[[str, list[str]], None]) -> None:
         """Also give every line appended to an app's log to ``sink(app_id, lines)``, on the
         event loop (drains, the saved history). A sink must not block: it queues."""
         self._sinks.append(sink)
+
+    def on_forget(self, hook: Callable[[str], None]) -> None:
+        """Call ``hook(app_id)`` (from the forgetting thread) when an app is destroyed."""
+        self._forget_hooks.append(hook)
+
+    def restore(self, app_id: str, lines: list[str]) -> None:
+        """Saved lines back into the app's history at start (sinks already have them)."""
+        self._log(app_id).lines.extend(lines)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -180,3 +189,5 @@ class LogRouter:
 
     def forget(self, app_id: str) -> None:
         self._apps.pop(app_id, None)
+        for hook in self._forget_hooks:
+            hook(app_id)

@@ -1,0 +1,187 @@
+"""Each app's log history (Logplex's 1500-line window) on disk, so it survives a restart.
+
+One file per app under ``COVE_HOME/logs``, one JSON string per line: a message may hold
+any character, and a line torn by a crash fails to parse and is left out. The event loop
+only queues lines (``write``, a ``LogRouter`` sink); a writer thread appends them at most
+``interval`` later, so a kill -9 loses at most that much. A file is rewritten with its
+newest ``keep`` lines (atomically) once it holds twice as many, so disk stays bounded; so
+does memory: at most ``keep`` lines per app wait for the writer, the oldest dropped first
+(the file's last ``keep`` lines are what a restart loads, and the newest are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+from cove.logs.router import HISTORY
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.25  # seconds: how long a line may wait before it is on disk
+SUFFIX = ".log"
+_APP_ID = re.compile(r"[A-Za-z0-9-]+")
+
+
+def _encode(lines: Collection[str]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def read_lines(path: Path, keep: int) -> tuple[list[str], bool]:
+    """The newest ``keep`` lines saved in ``path``, and whether the file holds exactly
+    those (nothing torn or unreadable, nothing more)."""
+    chunks = path.read_bytes().split(b"\n")
+    clean = chunks.pop() == b""  # a file ends with a newline unless its last line is torn
+    lines: list[str] = []
+    for chunk in chunks:
+        try:
+            line = json.loads(chunk)
+        except ValueError:
+            line = None
+        if isinstance(line, str):
+            lines.append(line)
+        else:
+            clean = False
+    return lines[-keep:], clean and len(lines) <= keep
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def rewrite(path: Path, lines: Collection[str]) -> None:
+    """Replace the file's content with ``lines`` in one step (a crash leaves old or new)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, _encode(lines))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class LogHistory:
+    def __init__(self, directory: Path, keep: int = HISTORY, interval: float = FLUSH_INTERVAL):
+        self.directory = directory
+        self.keep = keep
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, deque[str]] = {}  # lines not yet written, per app
+        self._removed: set[str] = set()  # forgotten apps whose files are still to go
+        self._forgotten: set[str] = set()
+        self._counts: dict[str, int] = {}  # lines in each file (the writer thread's)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def path(self, app_id: str) -> Path:
+        if not _APP_ID.fullmatch(app_id):
+            raise ValueError(f"not an app id: {app_id!r}")
+        return self.directory / f"{app_id}{SUFFIX}"
+
+    def load(self, app_ids: Collection[str]) -> dict[str, list[str]]:
+        """The saved lines of each app in ``app_ids``; files of any other app (destroyed
+        while no server ran to remove them) and leftovers of a rewrite are removed, and a
+        file with a torn line or more than ``keep`` lines is rewritten. Before ``start``."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)  # logs may hold secrets an app printed
+        saved: dict[str, list[str]] = {}
+        for path in self.directory.iterdir():
+            app_id = path.name.removesuffix(SUFFIX)
+            if not path.name.endswith(SUFFIX) or app_id not in app_ids:
+                path.unlink(missing_ok=True)
+                continue
+            lines, clean = read_lines(path, self.keep)
+            if not clean:
+                rewrite(path, lines)
+            self._counts[app_id] = len(lines)
+            saved[app_id] = lines
+        return saved
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="log-history", daemon=True)
+        self._thread.start()
+
+    def write(self, app_id: str, lines: list[str]) -> None:
+        """Queue lines appended to an app's log (a ``LogRouter`` sink: never blocks)."""
+        with self._lock:
+            if app_id in self._forgotten:
+                return  # a destroyed app's dynos may still say they stopped
+            pending = self._pending.get(app_id)
+            if pending is None:
+                pending = self._pending[app_id] = deque(maxlen=self.keep)
+            pending.extend(lines)
+        self._wake.set()
+
+    def forget(self, app_id: str) -> None:
+        """The app is destroyed: its file goes, and nothing more is saved for it."""
+        with self._lock:
+            self._forgotten.add(app_id)
+            self._pending.pop(app_id, None)
+            self._removed.add(app_id)
+        self._wake.set()
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer (a clean shutdown loses nothing)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            self.flush()
+            self._stop.wait(self.interval)  # what arrives meanwhile goes in one write
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+            removed, self._removed = self._removed, set()
+        for app_id, lines in batch.items():
+            self._attempt(self._append, app_id, lines)
+        for app_id in removed:
+            self._attempt(self._remove, app_id)
+
+    def _attempt(self, step: Callable[..., None], *args: Any) -> None:
+        """A full disk or a broken directory costs the history, never the server."""
+        try:
+            step(*args)
+        except OSError as exc:
+            if not self._failing:
+                log.warning("could not save log history in %s: %s", self.directory, exc)
+            self._failing = True
+        else:
+            self._failing = False
+
+    def _remove(self, app_id: str) -> None:
+        self.path(app_id).unlink(missing_ok=True)
+        self._counts.pop(app_id, None)
+
+    def _append(self, app_id: str, lines: Collection[str]) -> None:
+        path = self.path(app_id)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            _write_all(fd, _encode(lines))
+        finally:
+            os.close(fd)
+        count = self._counts.get(app_id, 0) + len(lines)
+        if count > 2 * self.keep:
+            kept, _ = read_lines(path, self.keep)
+            rewrite(path, kept)
+            count = len(kept)
+        self._counts[app_id] = count

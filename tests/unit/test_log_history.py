@@ -1,0 +1,156 @@
+"""The saved log history (cove.logs.history) on a real directory, and where `cove logs
+--tail` resumes after reconnecting (cove.cli.logs)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from cove.logs import LogFilter, LogRouter
+from cove.logs.history import LogHistory
+
+APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+OTHER = "11111111-2222-3333-4444-555555555555"
+
+
+def line(n: int) -> str:
+    return f"2026-01-01T00:00:00.{n:06d}+00:00 app[web.1]: line {n}"
+
+
+def saved(history: LogHistory, app_id: str = APP) -> list[str]:
+    return LogHistory(history.directory, history.keep).load({app_id}).get(app_id, [])
+
+
+def test_lines_written_are_loaded_again_in_order(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1), line(2)])
+    history.write(APP, ['a message with\na newline, "quotes" and \udcff'])
+    history.flush()
+    assert saved(history) == [line(1), line(2), 'a message with\na newline, "quotes" and \udcff']
+
+
+def test_files_and_directory_are_private(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1)])
+    history.flush()
+    assert stat.S_IMODE(history.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(history.path(APP).stat().st_mode) == 0o600
+
+
+def test_a_file_is_trimmed_to_the_newest_lines_once_it_holds_twice_as_many(
+    tmp_path: Path,
+) -> None:
+    history = LogHistory(tmp_path / "logs", keep=10)
+    history.load(set())
+    for n in range(25):
+        history.write(APP, [line(n)])
+        history.flush()
+        # Never more than twice the window on disk.
+        assert len(history.path(APP).read_bytes().splitlines()) <= 20
+    assert saved(history) == [line(n) for n in range(15, 25)]
+
+
+def test_a_flood_between_two_writes_keeps_the_newest_lines(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs", keep=10)
+    history.load(set())
+    history.write(APP, [line(n) for n in range(1000)])
+    history.flush()
+    assert len(history.path(APP).read_bytes().splitlines()) == 10
+    assert saved(history) == [line(n) for n in range(990, 1000)]
+
+
+def test_a_torn_last_line_is_ignored_and_cut_off(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1), line(2)])
+    history.flush()
+    with history.path(APP).open("ab") as f:
+        f.write(json.dumps(line(3)).encode()[:20])  # a crash in the middle of a write
+
+    again = LogHistory(history.directory)
+    assert again.load({APP}) == {APP: [line(1), line(2)]}
+    # The file was rewritten without the torn piece: the next line appends cleanly.
+    again.write(APP, [line(4)])
+    again.flush()
+    assert saved(again) == [line(1), line(2), line(4)]
+
+
+def test_a_file_over_the_window_is_cut_to_it_at_load(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    (directory / f"{APP}.log").write_text("".join(json.dumps(line(n)) + "\n" for n in range(30)))
+    assert LogHistory(directory, keep=10).load({APP}) == {APP: [line(n) for n in range(20, 30)]}
+    assert len((directory / f"{APP}.log").read_text().splitlines()) == 10
+
+
+def test_files_of_apps_that_no_longer_exist_are_removed_at_load(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1)])
+    history.write(OTHER, [line(2)])
+    history.flush()
+    (history.directory / f"{APP}.log.tmp").write_text("left by a crash mid-rewrite")
+
+    assert LogHistory(history.directory).load({APP}) == {APP: [line(1)]}
+    assert sorted(p.name for p in history.directory.iterdir()) == [f"{APP}.log"]
+
+
+def test_a_forgotten_app_loses_its_file_and_saves_nothing_more(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1)])
+    history.flush()
+    history.write(APP, [line(2)])  # queued, not yet written
+    history.forget(APP)
+    history.write(APP, [line(3)])  # a destroyed app's dyno saying it stopped
+    history.flush()
+    assert not history.path(APP).exists()
+
+
+def test_the_writer_thread_saves_lines_and_close_flushes_the_rest(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs", interval=3600)  # the thread writes once, then waits
+    history.load(set())
+    history.start()
+    history.write(APP, [line(1)])
+    history.write(APP, [line(2)])
+    history.close()
+    assert saved(history) == [line(1), line(2)]
+
+
+def test_an_unusable_directory_costs_the_history_not_the_caller(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.directory.rmdir()
+    history.directory.write_text("not a directory")
+    history.write(APP, [line(1)])
+    history.flush()  # logged, not raised
+
+
+def test_an_app_id_is_never_a_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        LogHistory(tmp_path).path("../escape")
+
+
+def test_restored_lines_are_the_routers_recent_lines_and_reach_no_sink() -> None:
+    router = LogRouter()
+    sunk: list[str] = []
+    router.add_sink(lambda _app, lines: sunk.extend(lines))
+    router.restore(APP, [line(1), line(2)])
+    router.append(APP, [line(3)])
+    assert router.recent(APP, 1500, LogFilter()) == [line(1), line(2), line(3)]
+    assert sunk == [line(3)]
+
+
+def test_forgetting_an_app_tells_the_hooks() -> None:
+    router = LogRouter()
+    forgotten: list[str] = []
+    router.on_forget(forgotten.append)
+    router.append(APP, [line(1)])
+    router.forget(APP)
+    assert forgotten == [APP]
+    assert router.recent(APP, 10, LogFilter()) == []
