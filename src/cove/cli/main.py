@@ -22,6 +22,7 @@ from cove.cli import (
     ps,
     redis,
     releases,
+    run,
     server,
 )
 from cove.cli.context import CliState
@@ -34,6 +35,7 @@ TOPICS = [
     config,
     releases,
     ps,
+    run,
     maintenance,
     addons,
     pg,

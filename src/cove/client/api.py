@@ -32,6 +32,7 @@ from cove.client.types import (
     OAuthAuthorization,
     Release,
     Source,
+    WindowSize,
 )
 
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -315,6 +316,38 @@ class CoveClient:
 
     def list_dynos(self, app: str) -> list[Dyno]:
         return cast(list[Dyno], self._request("GET", f"/apps/{_seg(app)}/dynos"))
+
+    def create_dyno(
+        self,
+        app: str,
+        command: str,
+        *,
+        attach: bool = False,
+        env: Mapping[str, str | int] | None = None,
+        force_no_tty: bool | None = None,
+        size: str | None = None,
+        type: str | None = None,
+        time_to_live: int | None = None,
+    ) -> Dyno:
+        """Start a one-off dyno (`heroku run`); with `attach`, its `attach_url` is the
+        rendezvous to connect to (cove.client.rendezvous)."""
+        body: dict[str, Any] = {"command": command, "attach": attach}
+        if env is not None:
+            body["env"] = dict(env)
+        if force_no_tty is not None:
+            body["force_no_tty"] = force_no_tty
+        if size is not None:
+            body["size"] = size
+        if type is not None:
+            body["type"] = type
+        if time_to_live is not None:
+            body["time_to_live"] = time_to_live
+        return cast(Dyno, self._request("POST", f"/apps/{_seg(app)}/dynos", json=body))
+
+    def resize_dyno(self, app: str, dyno: str, size: WindowSize) -> None:
+        """Set an attached one-off dyno's terminal size (a Cove extension)."""
+        path = f"/apps/{_seg(app)}/dynos/{_seg(dyno)}/actions/resize"
+        self._request("POST", path, json=dict(size))
 
     def restart_all_dynos(self, app: str) -> None:
         self._request("DELETE", f"/apps/{_seg(app)}/dynos")

@@ -113,6 +113,13 @@ class Dyno(TypedDict):
     updated_at: str
 
 
+class WindowSize(TypedDict):
+    """A terminal's size, as `POST /apps/{app}/dynos/{dyno}/actions/resize` takes it."""
+
+    columns: int
+    lines: int
+
+
 class LogSession(TypedDict):
     id: str
     logplex_url: str
