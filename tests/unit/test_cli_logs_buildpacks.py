@@ -10,6 +10,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from cove.cli import logs as cli_logs
 from cove.cli.buildpacks import normalise
 from cove.cli.context import CliState
 from cove.cli.logs import line_style, render_line
@@ -74,10 +75,27 @@ def test_logs_creates_session_and_prints_stream_plainly() -> None:
     assert result.stdout == "\n".join(LINES) + "\n"  # no colour codes when not a TTY
 
 
-def test_logs_tail_and_default_lines() -> None:
-    api = FakeApi()
-    assert api.run(["logs", "--tail"]).exit_code == 0
-    assert json.loads(api.requests[0].content) == {"lines": 100, "tail": True}
+class TailUntilReconnected(FakeApi):
+    """Ends the first stream (as a server going away does); the user stops the tail once
+    the CLI has opened a second session."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        sessions = [r for r in self.requests if r.url.path == "/apps/app1/log-sessions"]
+        if len(sessions) == 2 and request.url.path == "/log-sessions/abc":
+            raise KeyboardInterrupt
+        return super().__call__(request)
+
+
+def test_logs_tail_and_default_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_logs.time, "sleep", lambda _seconds: None)
+    api = TailUntilReconnected()
+    result = api.run(["logs", "--tail"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == LINES
+    sessions = [r for r in api.requests if r.url.path == "/apps/app1/log-sessions"]
+    assert json.loads(sessions[0].content) == {"lines": 100, "tail": True}
+    # After the stream ended: a new session, asked for as many lines as were printed.
+    assert json.loads(sessions[1].content) == {"lines": 2, "tail": True}
 
 
 def test_line_style_by_source() -> None:

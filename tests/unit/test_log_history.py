@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cove.cli import logs as cli_logs
+from cove.cli.logs import Resume, _Printer, tail_through_restarts
+from cove.cli.output import CliError
+from cove.client import ApiConnectionError, ApiError
+from cove.client.types import LogSession
 from cove.logs import LogFilter, LogRouter
 from cove.logs.history import LogHistory
 
@@ -154,3 +160,97 @@ def test_forgetting_an_app_tells_the_hooks() -> None:
     router.forget(APP)
     assert forgotten == [APP]
     assert router.recent(APP, 10, LogFilter()) == []
+
+
+# -- `cove logs --tail` through a restart: what a new session repeats is skipped ---------
+
+
+def resumed(printed: list[str], stream: list[str]) -> list[str]:
+    resume = Resume(printed)
+    return [new for line in stream for new in resume.feed(line)]
+
+
+def test_a_new_session_skips_the_lines_already_printed() -> None:
+    printed = [line(n) for n in range(5)]
+    assert resumed(printed, [line(n) for n in range(2, 8)]) == [line(5), line(6), line(7)]
+
+
+def test_identical_lines_from_one_read_are_told_apart_by_what_precedes_them() -> None:
+    ok = "2026-01-01T00:00:00.000001+00:00 app[web.1]: ok"
+    # Printed up to the first of two identical lines; the second is still to come.
+    assert resumed([line(0), ok], [line(0), ok, ok, line(9)]) == [ok, line(9)]
+    # Both were printed: neither again.
+    assert resumed([ok, ok], [ok, ok, line(9)]) == [line(9)]
+
+
+def test_lines_the_server_lost_fall_back_to_what_is_newer_than_the_last_printed() -> None:
+    printed = [line(1), line(2), line(3)]
+    # line 3 was lost in a crash; lines 1-2 are back, then a new line 4.
+    assert resumed(printed, [line(1), line(2), line(4), line(5)]) == [line(4), line(5)]
+    # Nothing printed was kept at all.
+    assert resumed(printed, [line(4)]) == [line(4)]
+
+
+def test_with_nothing_printed_every_line_is_new() -> None:
+    assert resumed([], [line(1), line(2)]) == [line(1), line(2)]
+
+
+def no_wait(_seconds: float) -> None:
+    pass
+
+
+class Outage:
+    """A server that answers the first session, goes away for ``down`` attempts, then
+    answers a second one with ``after`` (the history it kept, then new lines)."""
+
+    def __init__(self, before: list[str], after: list[str], down: int) -> None:
+        self.streams = [before, after]
+        self.down = down
+        self.asked: list[int] = []
+
+    def open_session(self, lines: int) -> LogSession:
+        self.asked.append(lines)
+        if len(self.asked) > 1 and self.down:
+            self.down -= 1
+            raise ApiConnectionError("https://cove.test", "connection refused")
+        return {"id": "s", "logplex_url": f"u{len(self.asked)}"}  # type: ignore[typeddict-item]
+
+    def stream(self, url: str) -> Iterator[str]:
+        lines = self.streams.pop(0) if self.streams else []
+        yield from lines
+        if not self.streams and not lines:
+            raise KeyboardInterrupt  # the user stops the test's tail
+        raise ApiConnectionError(url, "peer closed connection")
+
+
+def test_a_tail_reconnects_after_an_outage_and_prints_no_line_twice(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = [line(n) for n in range(3)]
+    outage = Outage(before, [*before, line(3), line(4)], down=3)
+    waits: list[float] = []
+    printer = _Printer(None)
+    with pytest.raises(KeyboardInterrupt):
+        tail_through_restarts(outage.open_session, outage.stream, 100, printer, waits.append)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [line(n) for n in range(5)]
+    assert outage.asked[0] == 100 and outage.asked[-2:] == [3, 5]
+    assert err.count("reconnecting") == 2  # once per interruption, not per attempt
+    assert waits[:4] == [0.1, 0.2, 0.4, 0.8]
+
+
+def test_a_tail_gives_up_after_the_deadline_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli_logs, "RECONNECT_FOR", 0.0)
+    outage = Outage([line(1)], [], down=10**6)
+    with pytest.raises(CliError, match=r"could not reconnect .*connection refused"):
+        tail_through_restarts(outage.open_session, outage.stream, 100, _Printer(None), no_wait)
+
+
+def test_a_tail_stops_on_an_answer_that_is_not_an_outage() -> None:
+    def gone(lines: int) -> LogSession:
+        raise ApiError(404, "not_found", "Couldn't find that app.")
+
+    with pytest.raises(ApiError, match="find that app"):
+        tail_through_restarts(gone, iter, 100, _Printer(None), no_wait)
