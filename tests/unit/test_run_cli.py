@@ -461,6 +461,14 @@ def test_run_bad_env_is_a_usage_error_before_any_request(plain_api: None) -> Non
     assert api.requests == []
 
 
+def test_options_end_at_the_command(plain_api: None) -> None:
+    api = FakeApi({("POST", "/apps/app1/dynos"): dyno_answer(None)})
+    for args in (["ls", "-a", "x"], ["--", "ls", "-a", "x"]):
+        assert api.run(["run:detached", "-a", "app1", *args]).exit_code == 0
+    bodies = [json.loads(r.content)["command"] for r in api.requests]
+    assert bodies == ["ls -a x", "ls -a x"]
+
+
 def test_run_detached(plain_api: None) -> None:
     api = FakeApi({("POST", "/apps/app1/dynos"): dyno_answer(None)})
     result = api.run(["run:detached", "-a", "app1", "-e", "X=1", "python", "job.py", "--all"])

@@ -7,6 +7,7 @@ window size passed and kept in step), pipes otherwise. It exits with the command
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -14,7 +15,7 @@ import ssl
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import cast
 
@@ -77,6 +78,17 @@ def window_size() -> WindowSize:
     except (OSError, ValueError):
         return DEFAULT_SIZE
     return WindowSize(columns=size.columns or 80, lines=size.lines or 24)
+
+
+def stdin_reader() -> Callable[[int], bytes]:
+    """Reads of stdin for the session's thread: on the file descriptor, not through
+    ``sys.stdin.buffer``, whose lock a read blocked at exit would hold (Python aborts
+    when a daemon thread holds it at shutdown)."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return cast(io.BufferedReader, sys.stdin.buffer).read1  # a stream without a file
+    return functools.partial(os.read, fd)
 
 
 @contextmanager
@@ -175,7 +187,7 @@ def run(
             session = Attachment(
                 url,
                 tls,
-                read_stdin=cast(io.BufferedReader, sys.stdin.buffer).read1,
+                read_stdin=stdin_reader(),
                 stdout=sys.stdout.buffer,
                 tty=use_tty,
                 crlf_to_lf=not sys.stdout.isatty(),
