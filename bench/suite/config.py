@@ -22,6 +22,7 @@ class Config:
     scale_to: int = 8
     density_apps: int = 20
     noisy_connections: int = 4  # wrk connections to the quiet app beside a flooding one
+    one_off_runs: int = 10  # hyperfine runs of `cove run true`
 
     def quick(self) -> Config:
         return replace(
@@ -35,4 +36,5 @@ class Config:
             zero_downtime_deploys=2,
             scale_to=3,
             density_apps=3,
+            one_off_runs=3,
         )
