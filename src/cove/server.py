@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,13 +33,16 @@ from cove.api_listener import ApiGuard
 from cove.builder import Builder, remove_slug, slug_path
 from cove.builder.stack import discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
+from cove.dynos.one_off_dynos import OneOffDynos
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.home_check import has_been_used, store_backups
 from cove.home_lock import HomeInUse, HomeLock
 from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
+from cove.logs.drains import Drains
 from cove.logs.history import LogHistory
+from cove.rendezvous import RendezvousListener, rendezvous_caps
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
@@ -78,6 +82,7 @@ def _announce(
         print(f"    and HTTP:  http://<app>.{settings.domain}:{settings.router_port}/", flush=True)
         fingerprint = tls.fingerprint(ca_file.read_bytes())
         print(f"  Cove's CA:   {ca_file} (SHA-256 {fingerprint})", flush=True)
+    print(f"  cove run:    rendezvous://{settings.api_host}:{settings.rendezvous_port}", flush=True)
     for line in isolation.lines():
         print(f"  {line}", flush=True)
     for line in warnings:
@@ -97,6 +102,7 @@ def _announce(
         "api_url": settings.api_url,
         "router_port": settings.router_port,
         "router_https_port": settings.router_https_port if settings.tls else None,
+        "rendezvous_port": settings.rendezvous_port,
         "ca_file": str(ca_file) if settings.tls else None,
         "domain": settings.domain,
     }
@@ -239,6 +245,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     logs = LogRouter(settings.log_lines_per_second)
     logs.bind_loop(loop)
+    drains = Drains(store, logs, settings.drain_ca_file)
     history = await _saved_logs(settings, store, logs)
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)
@@ -266,6 +273,14 @@ async def serve(settings: Settings) -> None:
     settings = settings.with_ports(api_sock.getsockname()[1], router.port, router.tls_port)
 
     backend = LocalBackend(settings.dynos_dir, stack, users, cgroups)
+    one_offs = OneOffDynos(settings, store, backend, logs)
+    rendezvous = RendezvousListener(
+        one_offs.claim,
+        rendezvous_caps(api_caps),
+        server_tls.context if server_tls is not None else None,
+    )
+    await rendezvous.start(settings.api_host, settings.rendezvous_port)
+    settings = dataclasses.replace(settings, rendezvous_port=rendezvous.port)
     manager = DynoManager(
         settings,
         store,
@@ -297,7 +312,8 @@ async def serve(settings: Settings) -> None:
         builder,
         release_phase.follow,
         registry,
-        dyno_memory=manager.memory_usage,
+        dyno_memory=lambda dyno_id: manager.memory_usage(dyno_id) or one_offs.memory_usage(dyno_id),
+        one_off_dynos=one_offs,
     )
     api = create_api(context, git_router)
     api_guard = ApiGuard(
@@ -326,7 +342,9 @@ async def serve(settings: Settings) -> None:
             tasks = [
                 group.create_task(manager.run()),
                 group.create_task(release_phase.run()),
+                group.create_task(one_offs.run()),
                 group.create_task(feed.run()),
+                group.create_task(drains.run()),
                 group.create_task(Janitor(settings, store).run()),
                 group.create_task(_back_up_periodically(settings)),
                 group.create_task(http.serve(sockets=[api_sock])),
@@ -337,13 +355,16 @@ async def serve(settings: Settings) -> None:
             http.should_exit = True
             await builder.close()
             await release_phase.close()
+            await one_offs.close()
             await manager.close()
             for provider in registry.providers:
                 await provider.stop()
+            await drains.close()  # after the dynos: their last lines are queued
             for task in tasks:
                 task.cancel()
     finally:
         api_guard.close()
+        await rendezvous.close()
         await router.close()
         await asyncio.to_thread(history.close)
         await asyncio.to_thread(cgroups.close)

@@ -62,6 +62,8 @@ class Settings:
     router_host: str = "127.0.0.1"
     router_port: int = 5080
     router_https_port: int = 5443
+    # `cove run`'s rendezvous listener (on the API's address; TLS like the API).
+    rendezvous_port: int = 5056
     domain: str = "localhost"
     # TLS (cove.tls): the API, git and the router's HTTPS listener use Cove's own CA and
     # server certificate, or the operator's certificate for the names it covers. Off: plain
@@ -104,6 +106,8 @@ class Settings:
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
     release_timeout: float = 3600.0
+    # How long an attached one-off dyno (`cove run`) waits for its client to connect.
+    run_attach_timeout: float = 60.0
     # Heroku cycles every dyno after 24 h plus up to 216 min of jitter.
     dyno_cycle_seconds: float = 24 * 3600.0
     dyno_cycle_jitter_seconds: float = 216 * 60.0
@@ -111,6 +115,8 @@ class Settings:
     # Lines of its processes' output an app may log a second on average (5 s' worth at
     # once); beyond that they are dropped and reported (L10), so one app can't flood.
     log_lines_per_second: float = 2000.0
+    # CA certificates (PEM) that log drains over TLS trust beside the system's.
+    drain_ca_file: str = ""
     python_dirs: tuple[Path, ...] = field(default_factory=tuple)
     default_python: str = ""
     # Python versions the stack lacks are installed with uv's managed Python downloads
@@ -138,6 +144,7 @@ class Settings:
             router_host=os.environ.get("COVE_ROUTER_HOST", "127.0.0.1"),
             router_port=int(os.environ.get("COVE_ROUTER_PORT", 5080)),
             router_https_port=int(os.environ.get("COVE_ROUTER_HTTPS_PORT", 5443)),
+            rendezvous_port=int(os.environ.get("COVE_RENDEZVOUS_PORT", 5056)),
             domain=os.environ.get("COVE_DOMAIN", "localhost"),
             tls=_on_off("COVE_TLS", True),
             tls_cert_file=os.environ.get("COVE_TLS_CERT_FILE", ""),
@@ -166,10 +173,12 @@ class Settings:
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),
+            run_attach_timeout=_env_float("COVE_RUN_ATTACH_TIMEOUT", 60.0),
             dyno_cycle_seconds=_env_float("COVE_DYNO_CYCLE_SECONDS", 24 * 3600.0),
             dyno_cycle_jitter_seconds=_env_float("COVE_DYNO_CYCLE_JITTER_SECONDS", 216 * 60.0),
             crash_backoff_scale=_env_float("COVE_CRASH_BACKOFF_SCALE", 1.0),
             log_lines_per_second=_env_float("COVE_LOG_LINES_PER_SECOND", 2000.0),
+            drain_ca_file=os.environ.get("COVE_DRAIN_CA_FILE", ""),
             python_dirs=tuple(Path(p) for p in dirs.split(os.pathsep) if p),
             default_python=os.environ.get("COVE_DEFAULT_PYTHON", ""),
             python_downloads=_python_downloads(os.environ.get("COVE_PYTHON_DOWNLOADS", "")),

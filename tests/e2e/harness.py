@@ -96,6 +96,11 @@ class CoveServer:
         return f"https://127.0.0.1:{self.info['router_https_port']}"
 
     @property
+    def rendezvous_port(self) -> int:
+        """Where `cove run` attaches to one-off dynos (TLS, like the API)."""
+        return int(self.info["rendezvous_port"])
+
+    @property
     def ca_file(self) -> Path:
         """Cove's CA certificate (its TLS is on by default)."""
         return Path(self.info["ca_file"])
@@ -256,6 +261,7 @@ def server_env(home: Path) -> dict[str, str]:
         COVE_API_PORT="0",
         COVE_ROUTER_PORT="0",
         COVE_ROUTER_HTTPS_PORT="0",
+        COVE_RENDEZVOUS_PORT="0",
         COVE_STOP_GRACE="5",
         # Heroku's crash cool-off (20, 40, ... minutes) scaled to seconds.
         COVE_CRASH_BACKOFF_SCALE="0.005",

@@ -8,7 +8,18 @@ from fastapi import APIRouter, FastAPI
 
 from cove.api import auth, errors, limits
 from cove.api.context import ApiContext
-from cove.api.routes import account, addons, apps, builds, formation, logs, releases, tls
+from cove.api.routes import (
+    account,
+    addons,
+    apps,
+    builds,
+    dynos,
+    formation,
+    log_drains,
+    logs,
+    releases,
+    tls,
+)
 
 # Every error answer has Heroku's shape (see errors.py); the schema says so.
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -37,7 +48,18 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         limits=limits.BodyLimits.from_settings(context.settings),
         authenticate=auth.authenticator(context.store),
     )
-    for module in (account, apps, releases, formation, builds, logs, addons, tls):
+    for module in (
+        account,
+        apps,
+        releases,
+        formation,
+        dynos,
+        builds,
+        logs,
+        log_drains,
+        addons,
+        tls,
+    ):
         api.include_router(module.router)
     for router in extra:
         api.include_router(router, include_in_schema=False)

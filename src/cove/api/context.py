@@ -6,12 +6,16 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cove.addons import Registry
 from cove.builder import Builder
 from cove.logs import LogFilter, LogRouter
 from cove.settings import Settings
 from cove.store import Store
+
+if TYPE_CHECKING:
+    from cove.dynos.one_off_dynos import OneOffDynos
 
 LOG_SESSION_TTL = 3600.0
 
@@ -37,6 +41,8 @@ class ApiContext:
     log_sessions: dict[str, LogSession] = field(default_factory=dict)
     # A running dyno's memory use in bytes, by dyno id (``DynoManager.memory_usage``).
     dyno_memory: Callable[[str], int | None] = lambda _dyno_id: None
+    # `cove run`'s dynos (POST /apps/{app}/dynos).
+    one_off_dynos: OneOffDynos | None = None
 
     def new_log_session(self, session: LogSession) -> str:
         """Log sessions are capability URLs (the CLI fetches them without credentials)."""

@@ -7,7 +7,18 @@ from typing import Any
 
 from cove.domain.dyno_sizes import dyno_size
 from cove.settings import STACK, Settings
-from cove.store import Account, AddOn, App, Attachment, Backup, Build, Dyno, Formation, Release
+from cove.store import (
+    Account,
+    AddOn,
+    App,
+    Attachment,
+    Backup,
+    Build,
+    Dyno,
+    Formation,
+    LogDrain,
+    Release,
+)
 
 REGION = {"id": "00000000-0000-0000-0000-000000000001", "name": "local"}
 STACK_REF = {"id": "00000000-0000-0000-0000-000000000002", "name": STACK}
@@ -193,4 +204,16 @@ def backup(b: Backup, a: AddOn) -> dict[str, Any]:
         "size": b.size,
         "status": b.status,
         "created_at": iso(b.created_at),
+    }
+
+
+def log_drain(d: LogDrain, a: App) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "url": d.url,
+        "token": d.token,
+        "addon": None,
+        "app": {"id": a.id, "name": a.name},
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
     }

@@ -12,6 +12,38 @@ from cove.logs import ProcessOutput
 
 
 @dataclass(frozen=True)
+class Attach:
+    """A one-off dyno attached to a client (``cove run``): its stdin, stdout and stderr are
+    a pseudo-terminal of this size (``tty``) or pipes, read and written by the server
+    rather than logged."""
+
+    tty: bool
+    columns: int = 80
+    lines: int = 24
+
+
+class Terminal(Protocol):
+    """The server's ends of an attached dyno's stdio, non-blocking file descriptors: in TTY
+    mode both are the PTY's master; otherwise stdout and stderr share one pipe."""
+
+    tty: bool
+    output_fd: int
+    input_fd: int | None  # None once the dyno's stdin was closed (EOF)
+
+    def resize(self, columns: int, lines: int) -> None:
+        """Set the PTY's window size (the kernel sends SIGWINCH to its foreground)."""
+        ...
+
+    def close_input(self) -> None:
+        """EOF on the dyno's stdin (pipes; on a PTY, EOF is the ^D the client types)."""
+        ...
+
+    def close(self) -> None:
+        """Close the server's ends (once nothing watches them any more)."""
+        ...
+
+
+@dataclass(frozen=True)
 class DynoSpec:
     id: str
     app_id: str
@@ -25,12 +57,14 @@ class DynoSpec:
     slug: Path
     config: Mapping[str, str]
     uid: int | None = None  # the app's Unix user (cove.sandbox.users)
+    attach: Attach | None = None  # a one-off dyno's terminal, instead of logged output
 
 
 class DynoHandle(Protocol):
     spec: DynoSpec
     host: str
     port: int | None
+    terminal: Terminal | None  # with ``spec.attach``
 
     async def wait_up(self, timeout: float) -> bool:
         """True once the dyno serves (web: accepts TCP on $PORT); False on timeout/exit."""
@@ -53,6 +87,10 @@ class DynoHandle(Protocol):
 
     def kill(self) -> None:
         """SIGKILL the whole dyno."""
+        ...
+
+    def hangup(self) -> None:
+        """SIGHUP to every process of the dyno, as when its terminal goes away."""
         ...
 
     def memory_usage(self) -> int | None:
@@ -85,9 +123,10 @@ class Backend(Protocol):
     async def start(
         self,
         spec: DynoSpec,
-        output: ProcessOutput,
+        output: ProcessOutput | None,
         on_system: Callable[[str], None] | None = None,
     ) -> DynoHandle:
-        """Start the dyno; its raw output goes to ``output`` (``app[web.1]`` lines), what
-        the backend has to say about it to ``on_system`` (``heroku[web.1]`` lines)."""
+        """Start the dyno; its raw output goes to ``output`` (``app[web.1]`` lines), or,
+        with ``spec.attach``, to the handle's ``terminal``; what the backend has to say
+        about it to ``on_system`` (``heroku[web.1]`` lines)."""
         ...

@@ -17,7 +17,8 @@ from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
 from cove.builder.stack import MissingInterpreter
 from cove.domain.dyno_sizes import DynoSize, dyno_size
-from cove.dynos.backend import DynoSpec
+from cove.dynos.backend import DynoSpec, Terminal
+from cove.dynos.terminal import LocalTerminal, close_child_ends, open_terminal
 from cove.logs import READ_CHUNK, ProcessOutput
 from cove.ports import free_port
 from cove.sandbox import listeners
@@ -46,6 +47,11 @@ LAUNCHER = (
     '__cove_command="$1"; shift; eval "$__cove_command" {__cove_report}>&-'
 )
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+# An attached dyno with a PTY: the launcher's shell starts a session of its own inside the
+# sandbox with the PTY as its controlling terminal (bwrap's own session, outside the PID
+# namespace, has none), so the terminal's foreground process group is visible to the
+# command: ^C interrupts it and `bash -i` has job control.
+CONTROLLING_TTY = ["/usr/bin/setsid", "--ctty"]
 log = logging.getLogger(__name__)
 
 
@@ -63,13 +69,16 @@ class LocalDyno:
         proc: asyncio.subprocess.Process,
         root: Path,
         port: int | None,
-        output: ProcessOutput,
+        output: ProcessOutput | None,
         cgroup: Cgroup | None,
         uid: int | None = None,
         on_system: Callable[[str], None] | None = None,
         report_fd: int | None = None,
+        terminal: LocalTerminal | None = None,
     ) -> None:
         self.spec = spec
+        # An attached one-off dyno's stdio (its output is then None).
+        self.terminal: Terminal | None = terminal
         self._report_fd = report_fd  # the read end of the launcher's report (LAUNCHER)
         self._left_running = 0
         self._uid = uid  # the app's own user, when apps have one
@@ -81,7 +90,7 @@ class LocalDyno:
         self._proc = proc
         self._root = root
         self._namespace: str | None = None
-        self._pump = asyncio.get_running_loop().create_task(self._read(output))
+        self._pump = asyncio.get_running_loop().create_task(self._read(output)) if output else None
         self._exited = asyncio.get_running_loop().create_task(self._wait())
 
     async def _read(self, output: ProcessOutput) -> None:
@@ -110,7 +119,8 @@ class LocalDyno:
         status = await self._proc.wait()
         # The last lines before exit are logged before the exit; a reader that failed or
         # was cancelled must not stop the exit from being reported.
-        await asyncio.gather(self._pump, return_exceptions=True)
+        if self._pump is not None:
+            await asyncio.gather(self._pump, return_exceptions=True)
         self._left_running = self._read_report()
         shutil.rmtree(self._root, ignore_errors=True)
         if self._cgroup is not None:
@@ -203,6 +213,10 @@ class LocalDyno:
         if not self._exited.done():
             sandbox.kill_sandbox(self._proc.pid)
 
+    def hangup(self) -> None:
+        if not self._exited.done():
+            sandbox.signal_sandbox(self._proc.pid, self._ns(), signal.SIGHUP)
+
     def pid(self) -> int:
         return self._proc.pid
 
@@ -253,7 +267,7 @@ class LocalBackend:
     async def start(
         self,
         spec: DynoSpec,
-        output: ProcessOutput,
+        output: ProcessOutput | None,
         on_system: Callable[[str], None] | None = None,
     ) -> LocalDyno:
         root = self.dynos_dir / spec.id
@@ -278,22 +292,35 @@ class LocalBackend:
         cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
         report, report_w = os.pipe()  # not inherited, but by this dyno's command
         os.set_blocking(report, False)
+        argv = ["/bin/bash", "-c", LAUNCHER, "cove-dyno", str(report_w), spec.command]
+        terminal, stdio = None, {}
+        if spec.attach is not None:
+            owner = (user.uid, user.gid) if user is not None else None
+            terminal, child_in, child_out = open_terminal(spec.attach, owner)
+            stdio = {"stdin": child_in, "stdout": child_out}
+            if spec.attach.tty:
+                argv = [*CONTROLLING_TTY, *argv]
         try:
             proc = await sandbox.spawn(
-                ["/bin/bash", "-c", LAUNCHER, "cove-dyno", str(report_w), spec.command],
+                argv,
                 mounts=[app_mount, *stack_mounts],
                 env=env,
                 hostname=spec.id,
                 user=user,
                 cgroup=cgroup,
                 pass_fds=(report_w,),
+                **stdio,
             )
         except BaseException:
             os.close(report)
+            if terminal is not None:
+                terminal.close()
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             raise
         finally:
             os.close(report_w)
+            if stdio:
+                close_child_ends(stdio["stdin"], stdio["stdout"])
         uid = user.uid if user is not None else None
-        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system, report)
+        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system, report, terminal)

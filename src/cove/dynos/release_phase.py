@@ -6,19 +6,17 @@ nonzero exit, or the time limit) marks it failed and the running release stays."
 from __future__ import annotations
 
 import asyncio
-import secrets
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import select
 
-from cove.builder import slug_path
-from cove.dynos.backend import Backend, DynoSpec, stop_dyno
+from cove.dynos.backend import Backend
+from cove.dynos.one_off import OneOff, one_off_spec, pick_name, release_source
 from cove.logs import LogRouter, OutputStream
 from cove.services import releases
 from cove.settings import Settings
-from cove.store import App, Release, Slug, Store
+from cove.store import Release, Store
 
 
 class ReleasePhase:
@@ -83,58 +81,31 @@ class ReleasePhase:
             release = s.get(Release, release_id)
             return release is not None and release.status == "pending"
 
-    def _load(self, release_id: str) -> tuple[Release, App, Slug] | None:
-        with self.store.session() as s:
-            release = s.get(Release, release_id)
-            if release is None or release.slug_id is None:
-                return None
-            app = s.get(App, release.app_id)
-            slug = s.get(Slug, release.slug_id)
-            if app is None or slug is None:
-                return None
-            return release, app, slug
-
     async def _run_release(self, release_id: str) -> None:
-        loaded = await asyncio.to_thread(self._load, release_id)
-        if loaded is None:
+        source = await asyncio.to_thread(
+            release_source, self.store, self.settings.slugs_dir, release_id
+        )
+        if source is None or "release" not in source.process_types:
             await self._outputs[release_id].close()
             return
-        release, app, slug = loaded
         out = self._outputs[release_id]
-        name = f"release.{1000 + secrets.randbelow(9000)}"
-        spec = DynoSpec(
-            id=str(uuid.uuid4()),
-            app_id=app.id,
-            app_name=app.name,
-            name=name,
-            type="release",
-            command=slug.process_types["release"],
-            size="standard-1x",
-            release_version=release.version,
-            revision=f"v{release.version}",
-            slug=slug_path(self.settings.slugs_dir, slug.checksum),
-            config=release.config,
-            uid=app.uid,
+        name = pick_name("release", ())  # (one release phase at a time per app)
+        spec = one_off_spec(source, "release", name, source.process_types["release"])
+        dyno = OneOff(self.backend, self.logs, spec, self.settings.stop_grace)
+        self.logs.publish(
+            source.app_id, "app", "api", f"Running release v{source.release_version} commands"
         )
-        self.logs.publish(app.id, "app", "api", f"Running release v{release.version} commands")
-        self.logs.publish(app.id, "heroku", name, f"Starting process with command `{spec.command}`")
 
         succeeded = False
         try:
-            handle = await self.backend.start(
-                spec, self.logs.process_output(app.id, name, tee=out.write)
-            )
-            self.logs.publish(app.id, "heroku", name, "State changed from starting to up")
-            try:
-                status = await asyncio.wait_for(handle.wait_exit(), self.settings.release_timeout)
-            except TimeoutError:
-                status = await stop_dyno(handle, self.settings.stop_grace)
+            await dyno.start(self.logs.process_output(source.app_id, name, tee=out.write))
+            status, timed_out = await dyno.wait(self.settings.release_timeout)
+            if timed_out:
                 out.error(
                     f"Release command timed out after {self.settings.release_timeout:.0f} "
                     "seconds and was stopped."
                 )
-            self.logs.publish(app.id, "heroku", name, f"Process exited with status {status}")
-            self.logs.publish(app.id, "heroku", name, "State changed from up to complete")
+            dyno.finished(status)
             succeeded = status == 0
             if not succeeded:
                 out.error(f"Release command failed (exit status {status}).")

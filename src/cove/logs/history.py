@@ -4,9 +4,9 @@ One file per app under ``COVE_HOME/logs``, one JSON string per line: a message m
 any character, and a line torn by a crash fails to parse and is left out. The event loop
 only queues lines (``write``, a ``LogRouter`` sink); a writer thread appends them at most
 ``interval`` later, so a kill -9 loses at most that much. A file is rewritten with its
-newest ``keep`` lines (atomically) once it holds twice as many, so disk stays bounded; so
-does memory: at most ``keep`` lines per app wait for the writer, the oldest dropped first
-(the file's last ``keep`` lines are what a restart loads, and the newest are kept).
+newest ``keep`` lines (atomically) when it would hold more than twice as many, so disk
+stays bounded. So does memory: at most ``keep`` lines per app wait for the writer, the
+oldest dropped first (a restart loads the file's last ``keep`` lines: the newest).
 """
 
 from __future__ import annotations
@@ -172,16 +172,24 @@ class LogHistory:
         self.path(app_id).unlink(missing_ok=True)
         self._counts.pop(app_id, None)
 
+    def _saved(self, path: Path) -> list[str]:
+        try:
+            return read_lines(path, self.keep)[0]
+        except FileNotFoundError:
+            return []
+
     def _append(self, app_id: str, lines: Collection[str]) -> None:
         path = self.path(app_id)
+        count = self._counts.get(app_id, 0) + len(lines)
+        if count > 2 * self.keep:  # trimmed in the same step: never more than twice on disk
+            kept = self._saved(path) if len(lines) < self.keep else []
+            newest = [*kept, *lines][-self.keep :]
+            rewrite(path, newest)
+            self._counts[app_id] = len(newest)
+            return
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             _write_all(fd, _encode(lines))
         finally:
             os.close(fd)
-        count = self._counts.get(app_id, 0) + len(lines)
-        if count > 2 * self.keep:
-            kept, _ = read_lines(path, self.keep)
-            rewrite(path, kept)
-            count = len(kept)
         self._counts[app_id] = count

@@ -20,10 +20,14 @@ async def spawn(
     user: SandboxUser | None = None,
     cgroup: Cgroup | None = None,
     pass_fds: Sequence[int] = (),
+    stdin: int = asyncio.subprocess.DEVNULL,
+    stdout: int = asyncio.subprocess.PIPE,
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in a fresh sandbox, as ``user`` and inside ``cgroup`` when given,
-    under the seccomp filter; stdout and stderr share one pipe, in a session of its own.
-    ``pass_fds`` are inherited by the sandboxed command.
+    under the seccomp filter; stdout and stderr share one pipe (or the file descriptor
+    ``stdout``: a PTY, a pipe of the caller's), in a session of its own (without a
+    controlling terminal: a command that wants one takes it inside the sandbox, where its
+    process groups are visible). ``pass_fds`` are inherited by the sandboxed command.
     The environment reaches bwrap through an inherited fd, never the command line (the
     cgroup wrapper shell passes inherited fds on when it execs bwrap)."""
     with command(
@@ -36,8 +40,8 @@ async def spawn(
     ) as launch:
         return await asyncio.create_subprocess_exec(
             *(cgroup.wrap(launch.argv) if cgroup else launch.argv),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
+            stdin=stdin,
+            stdout=stdout,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
             pass_fds=(*launch.pass_fds, *pass_fds),

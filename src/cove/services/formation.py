@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cove.domain.dyno_sizes import parse_size
 from cove.domain.errors import InvalidParams, NotFound
 from cove.services import apps, releases
-from cove.store import Formation, Slug, Store
+from cove.store import Dyno, Formation, Slug, Store
 
 MAX_QUANTITY = 100
 
@@ -106,9 +106,15 @@ def request_restart(store: Store, app_ident: str, target: str = "*") -> None:
 
 def request_stop(store: Store, app_ident: str, target: str) -> None:
     """``ps:stop``: the dyno manager stops the matching dynos (and, since the formation
-    still wants them, starts new ones)."""
+    still wants them, starts new ones); one-off dynos (``run.1234``, or ``run``: all of
+    them) are stopped by their owner and not started again."""
     with store.session() as s:
         app = apps.find(s, app_ident)
-        if target.split(".", 1)[0] not in process_types(s, app.id):
+        one_off = s.scalar(
+            select(Dyno.id)
+            .where(Dyno.app_id == app.id, or_(Dyno.name == target, Dyno.type == target))
+            .limit(1)
+        )
+        if target.split(".", 1)[0] not in process_types(s, app.id) and one_off is None:
             raise NotFound(f"Couldn't find that process type or dyno ({target}).")
         store.emit(s, "dyno.stop", app.id, target=target)

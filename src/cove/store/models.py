@@ -175,3 +175,16 @@ class Backup(Timestamps, Base):
     num: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
+
+
+class LogDrain(Timestamps, Base):
+    """A log drain: every line of the app's log is also sent to ``url``. ``token``
+    (``d.<uuid>``) names the drain to its receiver (the syslog hostname field, the
+    ``Logplex-Drain-Token`` header)."""
+
+    __tablename__ = "log_drains"
+    __table_args__ = (UniqueConstraint("app_id", "url"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: f"d.{new_id()}")

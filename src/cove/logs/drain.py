@@ -1,0 +1,239 @@
+"""One log drain: its bounded buffer and the task delivering it, over syslog (TCP or TLS,
+one connection kept open) or HTTP(S) (batched POSTs of Logplex's ``application/logplex-1``).
+
+Nothing here ever makes the log router wait: lines are queued (``offer``), the oldest
+dropped past the buffer's bound; a drain that is down is reconnected with backoff. Its
+URL may hold credentials, so logs and notices name it by ``DrainUrl.safe`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import socket
+import ssl
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+
+import httpx
+
+from cove.domain import drain_url
+from cove.logs import frames
+from cove.logs.drain_buffer import LIMIT, Batch, DrainBuffer
+
+log = logging.getLogger("cove.drains")
+
+BATCH = 500  # lines per syslog write or HTTP POST
+CONNECT_TIMEOUT = 10.0
+SEND_TIMEOUT = 60.0  # a write or POST that takes longer: the connection is dropped
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between reconnects, doubling
+FRAME_TRIES = 3  # an HTTP batch is POSTed this often (same Logplex-Frame-Id), then dropped
+# Kernel and asyncio buffers of a syslog connection: what a stuck receiver holds beyond the
+# drain's own buffer stays small, and drops (L10) start soon after it stops reading.
+SOCKET_BUFFER = 64 * 1024
+USER_AGENT = f"Logplex/v{version('cove')}"
+
+# LogRouter.publish: (app_id, source, dyno, message)
+Publish = Callable[[str, str, str, str], None]
+
+
+def client_tls(ca_file: str = "") -> ssl.SSLContext:
+    """How drains verify TLS receivers: the system's CAs, plus ``ca_file`` if given."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self.failures = 0
+
+    async def wait(self) -> None:
+        self.failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.failures - 1))
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+
+class Drain:
+    def __init__(
+        self,
+        app_id: str,
+        drain_id: str,
+        url: str,
+        token: str,
+        publish: Publish,
+        tls: ssl.SSLContext,
+        limit: int = LIMIT,
+    ) -> None:
+        self.app_id = app_id
+        self.id = drain_id
+        self.token = token
+        self.target = drain_url.parse(url)
+        self._url = url
+        self._publish = publish
+        self._tls = tls
+        self.buffer = DrainBuffer(limit)
+        self._quiet = False  # while it publishes its own notice (it sent that one itself)
+        self._cert_reported = False
+        self._backoff = _Backoff()
+
+    def offer(self, lines: Sequence[str]) -> None:
+        if not self._quiet:
+            self.buffer.offer(lines)
+
+    async def run(self) -> None:
+        if self.target.is_syslog:
+            await self._run_syslog()
+        else:
+            await self._run_http()
+
+    # -- notices and failures ---------------------------------------------------------------
+
+    def _notify(self, message: str) -> None:
+        """A ``heroku[logplex]`` line into the app's log (and so onto its other drains)."""
+        self._quiet = True
+        try:
+            self._publish(self.app_id, "heroku", "logplex", message)
+        finally:
+            self._quiet = False
+
+    def _failed(self, exc: BaseException) -> None:
+        cert = certificate_error(exc)
+        if cert is not None and not self._cert_reported:
+            self._cert_reported = True
+            reason = cert.verify_message or cert.reason or "certificate verify failed"
+            self._notify(
+                f'Error L14 (certificate validation): error="{reason}" uri="{self.target.safe}"'
+            )
+        if self._backoff.failures == 0:  # once per outage, not at every retry
+            log.warning(
+                "drain %s of app %s is failing: %s", self.target.safe, self.app_id, _reason(exc)
+            )
+
+    def _delivered(self, batch: Batch) -> None:
+        if self._backoff.failures:
+            log.info("drain %s of app %s delivers again", self.target.safe, self.app_id)
+        self._backoff.failures = 0
+        self._cert_reported = False
+        if batch.notice is not None:
+            self._notify(batch.notice)
+
+    # -- syslog over TCP or TLS -------------------------------------------------------------
+
+    async def _run_syslog(self) -> None:
+        host, port = self.target.host, self.target.port
+        tls = self._tls if self.target.tls else None
+        while True:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        host, port, ssl=tls, server_hostname=host if tls else None
+                    ),
+                    CONNECT_TIMEOUT,
+                )
+            except (OSError, TimeoutError) as exc:
+                self._failed(exc)
+                await self._backoff.wait()
+                continue
+            try:
+                await self._send_syslog(reader, writer)
+            except (OSError, TimeoutError) as exc:
+                self._failed(exc)
+            finally:
+                writer.transport.abort()
+            await self._backoff.wait()
+
+    async def _send_syslog(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        writer.transport.set_write_buffer_limits(high=SOCKET_BUFFER)
+        closed = asyncio.create_task(_until_closed(reader))
+        ready: asyncio.Task[None] | None = None
+        try:
+            while True:
+                ready = asyncio.create_task(self.buffer.wait())
+                await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if closed.done():
+                    raise ConnectionResetError("the receiver closed the connection")
+                batch = self.buffer.take(BATCH)
+                writer.write(
+                    b"".join(frames.syslog_frame(line, self.token) for line in batch.lines)
+                )
+                await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
+                self._delivered(batch)
+        finally:
+            closed.cancel()
+            if ready is not None:
+                ready.cancel()
+
+    # -- HTTP(S) ----------------------------------------------------------------------------
+
+    async def _run_http(self) -> None:
+        timeout = httpx.Timeout(SEND_TIMEOUT, connect=CONNECT_TIMEOUT)
+        async with httpx.AsyncClient(verify=self._tls, timeout=timeout) as client:
+            while True:
+                await self.buffer.wait()
+                batch = self.buffer.take(BATCH)
+                if await self._post(client, batch):
+                    self._delivered(batch)
+                else:  # given up on: counted, and reported with the next L10
+                    self.buffer.drops.add(len(batch.lines) - (batch.notice is not None))
+
+    async def _post(self, client: httpx.AsyncClient, batch: Batch) -> bool:
+        body = b"".join(frames.http_frame(line) for line in batch.lines)
+        headers = {
+            "Content-Type": frames.CONTENT_TYPE,
+            "Logplex-Msg-Count": str(len(batch.lines)),
+            "Logplex-Frame-Id": secrets.token_hex(16).upper(),
+            "Logplex-Drain-Token": self.token,
+            "User-Agent": USER_AGENT,
+        }
+        for _ in range(FRAME_TRIES):
+            try:
+                response = await client.post(self._url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                self._failed(exc)
+            else:
+                if response.is_success:
+                    return True
+                self._failed(ConnectionError(f"the receiver answered {response.status_code}"))
+            await self._backoff.wait()
+        return False
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> None:
+    """Returns when the receiver closes the connection (what it sends is thrown away)."""
+    with contextlib.suppress(OSError):
+        while await reader.read(65536):
+            pass
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a delivery failed, without the URL (httpx puts it in some messages)."""
+    cert = certificate_error(exc)
+    if cert is not None:
+        return f"certificate: {cert.verify_message or cert.reason}"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, httpx.HTTPError):
+            return str(cause) or type(cause).__name__
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timed out"
+    return type(exc).__name__ if isinstance(exc, httpx.HTTPError) else str(exc)
