@@ -273,3 +273,48 @@ def test_interrupting_a_piped_run_exits_with_the_signal(dev: User) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_exit_code_and_size_flags_and_stdin_eof(dev: User) -> None:
+    """`-x` and `--size` as Heroku's CLI takes them: the dyno runs at that size (ps shows it
+    while the command waits on stdin), and the end of the piped stdin ends the command."""
+    proc = subprocess.Popen(
+        [*COVE, "run", "-x", "--size", "standard-2x", "-a", APP, "echo $DYNO; cat; exit 4"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dev.env,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        name = proc.stdout.readline().decode().strip()
+        assert re.fullmatch(r"run\.\d+", name), name
+        ps = dev.cove("ps", "-a", APP).stdout
+        assert re.search(rf"^{re.escape(name)} \(Standard-2X\): up .*: echo", ps, re.M), ps
+        proc.stdin.write(b"through-cat\n")
+        proc.stdin.close()  # EOF: cat ends, then the shell exits 4
+        assert proc.stdout.read() == b"through-cat\n"
+        assert proc.wait(60) == 4
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_unknown_app_is_a_clear_error(dev: User) -> None:
+    result = dev.cove("run", "-a", "no-such-app", "bash", check=False)
+    assert result.returncode == 1
+    assert "Running bash on ⬢ no-such-app... !" in result.stderr
+    assert "Couldn't find that app." in result.stderr, result.stderr
+
+
+def test_an_unknown_size_is_a_clear_error(dev: User) -> None:
+    result = dev.cove("run", "-a", APP, "--size", "huge", "true", check=False)
+    assert result.returncode == 1
+    assert "Invalid dyno size 'huge'" in result.stderr, result.stderr
+
+
+def test_a_bad_env_entry_is_a_usage_error(dev: User) -> None:
+    result = dev.cove("run", "-a", APP, "-e", "A=1;oops", "true", check=False)
+    assert result.returncode == 2
+    assert "Invalid --env entry #2" in result.stderr, result.stderr
