@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from cove.cli.output import CliError
 from cove.client import ApiConnectionError, ApiError
 from cove.client.types import LogSession
 from cove.logs import LogFilter, LogRouter
+from cove.logs import history as history_module
 from cove.logs.history import LogHistory
 
 APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -26,8 +30,17 @@ def line(n: int) -> str:
     return f"2026-01-01T00:00:00.{n:06d}+00:00 app[web.1]: line {n}"
 
 
-def saved(history: LogHistory, app_id: str = APP) -> list[str]:
-    return LogHistory(history.directory, history.keep).load({app_id}).get(app_id, [])
+def saved(history: LogHistory, app_id: str = APP, keep: int | None = None) -> list[str]:
+    """What a restart would load (a fresh reader of the same directory)."""
+    reader = LogHistory(history.directory, keep or history.keep)
+    return reader.load({app_id}).get(app_id, [])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
 
 
 def test_lines_written_are_loaded_again_in_order(tmp_path: Path) -> None:
@@ -59,6 +72,36 @@ def test_a_file_is_trimmed_to_the_newest_lines_once_it_holds_twice_as_many(
         # Never more than twice the window on disk.
         assert len(history.path(APP).read_bytes().splitlines()) <= 20
     assert saved(history) == [line(n) for n in range(15, 25)]
+
+
+def test_a_trim_that_fails_leaves_the_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lines that go over twice the window are added by the rewrite itself, not appended
+    # first: a crash or a full disk while trimming never leaves more than that on disk.
+    history = LogHistory(tmp_path / "logs", keep=10)
+    history.load(set())
+    for tens in (0, 10):
+        history.write(APP, [line(n) for n in range(tens, tens + 10)])
+        history.flush()
+
+    def full_disk(_path: Path, _lines: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(history_module, "rewrite", full_disk)
+    history.write(APP, [line(20)])
+    history.flush()
+    assert saved(history, keep=20) == [line(n) for n in range(20)]
+
+
+def test_lines_waiting_for_the_writer_are_bounded(tmp_path: Path) -> None:
+    history = LogHistory(tmp_path / "logs", keep=10)
+    history.load(set())
+    for n in range(1000):
+        history.write(APP, [line(n)])
+    assert len(history._pending[APP]) == 10  # the oldest were dropped while queued
+    history.flush()
+    assert saved(history) == [line(n) for n in range(990, 1000)]
 
 
 def test_a_flood_between_two_writes_keeps_the_newest_lines(tmp_path: Path) -> None:
@@ -94,6 +137,44 @@ def test_a_file_over_the_window_is_cut_to_it_at_load(tmp_path: Path) -> None:
     assert len((directory / f"{APP}.log").read_text().splitlines()) == 10
 
 
+def test_a_failed_append_costs_its_own_lines_not_the_next_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = LogHistory(tmp_path / "logs")
+    history.load(set())
+    history.write(APP, [line(1)])
+    history.flush()
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[:10]))  # part of a line reaches the file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(history_module.os, "write", half_then_full)
+    history.write(APP, [line(2)])
+    history.flush()  # logged, not raised
+    monkeypatch.setattr(history_module.os, "write", real_write)
+    history.write(APP, [line(3)])
+    history.flush()
+    assert saved(history) == [line(1), line(3)]
+    assert history.path(APP).read_bytes().endswith(b"\n")
+
+
+def test_an_unreadable_entry_is_skipped_at_load(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    (directory / f"{OTHER}.log").mkdir(parents=True)  # a directory where a file should be
+    (directory / "junk").mkdir()
+    (directory / f"{APP}.log").write_text(json.dumps(line(1)) + "\n")
+    assert LogHistory(directory).load({APP, OTHER}) == {APP: [line(1)]}
+
+
+def test_an_unusable_directory_at_load_costs_the_history_not_the_server(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "logs").write_text("not a directory")
+    assert LogHistory(tmp_path / "logs").load({APP}) == {}
+
+
 def test_files_of_apps_that_no_longer_exist_are_removed_at_load(tmp_path: Path) -> None:
     history = LogHistory(tmp_path / "logs")
     history.load(set())
@@ -126,6 +207,44 @@ def test_the_writer_thread_saves_lines_and_close_flushes_the_rest(tmp_path: Path
     history.write(APP, [line(2)])
     history.close()
     assert saved(history) == [line(1), line(2)]
+
+
+def test_the_writer_thread_saves_lines_without_a_clean_shutdown(tmp_path: Path) -> None:
+    # What a kill -9 finds on disk: lines are written within the interval, not at close.
+    history = LogHistory(tmp_path / "logs", interval=0.01)
+    history.load(set())
+    history.start()
+    try:
+        for newest in ([line(1)], [line(2)], [line(3)]):
+            history.write(APP, newest)
+            wait_until(lambda: saved(history)[-1:] == newest)  # noqa: B023 (called at once)
+    finally:
+        history.close()
+
+
+def test_the_writer_thread_outlives_an_unexpected_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = LogHistory(tmp_path / "logs", interval=0.01)
+    history.load(set())
+    real_append = history._append
+    calls: list[str] = []
+
+    def broken_once(app_id: str, lines: list[str]) -> None:
+        calls.append(app_id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        real_append(app_id, lines)
+
+    monkeypatch.setattr(history, "_append", broken_once)
+    history.start()
+    try:
+        history.write(APP, [line(1)])
+        wait_until(lambda: len(calls) == 1)
+        history.write(APP, [line(2)])
+        wait_until(lambda: saved(history) == [line(2)])
+    finally:
+        history.close()
 
 
 def test_an_unusable_directory_costs_the_history_not_the_caller(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ only queues lines (``write``, a ``LogRouter`` sink); a writer thread appends the
 newest ``keep`` lines (atomically) when it would hold more than twice as many, so disk
 stays bounded. So does memory: at most ``keep`` lines per app wait for the writer, the
 oldest dropped first (a restart loads the file's last ``keep`` lines: the newest).
+An unusable file or directory costs the history, never the server.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class LogHistory:
         self._removed: set[str] = set()  # forgotten apps whose files are still to go
         self._forgotten: set[str] = set()
         self._counts: dict[str, int] = {}  # lines in each file (the writer thread's)
+        self._torn: set[str] = set()  # files a failed append may have left a piece in
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,17 +96,26 @@ class LogHistory:
         """The saved lines of each app in ``app_ids``; files of any other app (destroyed
         while no server ran to remove them) and leftovers of a rewrite are removed, and a
         file with a torn line or more than ``keep`` lines is rewritten. Before ``start``."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.directory.chmod(0o700)  # logs may hold secrets an app printed
         saved: dict[str, list[str]] = {}
-        for path in self.directory.iterdir():
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.chmod(0o700)  # logs may hold secrets an app printed
+            paths = list(self.directory.iterdir())
+        except OSError as exc:
+            self._failed(exc)
+            return saved
+        for path in paths:
             app_id = path.name.removesuffix(SUFFIX)
-            if not path.name.endswith(SUFFIX) or app_id not in app_ids:
-                path.unlink(missing_ok=True)
+            try:
+                if not path.name.endswith(SUFFIX) or app_id not in app_ids:
+                    path.unlink(missing_ok=True)
+                    continue
+                lines, clean = read_lines(path, self.keep)
+                if not clean:
+                    rewrite(path, lines)
+            except OSError as exc:
+                self._failed(exc)  # e.g. a directory where a file should be: left alone
                 continue
-            lines, clean = read_lines(path, self.keep)
-            if not clean:
-                rewrite(path, lines)
             self._counts[app_id] = len(lines)
             saved[app_id] = lines
         return saved
@@ -145,7 +156,10 @@ class LogHistory:
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug must not end the thread: later lines are saved
+                log.exception("saving log history failed")
             self._stop.wait(self.interval)  # what arrives meanwhile goes in one write
 
     def flush(self) -> None:
@@ -162,15 +176,19 @@ class LogHistory:
         try:
             step(*args)
         except OSError as exc:
-            if not self._failing:
-                log.warning("could not save log history in %s: %s", self.directory, exc)
-            self._failing = True
+            self._failed(exc)
         else:
             self._failing = False
+
+    def _failed(self, exc: OSError) -> None:
+        if not self._failing:  # once until it works again, not once per line
+            log.warning("could not save log history in %s: %s", self.directory, exc)
+        self._failing = True
 
     def _remove(self, app_id: str) -> None:
         self.path(app_id).unlink(missing_ok=True)
         self._counts.pop(app_id, None)
+        self._torn.discard(app_id)
 
     def _saved(self, path: Path) -> list[str]:
         try:
@@ -181,15 +199,21 @@ class LogHistory:
     def _append(self, app_id: str, lines: Collection[str]) -> None:
         path = self.path(app_id)
         count = self._counts.get(app_id, 0) + len(lines)
-        if count > 2 * self.keep:  # trimmed in the same step: never more than twice on disk
+        # Trimmed in the same step as the lines are added: never more than twice on disk.
+        # After a failed append, the piece it may have left would swallow the next line.
+        if count > 2 * self.keep or app_id in self._torn:
             kept = self._saved(path) if len(lines) < self.keep else []
             newest = [*kept, *lines][-self.keep :]
             rewrite(path, newest)
             self._counts[app_id] = len(newest)
+            self._torn.discard(app_id)
             return
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             _write_all(fd, _encode(lines))
+        except OSError:
+            self._torn.add(app_id)
+            raise
         finally:
             os.close(fd)
         self._counts[app_id] = count
