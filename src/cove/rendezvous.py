@@ -28,7 +28,7 @@ from typing import Any, Protocol, cast
 
 from cove import tls_handshake
 from cove.dynos.backend import DynoHandle, Terminal
-from cove.limits import Caps, ConnectionCounter, refuse
+from cove.limits import Caps, ConnectionCounter, half_close, refuse
 
 log = logging.getLogger("cove.rendezvous")
 
@@ -242,8 +242,10 @@ class Session(asyncio.Protocol):
                 self.transport.write(f"Error: {attachment.name} could not start\r\n".encode())
                 self._finish_with(1)
             return
-        if self.gone or self.state != "starting":
+        if self.gone or self.state != "starting":  # the client left while it started
             attachment.stop()
+            if handle.terminal is not None:
+                handle.terminal.close()
             return
         assert handle.terminal is not None
         self.handle, self.terminal = handle, handle.terminal
@@ -301,7 +303,11 @@ class Session(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         transport.write(exit_marker(status, self.last))
-        transport.close()  # TLS close_notify, then the TCP close
+        # TLS: close_notify, then the TCP close once the client's goodbye (or LINGER) came,
+        # reading what it still sends; plain TCP: a half-close, for the same reason (the
+        # client's unread input must not turn the close into a reset that loses the end).
+        if not half_close(self.loop, transport):
+            transport.close()
 
     def _unwatch(self) -> None:
         self._unwatch_output()

@@ -34,9 +34,10 @@ class Rendezvous:
         self.received = b""
         self.name = ""
 
-    def hello(self, secret: str | None = None) -> bytes:
-        """Send the secret line; what the server answers first (its greeting, or b"")."""
-        self.sock.sendall((secret or self.secret).encode() + b"\r\n")
+    def hello(self, secret: str | None = None, line_end: bytes = b"\r\n") -> bytes:
+        """Send the secret line (heroku3 sends it bare: ``line_end=b""``); what the server
+        answers first (its greeting, or b"")."""
+        self.sock.sendall((secret or self.secret).encode() + line_end)
         return self.recv()
 
     def recv(self) -> bytes:
@@ -120,6 +121,9 @@ def test_an_attached_run_sees_config_vars_and_app_and_reports_its_exit_status(
     assert re.fullmatch(
         rf"rendezvous://127\.0\.0\.1:{server.rendezvous_port}/[\w-]{{43}}", dyno["attach_url"]
     )
+    # Nothing runs before the client is there (so none of the output can be lost).
+    assert listed(server, dyno["name"])["state"] == "starting"  # type: ignore[index]
+    assert not processes_mentioning(dyno["id"])
     client = Rendezvous(server, dyno["attach_url"])
     assert client.hello() == b"rendezvous\r\n"
     output, status = client.exit_status()
@@ -187,9 +191,9 @@ def test_wrong_secrets_get_nothing(server: CoveServer, dev: User) -> None:
     dyno = run(server, {"command": "true", "attach": True})
     wrong = Rendezvous(server, dyno["attach_url"])
     assert wrong.hello(secret="x" * 43) == b""
-    # The right one still works afterwards.
+    # The right one still works afterwards, also sent bare (as heroku3 does).
     right = Rendezvous(server, dyno["attach_url"])
-    assert right.hello() == b"rendezvous\r\n"
+    assert right.hello(line_end=b"") == b"rendezvous\r\n"
     assert right.exit_status() == (b"", 0)
 
 
@@ -205,7 +209,14 @@ def test_a_detached_run_logs_its_output_and_ps_lists_it_until_it_ends(
         what="the detached run's output in the logs",
     )
     ps = dev.cove("ps", "-a", APP).stdout
-    assert name in ps and "sleep 300" in ps
+    # Heroku's one-off block: name, size, state, since when (the age), command.
+    assert re.search(
+        rf"^{re.escape(name)} \(Standard-1X\): up \S+ \S+ \S+ \(~ \d+[smh] ago\): "
+        rf"echo detached-\$\(\(3\*4\)\); sleep 300$",
+        ps,
+        re.M,
+    ), ps
+    assert listed(server, name)["command"] == "echo detached-$((3*4)); sleep 300"  # type: ignore[index]
     assert processes_mentioning(dyno["id"])
     dev.cove("ps:stop", name, "-a", APP)
     wait_for(lambda: listed(server, name) is None, 30, what="the stopped run to leave ps")
@@ -232,14 +243,19 @@ def test_ps_stop_run_stops_every_one_off_dyno(server: CoveServer, dev: User) -> 
 def test_a_client_that_disconnects_takes_its_dyno_down(
     server: CoveServer, dev: User, tty: bool
 ) -> None:
-    dyno = run(server, {"command": "sleep 300", "attach": True, "force_no_tty": not tty})
+    # A process tree: a background child beside the foreground one.
+    child, parent = (f"sleep\x00{3000 + n}\x00" for n in ((11, 12) if tty else (21, 22)))
+    command = f"sleep {3011 if tty else 3021} & sleep {3012 if tty else 3022}"
+    dyno = run(server, {"command": command, "attach": True, "force_no_tty": not tty})
     client = Rendezvous(server, dyno["attach_url"])
     assert client.hello() == b"rendezvous\r\n"
     wait_for(lambda: (listed(server, dyno["name"]) or {}).get("state") == "up", 60)
-    assert processes_mentioning(dyno["id"])
+    wait_for(lambda: processes_mentioning(child) and processes_mentioning(parent), 30)
     client.close()
     wait_for(lambda: listed(server, dyno["name"]) is None, 30, what="the run to leave ps")
-    wait_for(lambda: not processes_mentioning(dyno["id"]), 30, what="its processes to end")
+    wait_for(
+        lambda: not processes_mentioning(dyno["id"], child, parent), 30, what="its processes to end"
+    )
 
 
 def test_api_errors(server: CoveServer, dev: User) -> None:

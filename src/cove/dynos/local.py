@@ -50,8 +50,9 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 # An attached dyno with a PTY: the launcher's shell starts a session of its own inside the
 # sandbox with the PTY as its controlling terminal (bwrap's own session, outside the PID
 # namespace, has none), so the terminal's foreground process group is visible to the
-# command: ^C interrupts it and `bash -i` has job control.
-CONTROLLING_TTY = ["/usr/bin/setsid", "--ctty"]
+# command: ^C interrupts it and `bash -i` has job control. (--wait: should setsid ever have
+# to fork, it waits for the command and exits with its status rather than at once.)
+CONTROLLING_TTY = ["/usr/bin/setsid", "--ctty", "--wait"]
 log = logging.getLogger(__name__)
 
 
@@ -293,14 +294,15 @@ class LocalBackend:
         report, report_w = os.pipe()  # not inherited, but by this dyno's command
         os.set_blocking(report, False)
         argv = ["/bin/bash", "-c", LAUNCHER, "cove-dyno", str(report_w), spec.command]
-        terminal, stdio = None, {}
-        if spec.attach is not None:
-            owner = (user.uid, user.gid) if user is not None else None
-            terminal, child_in, child_out = open_terminal(spec.attach, owner)
-            stdio = {"stdin": child_in, "stdout": child_out}
-            if spec.attach.tty:
-                argv = [*CONTROLLING_TTY, *argv]
+        terminal: LocalTerminal | None = None
+        stdio: dict[str, int] = {}
         try:
+            if spec.attach is not None:
+                owner = (user.uid, user.gid) if user is not None else None
+                terminal, child_in, child_out = open_terminal(spec.attach, owner)
+                stdio = {"stdin": child_in, "stdout": child_out}
+                if spec.attach.tty:
+                    argv = [*CONTROLLING_TTY, *argv]
             proc = await sandbox.spawn(
                 argv,
                 mounts=[app_mount, *stack_mounts],

@@ -158,11 +158,12 @@ class OneOff:
         interactive shell ignores SIGTERM)."""
         handle = self.handle
         assert handle is not None
-        if not handle.has_exited() and not self.stopping:
-            self.stopping = True
-            self.system("Stopping all processes with SIGTERM")
-            if handle.terminal is not None and handle.terminal.tty:
-                handle.hangup()
+        if self.stopping or handle.has_exited():  # (asked twice: the first one escalates)
+            return await handle.wait_exit()
+        self.stopping = True
+        self.system("Stopping all processes with SIGTERM")
+        if handle.terminal is not None and handle.terminal.tty:
+            handle.hangup()
         return await stop_dyno(handle, self.grace, self._exit_timeout)
 
     def _exit_timeout(self) -> None:

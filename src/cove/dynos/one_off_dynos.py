@@ -57,6 +57,7 @@ class _Entry:
     secret: str | None = None  # until claimed or expired
     expiry: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None  # its life, once started
+    stop_requested: bool = False  # stopped while its process was still starting
 
 
 class OneOffDynos:
@@ -146,8 +147,6 @@ class OneOffDynos:
         self._spawn(asyncio.to_thread(self._forget, entry))
 
     async def _start_attached(self, entry: _Entry) -> DynoHandle:
-        if self._closing:
-            raise RuntimeError("the server is stopping")
         started: asyncio.Future[DynoHandle] = asyncio.get_running_loop().create_future()
         self._begin(entry, start=started)
         return await started
@@ -163,26 +162,32 @@ class OneOffDynos:
         return task
 
     async def _live(self, entry: _Entry, started: asyncio.Future[DynoHandle] | None) -> None:
+        """Start, wait for the exit (or the time to live), report it, forget the dyno.
+        ``started`` gets the handle, or why there is none."""
         dyno, spec = entry.dyno, entry.dyno.spec
         try:
+            if self._closing or entry.stop_requested:  # (its client left before it started)
+                dyno.system("State changed from starting to complete")
+                raise _NotStarted("it was stopped before it started")
             output = None if spec.attach else self.logs.process_output(spec.app_id, spec.name)
             try:
                 handle = await dyno.start(output)
             except Exception as exc:
                 dyno.system(f"Failed to start: {exc}")
-                if started is not None and not started.done():
-                    started.set_exception(exc)
-                return
+                raise _NotStarted(str(exc)) from exc
             if started is not None and not started.done():
                 started.set_result(handle)
             await asyncio.to_thread(self._write_row, entry, "up")
-            if self._closing:
+            if self._closing or entry.stop_requested:
                 self._spawn(self._stop(entry))
             status, _ = await dyno.wait(entry.time_to_live)
             dyno.finished(status)
-        finally:
+        except _NotStarted as exc:
             if started is not None and not started.done():
-                started.cancel()
+                started.set_exception(exc)
+        finally:
+            if started is not None and not started.done():  # (cancelled)
+                started.set_exception(_NotStarted("the server is stopping"))
             await asyncio.to_thread(self._forget, entry)
 
     def _forget(self, entry: _Entry) -> None:
@@ -241,6 +246,8 @@ class OneOffDynos:
             await asyncio.to_thread(self._forget, entry)
         elif entry.dyno.handle is not None:
             await entry.dyno.stop()  # (its life task reports the exit)
+        else:  # claimed, its process still starting: stopped as soon as it has started
+            entry.stop_requested = True
 
     def stop(self, dyno_id: str) -> None:
         """Stop a dyno now (its attached client went away)."""
@@ -295,6 +302,10 @@ class Attachment:
     def stop(self) -> None:
         """The client went away: stop the whole dyno."""
         self._owner.stop(self._entry.dyno.spec.id)
+
+
+class _NotStarted(Exception):
+    """A one-off dyno whose process never started."""
 
 
 def _window(env: Mapping[str, str]) -> tuple[int, int]:
