@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cove.logs.history import read_lines
 from cove.ports import free_port
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 
@@ -32,6 +33,10 @@ def app_id(server: CoveServer, app: str) -> str:
 
 def history_file(server: CoveServer, app: str) -> Path:
     return server.home / "logs" / f"{app_id(server, app)}.log"
+
+
+def on_disk(saved: Path) -> list[str]:
+    return read_lines(saved, HISTORY)[0]
 
 
 def log_lines(user: User, app: str, count: int = HISTORY) -> list[str]:
@@ -59,8 +64,9 @@ def test_history_is_back_after_a_restart(
     assert all(mentioning(before, text) for text in said)
     saved = history_file(own_server, "remembers")
     if how == signal.SIGKILL:
-        # A crash loses at most what was logged in the last fraction of a second.
-        wait_for(lambda: said[-1] in saved.read_text(), 10, what="the last line on disk")
+        # A crash loses at most what was logged in the last fraction of a second: wait for
+        # the last line `cove logs` showed (lines are written in order) to be on disk.
+        wait_for(lambda: before[-1] in on_disk(saved), 10, what="the last line on disk")
     own_server.stop(how)  # stopped cleanly, the server writes what is queued first
 
     own_server.start()
