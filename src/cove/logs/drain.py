@@ -2,8 +2,11 @@
 one connection kept open) or HTTP(S) (batched POSTs of Logplex's ``application/logplex-1``).
 
 Nothing here ever makes the log router wait: lines are queued (``offer``), the oldest
-dropped past the buffer's bound; a drain that is down is reconnected with backoff. Its
-URL may hold credentials, so logs and notices name it by ``DrainUrl.safe`` only.
+dropped past the buffer's bound; a drain that is down is reconnected with backoff. What
+was dropped is reported in the drain's own stream (an L10 line when it delivers again) and
+in the app's log while it is down (an L10 line after ``NOTICE_DELAY``, then at most every
+``NOTICE_INTERVAL``). Its URL may hold credentials, so logs and notices name it by
+``DrainUrl.safe`` only.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import secrets
 import socket
@@ -22,6 +26,7 @@ import httpx
 
 from cove.domain import drain_url
 from cove.logs import frames
+from cove.logs.budget import overflow_notice
 from cove.logs.drain_buffer import LIMIT, Batch, DrainBuffer
 
 log = logging.getLogger("cove.drains")
@@ -35,16 +40,31 @@ FRAME_TRIES = 3  # an HTTP batch is POSTed this often (same Logplex-Frame-Id), t
 # drain's own buffer stays small, and drops (L10) start soon after it stops reading.
 SOCKET_BUFFER = 64 * 1024
 USER_AGENT = f"Logplex/v{version('cove')}"
+# Drops are reported in the app's log this long after the first (gathering the ones that
+# follow into one line), and no more often than every NOTICE_INTERVAL per drain: a drain
+# down for hours must not push the app's own lines out of its 1500-line history.
+NOTICE_DELAY = 1.0
+NOTICE_INTERVAL = 10.0
 
 # LogRouter.publish: (app_id, source, dyno, message)
 Publish = Callable[[str, str, str, str], None]
 
 
 def client_tls(ca_file: str = "") -> ssl.SSLContext:
-    """How drains verify TLS receivers: the system's CAs, plus ``ca_file`` if given."""
+    """How drains verify TLS receivers: the system's CAs, plus ``ca_file`` if given
+    (COVE_DRAIN_CA_FILE: a file that can't be read stops the server at start)."""
     context = ssl.create_default_context()
     if ca_file:
-        context.load_verify_locations(cafile=ca_file)
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise OSError(
+                f"COVE_DRAIN_CA_FILE {ca_file} holds no PEM certificate ({exc.reason})"
+            ) from None
+        except OSError as exc:
+            raise OSError(
+                f"COVE_DRAIN_CA_FILE {ca_file} can't be read: {exc.strerror or exc}"
+            ) from None
     return context
 
 
@@ -86,19 +106,42 @@ class Drain:
         self._publish = publish
         self._tls = tls
         self.buffer = DrainBuffer(limit)
-        self._quiet = False  # while it publishes its own notice (it sent that one itself)
+        self._quiet = False  # while it publishes its own notice (its stream has its own)
         self._cert_reported = False
         self._backoff = _Backoff()
+        self._idle = asyncio.Event()  # nothing queued, nothing in flight (``flushed``)
+        self._notice: asyncio.TimerHandle | None = None
+        self._last_notice = -math.inf
 
     def offer(self, lines: Sequence[str]) -> None:
-        if not self._quiet:
-            self.buffer.offer(lines)
+        """Queue a copy of lines of the app's log (on the event loop; never waits)."""
+        if self._quiet or not lines:
+            return
+        self._idle.clear()
+        if self.buffer.offer(lines):
+            self._report_later()
 
     async def run(self) -> None:
-        if self.target.is_syslog:
-            await self._run_syslog()
-        else:
-            await self._run_http()
+        try:
+            if self.target.is_syslog:
+                await self._run_syslog()
+            else:
+                await self._run_http()
+        finally:
+            if self._notice is not None:
+                self._notice.cancel()
+                self._notice = None
+
+    async def flushed(self) -> None:
+        """Until everything queued has been delivered (or given up on)."""
+        await self._idle.wait()
+
+    async def _next(self) -> None:
+        """Until there is something to send."""
+        if not len(self.buffer) and not self.buffer.drops.count:
+            self._idle.set()
+        await self.buffer.wait()
+        self._idle.clear()
 
     # -- notices and failures ---------------------------------------------------------------
 
@@ -109,6 +152,26 @@ class Drain:
             self._publish(self.app_id, "heroku", "logplex", message)
         finally:
             self._quiet = False
+
+    def _report_later(self) -> None:
+        if self._notice is not None:
+            return
+        loop = asyncio.get_running_loop()
+        when = max(loop.time() + NOTICE_DELAY, self._last_notice + NOTICE_INTERVAL)
+        self._notice = loop.call_at(when, self._report)
+
+    def _report(self) -> None:
+        self._notice = None
+        dropped = self.buffer.unreported.take()
+        if dropped is not None:
+            self._last_notice = asyncio.get_running_loop().time()
+            self._notify(overflow_notice(*dropped))
+
+    def _lost(self, batch: Batch) -> None:
+        """A batch that may not have arrived: counted as dropped (and reported)."""
+        self.buffer.failed(batch)
+        if batch.queued:
+            self._report_later()
 
     def _failed(self, exc: BaseException) -> None:
         cert = certificate_error(exc)
@@ -123,13 +186,11 @@ class Drain:
                 "drain %s of app %s is failing: %s", self.target.safe, self.app_id, _reason(exc)
             )
 
-    def _delivered(self, batch: Batch) -> None:
+    def _delivered(self) -> None:
         if self._backoff.failures:
             log.info("drain %s of app %s delivers again", self.target.safe, self.app_id)
         self._backoff.failures = 0
         self._cert_reported = False
-        if batch.notice is not None:
-            self._notify(batch.notice)
 
     # -- syslog over TCP or TLS -------------------------------------------------------------
 
@@ -167,16 +228,20 @@ class Drain:
         ready: asyncio.Task[None] | None = None
         try:
             while True:
-                ready = asyncio.create_task(self.buffer.wait())
+                ready = asyncio.create_task(self._next())
                 await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
                 if closed.done():
                     raise ConnectionResetError("the receiver closed the connection")
                 batch = self.buffer.take(BATCH)
-                writer.write(
-                    b"".join(frames.syslog_frame(line, self.token) for line in batch.lines)
-                )
-                await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
-                self._delivered(batch)
+                try:
+                    writer.write(
+                        b"".join(frames.syslog_frame(line, self.token) for line in batch.lines)
+                    )
+                    await asyncio.wait_for(writer.drain(), SEND_TIMEOUT)
+                except BaseException:
+                    self._lost(batch)
+                    raise
+                self._delivered()
         finally:
             closed.cancel()
             if ready is not None:
@@ -188,12 +253,17 @@ class Drain:
         timeout = httpx.Timeout(SEND_TIMEOUT, connect=CONNECT_TIMEOUT)
         async with httpx.AsyncClient(verify=self._tls, timeout=timeout) as client:
             while True:
-                await self.buffer.wait()
+                await self._next()
                 batch = self.buffer.take(BATCH)
-                if await self._post(client, batch):
-                    self._delivered(batch)
-                else:  # given up on: counted, and reported with the next L10
-                    self.buffer.drops.add(len(batch.lines) - (batch.notice is not None))
+                try:
+                    delivered = await self._post(client, batch)
+                except BaseException:
+                    self._lost(batch)
+                    raise
+                if delivered:
+                    self._delivered()
+                else:  # given up on: counted, and reported
+                    self._lost(batch)
 
     async def _post(self, client: httpx.AsyncClient, batch: Batch) -> bool:
         body = b"".join(frames.http_frame(line) for line in batch.lines)

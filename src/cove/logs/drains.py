@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import traceback
 
 from cove.domain.errors import InvalidParams
 from cove.logs.drain import Drain, client_tls
@@ -20,6 +21,7 @@ from cove.store import LogDrain, Store
 log = logging.getLogger("cove.drains")
 
 RESTART_DELAY = 5.0  # seconds before a drain whose task failed (a bug) starts again
+FLUSH_TIMEOUT = 2.0  # at shutdown, how long drains may take to send what they hold
 
 
 class Drains:
@@ -74,8 +76,14 @@ class Drains:
         while True:
             try:
                 await drain.run()
-            except Exception:
-                log.exception("log drain %s failed; it starts again", drain.target.safe)
+            except Exception as exc:
+                # The frames only: an exception's message may quote the URL's credentials.
+                log.error(
+                    "log drain %s failed (%s); it starts again\n%s",
+                    drain.target.safe,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
             await asyncio.sleep(RESTART_DELAY)
 
     async def _stop(self, drain_id: str) -> None:
@@ -93,5 +101,11 @@ class Drains:
             await task
 
     async def close(self) -> None:
+        """Stop every drain, once the ones that can have sent what they hold (the dynos'
+        last lines), for at most ``FLUSH_TIMEOUT``."""
+        pending = [drain.flushed() for drain, _ in self._drains.values()]
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending), FLUSH_TIMEOUT)
         for drain_id in list(self._drains):
             await self._stop(drain_id)
