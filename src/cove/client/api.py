@@ -28,6 +28,7 @@ from cove.client.types import (
     Dyno,
     Formation,
     FormationUpdate,
+    LogDrain,
     LogSession,
     OAuthAuthorization,
     Release,
@@ -389,6 +390,20 @@ class CoveClient:
     def stream_log(self, logplex_url: str) -> Iterator[str]:
         """Yield the lines of a log session's `logplex_url` (stays open while tailing)."""
         return self._stream_lines(logplex_url)
+
+    # -- log drains -------------------------------------------------------------------------
+
+    def list_log_drains(self, app: str) -> list[LogDrain]:
+        return cast(list[LogDrain], self._request("GET", f"/apps/{_seg(app)}/log-drains"))
+
+    def create_log_drain(self, app: str, url: str) -> LogDrain:
+        data = self._request("POST", f"/apps/{_seg(app)}/log-drains", json={"url": url})
+        return cast(LogDrain, data)
+
+    def delete_log_drain(self, app: str, drain: str) -> LogDrain:
+        """Remove a drain named by its URL, token or id (a URL goes whole, %-encoded)."""
+        data = self._request("DELETE", f"/apps/{_seg(app)}/log-drains/{_seg(drain)}")
+        return cast(LogDrain, data)
 
     # -- buildpacks -------------------------------------------------------------------------
 

@@ -125,6 +125,16 @@ class LogSession(TypedDict):
     logplex_url: str
 
 
+class LogDrain(TypedDict):
+    id: str
+    url: str  # as added: it may hold credentials
+    token: str  # d.<uuid>: how the drain is named to its receiver
+    addon: IdName | None
+    app: IdName
+    created_at: str
+    updated_at: str
+
+
 class Buildpack(TypedDict):
     url: str
     name: str
