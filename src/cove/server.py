@@ -429,6 +429,9 @@ async def _back_up_periodically(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # httpx logs every request's URL at INFO: a drain's URL may hold a password or a token
+    # (and a build's source URL is a capability), and an HTTP drain POSTs many times a second.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         import uvloop
 
