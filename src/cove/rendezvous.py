@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import ssl
 from collections.abc import Callable, Coroutine
 from time import monotonic
@@ -40,12 +41,24 @@ SECRET_PAUSE = 0.2  # a secret without a newline is whole once the client pauses
 READ_CHUNK = 64 * 1024
 OUTPUT_HIGH_WATER = 256 * 1024  # unsent output buffered for the client: stop reading above
 INPUT_MAX = 64 * 1024  # client input not yet taken by the dyno: stop reading the client above
+PEER_CHECK = 1.0  # seconds between looks at a client no longer read: is it still there?
 EOT = b"\x04"  # in pipe mode, the client's end of input (Heroku's CLI sends it)
 
 
 def rendezvous_caps(api: Caps) -> Caps:
     """Attached clients held at once: each holds a dyno too, so fewer than the API's."""
     return Caps(max(16, min(api.total, 256)), max(4, min(api.per_address, 16)))
+
+
+def peer_gone(sock: Any) -> bool:
+    """Whether the client closed or reset a connection that isn't being read: the kernel
+    knows (a FIN behind unread data, a reset) though no read has said so yet."""
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLRDHUP | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):  # (closed meanwhile)
+        return True
 
 
 def exit_marker(status: int, last_byte: bytes) -> bytes:
@@ -96,7 +109,6 @@ class Session(asyncio.Protocol):
 
     def __init__(self, listener: RendezvousListener) -> None:
         self.listener = listener
-        self.tls = listener.tls
         self.loop = asyncio.get_running_loop()
         self.raw: asyncio.Transport | None = None
         self.transport: asyncio.Transport | None = None  # (TLS, once the handshake is done)
@@ -151,6 +163,8 @@ class Session(asyncio.Protocol):
     def _ready(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         transport.set_write_buffer_limits(high=OUTPUT_HIGH_WATER)
+        if self.secret:  # (bytes that came with the handshake's end: see data_received)
+            self._secret_data(b"")
 
     def _too_slow(self) -> None:
         if self.state == "secret":
@@ -185,6 +199,12 @@ class Session(asyncio.Protocol):
     # -- the secret ----------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self.state == "secret":
+            if self.transport is None:
+                # asyncio's own loop hands on the bytes that came with the end of the TLS
+                # handshake before start_tls returns the TLS transport (uvloop after): kept
+                # until it is known, at the next turn of the loop (one read's worth).
+                self.secret += data
+                return
             self._secret_data(data)
         elif self.state in ("starting", "streaming"):
             self._input(data)
@@ -328,18 +348,25 @@ class Session(asyncio.Protocol):
         if len(self.stdin) > INPUT_MAX and not self.client_paused and self.transport:
             self.transport.pause_reading()
             self.client_paused = True
+            # Unread, the connection says nothing when the client goes: look now and then,
+            # so that its leaving still stops the dyno.
+            self.loop.call_later(PEER_CHECK, self._check_peer)
+
+    def _check_peer(self) -> None:
+        if not self.client_paused or self.state == "done" or self.raw is None:
+            return
+        if peer_gone(self.raw.get_extra_info("socket")):
+            self.abort()
+        else:
+            self.loop.call_later(PEER_CHECK, self._check_peer)
 
     def _tty(self) -> bool:
         return self.attachment is None or self.attachment.tty
 
     def eof_received(self) -> bool:
-        """A plain TCP half-close: the end of stdin in pipe mode; the output still flows.
-        (A TTY client has gone. With TLS, asyncio closes the connection on the client's
-        close_notify whatever is answered here: the client is gone too.)"""
-        if self.state in ("starting", "streaming") and not self._tty() and self.tls is None:
-            self.stdin_eof = True
-            self._flush_input()
-            return True
+        """The client closed its side: it is gone (the end of its input is ``\\x04``, never
+        a half-close, which a client that went away would look like too), and so is the
+        dyno. (With TLS, asyncio closes the connection on close_notify in any case.)"""
         return False
 
     def _flush_input(self) -> None:
