@@ -338,3 +338,9 @@ def test_an_unclaimed_secret_expires_and_a_restart_forgets_one_off_dynos(
     wait_for(lambda: listed(server, "web.1") is not None, 60, what="the web dyno back")
     assert [d["name"] for d in server.api("GET", f"/apps/{APP}/dynos").json()] == ["web.1"]
     assert not processes_mentioning(detached["id"])
+
+    # Destroying the app stops its one-off dynos.
+    doomed = run(server, {"command": "sleep 300"})
+    wait_for(lambda: processes_mentioning(doomed["id"]), 60, what="the run to start")
+    user.cove("apps:destroy", "-a", APP, "--confirm", APP)
+    wait_for(lambda: not processes_mentioning(doomed["id"]), 30, what="its processes to end")

@@ -20,7 +20,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cove.domain.errors import InvalidParams
+from cove.domain.errors import InvalidParams, NotFound
 from cove.dynos.backend import Attach, Backend, DynoHandle
 from cove.dynos.one_off import OneOff, current_source, dyno_names, one_off_spec, pick_name
 from cove.logs import LogRouter
@@ -102,6 +102,8 @@ class OneOffDynos:
         dyno = OneOff(self.backend, self.logs, spec, self.settings.stop_grace)
         entry = _Entry(dyno, request.time_to_live)
         row = await asyncio.to_thread(self._write_row, entry, "starting")
+        if row is None:
+            raise NotFound("Couldn't find that app.")
         self._dynos[spec.id] = entry
         if attach is None:
             self._begin(entry, start=None)
@@ -202,9 +204,12 @@ class OneOffDynos:
                     s, "dyno.changed", spec.app_id, app=spec.app_name, name=spec.name, state="gone"
                 )
 
-    def _write_row(self, entry: _Entry, state: str) -> Dyno:
+    def _write_row(self, entry: _Entry, state: str) -> Dyno | None:
+        """Its row in ``state`` (None once its app was destroyed)."""
         spec = entry.dyno.spec
         with self.store.session() as s:
+            if s.get(App, spec.app_id) is None:
+                return None
             row = s.get(Dyno, spec.id)
             if row is None:
                 row = Dyno(
@@ -227,15 +232,19 @@ class OneOffDynos:
 
     # -- stopping ------------------------------------------------------------------------
     async def run(self) -> None:
-        """Owner loop: ``ps:stop`` of a one-off dyno (``run.1234``) or of all (``run``)."""
+        """Owner loop: ``ps:stop`` of a one-off dyno (``run.1234``) or of all (``run``),
+        and an app destroyed (all of its one-off dynos)."""
         cursor = await asyncio.to_thread(self.store.last_event_id)
         async for event in self.store.watch(cursor):
-            if event.kind == "dyno.stop" and event.app_id:
-                target = event.payload.get("target")
-                for entry in list(self._dynos.values()):
-                    spec = entry.dyno.spec
-                    if spec.app_id == event.app_id and target in (spec.name, spec.type):
-                        self._spawn(self._stop(entry))
+            if event.kind not in ("dyno.stop", "app.destroyed") or not event.app_id:
+                continue
+            target = event.payload.get("target")
+            for entry in list(self._dynos.values()):
+                spec = entry.dyno.spec
+                if spec.app_id == event.app_id and (
+                    event.kind == "app.destroyed" or target in (spec.name, spec.type)
+                ):
+                    self._spawn(self._stop(entry))
 
     async def _stop(self, entry: _Entry) -> None:
         if entry.secret is not None:  # still waiting for its client
