@@ -287,6 +287,7 @@ async def serve(settings: Settings) -> None:
         backend,
         logs,
     )
+    await asyncio.to_thread(manager.forget_stale_rows)
     registry = Registry.default(
         settings.addons_dir, loop, tls.TlsFiles(settings.tls_dir) if settings.tls else None
     )

@@ -114,7 +114,6 @@ class DynoManager:
     async def run(self) -> None:
         """Owner loop: restore every app's formation, then follow the event log."""
         cursor = await asyncio.to_thread(self.store.last_event_id)
-        await asyncio.to_thread(self._forget_stale_rows)
         with self.store.session() as s:
             self._dirty.update(s.scalars(select(App.id)))
         self._wake.set()
@@ -458,8 +457,10 @@ class DynoManager:
                     s, "dyno.changed", spec.app_id, app=spec.app_name, name=spec.name, state="gone"
                 )
 
-    def _forget_stale_rows(self) -> None:
-        """Rows left by a previous run of the server describe processes that are gone."""
+    def forget_stale_rows(self) -> None:
+        """Rows left by a previous run of the server describe processes that are gone.
+        Called before the API serves: a one-off dyno created in the first moments keeps
+        its row."""
         with self.store.session() as s:
             s.execute(delete(Dyno))
 
