@@ -8,7 +8,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.suite import density, deploy, noisy, one_off, rollback, router, scale, zero_downtime
+from bench.suite import (
+    density,
+    deploy,
+    drain,
+    noisy,
+    one_off,
+    rollback,
+    router,
+    scale,
+    zero_downtime,
+)
 from bench.suite.config import Config
 from bench.suite.report import Section, save, table
 from bench.suite.tools import BENCH, background_cpu
@@ -22,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     "density": density.run,
     "noisy-neighbour": noisy.run,
     "one-off": one_off.run,
+    "drain": drain.run,
 }
 
 

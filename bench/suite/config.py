@@ -23,6 +23,8 @@ class Config:
     density_apps: int = 20
     noisy_connections: int = 4  # wrk connections to the quiet app beside a flooding one
     one_off_runs: int = 10  # hyperfine runs of `cove run true`
+    drain_connections: int = 4  # wrk connections to an app while its drain is up or down
+    drain_seconds: float = 8  # each window over which drain deliveries are counted
 
     def quick(self) -> Config:
         return replace(
@@ -37,4 +39,5 @@ class Config:
             scale_to=3,
             density_apps=3,
             one_off_runs=3,
+            drain_seconds=3,
         )

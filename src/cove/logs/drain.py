@@ -31,7 +31,7 @@ from cove.logs.drain_buffer import LIMIT, Batch, DrainBuffer
 
 log = logging.getLogger("cove.drains")
 
-BATCH = 500  # lines per syslog write or HTTP POST
+BATCH = 500  # lines per HTTP POST
 CONNECT_TIMEOUT = 10.0
 SEND_TIMEOUT = 60.0  # a write or POST that takes longer: the connection is dropped
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds between reconnects, doubling
@@ -232,7 +232,9 @@ class Drain:
                 await asyncio.wait({ready, closed}, return_when=asyncio.FIRST_COMPLETED)
                 if closed.done():
                     raise ConnectionResetError("the receiver closed the connection")
-                batch = self.buffer.take(BATCH)
+                # Everything queued in one write: a drain whose turn comes rarely (the
+                # event loop busy with a flood) empties its buffer at each turn.
+                batch = self.buffer.take(self.buffer.limit + 1)
                 try:
                     writer.write(
                         b"".join(frames.syslog_frame(line, self.token) for line in batch.lines)

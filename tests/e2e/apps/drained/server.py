@@ -1,14 +1,16 @@
 """A web process whose log is drained (standard library only).
 
 GET /lines?n=N&tag=T writes N log lines ("T line i of N") before answering; any other
-path writes "served <path>". FLOOD=1: also writes numbered lines as fast as the pipe
-takes them, from a thread (what the drain benchmark measures).
+path writes "served <path>". FLOOD=max: also writes numbered lines ("flood line N") as
+fast as the pipe takes them, from a thread; FLOOD=<n>: n of them a second, in 10 ms ticks
+(what the drain benchmark measures).
 """
 
 import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,17 +36,26 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def flood() -> None:
-    n = 0
+def flood(rate: float) -> None:
+    n, started = 0, time.monotonic()
     while True:
-        block = "".join(f"flood line {n + i}\n" for i in range(1000)).encode()
+        if rate:  # the lines due by now, then sleep a tick
+            count = int((time.monotonic() - started) * rate) - n
+            if count <= 0:
+                time.sleep(0.01)
+                continue
+        else:
+            count = 1000
+        block = "".join(f"flood line {n + i}\n" for i in range(count)).encode()
         os.write(sys.stdout.fileno(), block)
-        n += 1000
+        n += count
 
 
 server = ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler)
 server.daemon_threads = True
 signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-if os.environ.get("FLOOD") == "1":
-    threading.Thread(target=flood, daemon=True).start()
+setting = os.environ.get("FLOOD", "")
+if setting:
+    rate = 0.0 if setting == "max" else float(setting)
+    threading.Thread(target=flood, args=(rate,), daemon=True).start()
 server.serve_forever(poll_interval=0.05)
