@@ -215,6 +215,13 @@ def test_drain_errors(dev: User, server: CoveServer) -> None:
     )
     assert answer.status_code == 422 and answer.json()["id"] == "invalid_params"
     assert SECRET not in answer.text
+    surrogate = server.api(  # a lone surrogate: valid JSON, no valid text
+        "POST",
+        "/apps/drain-errors/log-drains",
+        content=b'{"url": "syslog://h\\ud800:514"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 422 and "a URL is ASCII" in surrogate.json()["message"]
     missing = server.api("POST", "/apps/drain-errors/log-drains", json={})
     assert missing.status_code == 422 and missing.json()["id"] == "invalid_params"
     dev.cove("apps:destroy", "-a", "drain-errors", "--confirm", "drain-errors")

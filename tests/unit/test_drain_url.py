@@ -53,6 +53,8 @@ def test_what_tls_and_syslog_mean() -> None:
         ("https://logs.example.com/a b", "give one URL, without spaces"),
         ("https://logs.example.com/\x00", "give one URL, without spaces"),
         ("https://logs.example.com/" + "a" * 2048, "of at most 2048 bytes"),
+        ("https://logs.exämple.com/", "a URL is ASCII"),
+        ("https://logs.example.com/\ud800", "a URL is ASCII"),
     ],
 )
 def test_rejected_urls_say_why(url: str, reason: str) -> None:

@@ -39,6 +39,11 @@ def parse(url: str) -> DrainUrl:
     """Check a drain URL. Messages never repeat the URL: it may hold credentials."""
     if not url or len(url) > MAX_URL_LENGTH or any(c.isspace() or ord(c) < 32 for c in url):
         raise InvalidParams("Url is invalid: give one URL, without spaces, of at most 2048 bytes.")
+    if not url.isascii():  # (JSON may even carry lone surrogates, which nothing can store)
+        raise InvalidParams(
+            "Url is invalid: a URL is ASCII (percent-encode other characters; an "
+            "international host name goes in punycode, xn--...)."
+        )
     parts = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in (*SYSLOG_SCHEMES, *HTTP_SCHEMES):
