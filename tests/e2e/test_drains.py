@@ -324,3 +324,20 @@ def test_a_bad_drain_ca_file_stops_the_server_with_its_reason(tmp_path: Path) ->
     ):
         pass
     assert f"COVE_DRAIN_CA_FILE {bad} holds no PEM certificate" in str(failed.value)
+
+
+def test_drains_keep_draining_after_a_server_restart(tmp_path: Path) -> None:
+    with running_server(tmp_path) as own, SyslogReceiver() as receiver:
+        dev = User.logged_in(tmp_path / "dev", own)
+        dev.cove("apps:create", "drained-restart")
+        dev.cove("drains:add", receiver.url, "-a", "drained-restart")
+        dev.cove("config:set", "BEFORE=1", "-a", "drained-restart")
+        wait_for(lambda: "Set BEFORE config vars" in " ".join(receiver.texts()), 15, what="before")
+        own.stop()
+        wait_for(lambda: receiver.closed == 1, 10, what="the drain to stop with the server")
+        own.start()
+        dev.cove("config:set", "AFTER=1", "-a", "drained-restart")
+        wait_for(lambda: "Set AFTER config vars" in " ".join(receiver.texts()), 15, what="after")
+        assert receiver.connections == 2
+        # Lines restored from the saved history at start are not sent again.
+        assert sum("Set BEFORE config vars" in t for t in receiver.texts()) == 1
