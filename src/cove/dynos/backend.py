@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cove.logs import ProcessOutput
+from cove.store import Dyno
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,20 @@ class DynoSpec:
     config: Mapping[str, str]
     uid: int | None = None  # the app's Unix user (cove.sandbox.users)
     attach: Attach | None = None  # a one-off dyno's terminal, instead of logged output
+
+
+def new_row(spec: DynoSpec) -> Dyno:
+    """The ``dynos`` table's row for a dyno about to start (``cove ps``, the router)."""
+    return Dyno(
+        id=spec.id,
+        app_id=spec.app_id,
+        name=spec.name,
+        type=spec.type,
+        command=spec.command,
+        size=spec.size,
+        release_version=spec.release_version,
+        revision=spec.revision,
+    )
 
 
 class DynoHandle(Protocol):

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from cove.builder import slug_path
 from cove.domain import formation as plan_
 from cove.domain.dyno_sizes import MB, dyno_size, memory_verdict
-from cove.dynos.backend import Backend, DynoHandle, DynoSpec, stop_dyno
+from cove.dynos.backend import Backend, DynoHandle, DynoSpec, new_row, stop_dyno
 from cove.logs import LogRouter
 from cove.services import formation, releases
 from cove.settings import Settings
@@ -425,16 +425,7 @@ class DynoManager:
                         Dyno.app_id == spec.app_id, Dyno.name == spec.name, Dyno.state == "crashed"
                     )
                 )
-                row = Dyno(
-                    id=spec.id,
-                    app_id=spec.app_id,
-                    name=spec.name,
-                    type=spec.type,
-                    command=spec.command,
-                    size=spec.size,
-                    release_version=spec.release_version,
-                    revision=spec.revision,
-                )
+                row = new_row(spec)
                 s.add(row)
             row.state = state
             if handle is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cove.domain.errors import InvalidParams, NotFound
-from cove.dynos.backend import Attach, Backend, DynoHandle
+from cove.dynos.backend import Attach, Backend, DynoHandle, new_row
 from cove.dynos.one_off import OneOff, current_source, dyno_names, one_off_spec, pick_name
 from cove.logs import LogRouter
 from cove.settings import Settings
@@ -212,16 +212,7 @@ class OneOffDynos:
                 return None
             row = s.get(Dyno, spec.id)
             if row is None:
-                row = Dyno(
-                    id=spec.id,
-                    app_id=spec.app_id,
-                    name=spec.name,
-                    type=spec.type,
-                    command=spec.command,
-                    size=spec.size,
-                    release_version=spec.release_version,
-                    revision=spec.revision,
-                )
+                row = new_row(spec)
                 s.add(row)
             row.state = state
             self.store.emit(
