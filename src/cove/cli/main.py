@@ -17,6 +17,7 @@ from cove.cli import (
     config,
     drains,
     git,
+    local,
     logs,
     maintenance,
     pg,
@@ -47,6 +48,7 @@ TOPICS = [
     git,
     certs,
     server,
+    local,
 ]
 
 
