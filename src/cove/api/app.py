@@ -17,7 +17,9 @@ from cove.api.routes import (
     formation,
     log_drains,
     logs,
+    pipelines,
     releases,
+    slugs,
     tls,
 )
 
@@ -58,6 +60,8 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         logs,
         log_drains,
         addons,
+        pipelines,
+        slugs,
         tls,
     ):
         api.include_router(module.router)

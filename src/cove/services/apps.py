@@ -81,6 +81,7 @@ def destroy(store: Store, ident: str) -> App:
     the server removes its repository, slugs and cache."""
     with store.session() as s:
         app = find(s, ident)
+        _hand_over_promoted_slugs(s, app.id)
         slugs = list(s.scalars(select(Slug.checksum).where(Slug.app_id == app.id)))
         builds = list(s.scalars(select(Build.id).where(Build.app_id == app.id)))
         for model in (Dyno, Formation, Build, Release, Slug):
@@ -88,3 +89,17 @@ def destroy(store: Store, ident: str) -> App:
         s.delete(app)
         store.emit(s, "app.destroyed", app.id, name=app.name, slugs=slugs, builds=builds)
     return app
+
+
+def _hand_over_promoted_slugs(session: Session, app_id: str) -> None:
+    """A slug of this app that a pipeline promotion released on another app now belongs to
+    that app: its releases still name it, and its file must stay."""
+    for slug in list(session.scalars(select(Slug).where(Slug.app_id == app_id))):
+        heir = session.scalar(
+            select(Release.app_id)
+            .where(Release.slug_id == slug.id, Release.app_id != app_id)
+            .order_by(Release.created_at)
+            .limit(1)
+        )
+        if heir is not None:
+            slug.app_id = heir

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cove.domain.errors import InvalidParams, NotFound
+from cove.services import promotion_targets
 from cove.store import App, Release, Slug, Store
 from cove.store.models import now
 
@@ -61,6 +62,7 @@ def finish(store: Store, release_id: str, succeeded: bool) -> Release:
         app = s.get(App, release.app_id)
         if succeeded and app is not None:
             app.released_at = now()
+        promotion_targets.settle(s, release, app.name if app is not None else release.app_id)
         store.emit(
             s, "release.updated", release.app_id, version=release.version, status=release.status
         )

@@ -188,3 +188,48 @@ class LogDrain(Timestamps, Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
     token: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: f"d.{new_id()}")
+
+
+class Pipeline(Timestamps, Base):
+    """A group of apps sharing one codebase, each at a stage (``PipelineCoupling``)."""
+
+    __tablename__ = "pipelines"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+
+
+class PipelineCoupling(Timestamps, Base):
+    """An app's place in a pipeline: an app is in at most one pipeline (``app_id`` unique)."""
+
+    __tablename__ = "pipeline_couplings"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), unique=True)
+    stage: Mapped[str] = mapped_column(String(16))
+
+
+class PipelinePromotion(Timestamps, Base):
+    """One promotion of the source app's release (its slug) to target apps."""
+
+    __tablename__ = "pipeline_promotions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    source_app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    # Not foreign keys: releases are deleted with their app, the promotion's record stays.
+    source_release_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+
+
+class PromotionTarget(Timestamps, Base):
+    """One target app of a promotion: ``pending`` until its release succeeded or failed."""
+
+    __tablename__ = "promotion_targets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_promotions.id", ondelete="CASCADE")
+    )
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    release_id: Mapped[str | None] = mapped_column(String(36), default=None)

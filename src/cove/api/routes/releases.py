@@ -25,9 +25,11 @@ def _json(request: Request, app: App, rows: list[Release]) -> list[dict[str, Any
     store = ctx(request).store
     with store.session() as s:
         current = releases.current(s, app.id)
+        # The rows' own slugs: a promoted release names a slug another app built.
+        slug_ids = {r.slug_id for r in rows if r.slug_id}
         with_phase = {
             slug.id
-            for slug in s.scalars(select(Slug).where(Slug.app_id == app.id))
+            for slug in s.scalars(select(Slug).where(Slug.id.in_(slug_ids)))
             if "release" in slug.process_types
         }
     users: dict[str, Account] = {}
