@@ -34,6 +34,7 @@ from cove.builder import Builder, remove_slug, slug_path
 from cove.builder.stack import discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.dynos.one_off_dynos import OneOffDynos
+from cove.dynos.postdeploy import Postdeploy
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.home_check import has_been_used, store_backups
@@ -305,6 +306,8 @@ async def serve(settings: Settings) -> None:
         release_phase.follow,
         users,
         cgroups,
+        registry=registry,
+        run_postdeploy=Postdeploy(settings, store, backend, logs).run,
     )
     context = ApiContext(
         settings,

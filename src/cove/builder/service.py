@@ -13,11 +13,14 @@ import httpx
 from sqlalchemy import select
 
 from cove import sandbox, testpoints
-from cove.builder import buildpacks, python_requests
+from cove.addons import Registry
+from cove.builder import app_setup, buildpacks, python_requests
+from cove.builder.app_setup import AppSetup, RunPostdeploy
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
 from cove.builder.python_install import HEROKU_DEFAULT, PythonInstaller
 from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
+from cove.domain.app_json import AppJson
 from cove.domain.dyno_sizes import MB
 from cove.domain.errors import InvalidParams
 from cove.domain.procfile import parse_procfile
@@ -49,8 +52,12 @@ class Builder:
         follow_release: Callable[[str], AsyncIterator[str]],
         users: sandbox.Users,
         cgroups: Cgroups,
+        registry: Registry | None = None,
+        run_postdeploy: RunPostdeploy | None = None,
     ) -> None:
         self.settings = settings
+        # app.json, applied on an app's first deploy.
+        self.app_setup = AppSetup(store, registry, run_postdeploy)
         self.users = users
         self.cgroups = cgroups
         self.store = store
@@ -143,22 +150,24 @@ class Builder:
             assert build is not None and app is not None
             user = accounts.get_account(self.store, build.user_id)
         out.step(f"Building on the {self.stack.name} stack")
+        first = await asyncio.to_thread(app_setup.is_first_deploy, self.store, app_id)
         # One deadline for the whole compile (Heroku's compile time limit); it never runs
         # into the release, which is created after the slug.
         try:
             compiled = await asyncio.wait_for(
-                self._compile(build, app, out, workdir, cgroup), self.settings.build_timeout
+                self._compile(build, app, out, workdir, cgroup, first),
+                self.settings.build_timeout,
             )
         except TimeoutError:
             raise BuildFailed(
                 f"The build took longer than {self.settings.build_timeout:.0f} seconds and was "
                 "stopped (COVE_BUILD_TIMEOUT)."
             ) from None
-        checksum, size, process_types, names = compiled
+        checksum, size, process_types, names, manifest = compiled
 
         out.step("Launching...")
         release = self._release(
-            build_id, app, user.id, checksum, size, process_types, build.version, names
+            build_id, app, user.id, checksum, size, process_types, build.version, names, manifest
         )
         version = release.version
         self.logs.publish(
@@ -173,11 +182,20 @@ class Builder:
         out.write("")
         verdict = await self.wait_serving(app_id, version)
         out.write(f"Verifying deploy... {verdict}")
+        if manifest is not None:
+            await self.app_setup.postdeploy(app_id, release.id, manifest, out)
 
     async def _compile(
-        self, build: Build, app: App, out: OutputStream, workdir: Path, cgroup: Cgroup | None
-    ) -> tuple[str, int, dict[str, str], list[tuple[buildpacks.Buildpack, str]]]:
-        """Source -> buildpacks -> slug; returns (checksum, size, process types, buildpacks)."""
+        self,
+        build: Build,
+        app: App,
+        out: OutputStream,
+        workdir: Path,
+        cgroup: Cgroup | None,
+        first: bool,
+    ) -> tuple[str, int, dict[str, str], list[tuple[buildpacks.Buildpack, str]], AppJson | None]:
+        """Source -> buildpacks -> slug; returns (checksum, size, process types, buildpacks,
+        and on a first deploy the app.json it applied)."""
         app_id = app.id
         root = workdir / "app"
         env_dir = workdir / "env"
@@ -204,6 +222,9 @@ class Builder:
             memory_mb=self.settings.build_memory_mb,
         )
         await self._fetch_source(build.source_url, workdir / "source", box)
+        manifest = None
+        if first:
+            manifest = await self._set_up(app, build.user_id, root, env_dir, out)
         procfile = self._read_procfile(root)
         _apply_slugignore(root)
 
@@ -245,6 +266,8 @@ class Builder:
             out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
         if not procfile and "web" not in process_types:
             _warn_no_web_process(out, procfile is None)
+        if manifest is not None:
+            app_setup.check_formation(manifest, process_types)
 
         out.step("Compressing...")
         checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
@@ -259,7 +282,28 @@ class Builder:
                 "at run time to .slugignore."
             )
         keep_unpacked(root, slug_file)
-        return checksum, size, process_types, names
+        return checksum, size, process_types, names, manifest
+
+    async def _set_up(
+        self, app: App, user_id: str, root: Path, env_dir: Path, out: OutputStream
+    ) -> AppJson | None:
+        """A first deploy with an app.json: check it, set config vars and provision add-ons
+        (the build's env dir gets the new config vars, as on Heroku's app setup)."""
+        path = _inside(root, "app.json")
+        if path is None:
+            return None
+        manifest = app_setup.read(path.read_bytes())
+        self.app_setup.check(app, manifest)
+        config = await self.app_setup.before_build(app, manifest, user_id, out)
+        added = []
+        for key, value in config.items():
+            if app.config.get(key) != value:
+                (env_dir / key).write_text(value)
+                added.append(env_dir / key)
+        user = self.users.for_uid(app.uid)
+        if user is not None and added:
+            await asyncio.to_thread(user.chown, *added)
+        return manifest
 
     def _discard_slug(self, checksum: str, slug_file: Path) -> None:
         with self.store.session() as s:
@@ -298,6 +342,7 @@ class Builder:
         process_types: dict[str, str],
         commit: str | None,
         names: list[tuple[buildpacks.Buildpack, str]],
+        manifest: AppJson | None,
     ) -> Release:
         """Slug row, release and build result in one transaction: a crash leaves either
         all of them or none."""
@@ -316,6 +361,8 @@ class Builder:
             fresh_app = s.get(App, app.id)
             assert fresh_app is not None
             formation.ensure_types(s, app.id, process_types)
+            if manifest is not None:
+                app_setup.apply_formation(s, app.id, manifest)
             description = f"Deploy {commit[:8]}" if commit else "Deploy"
             release = releases.append(
                 s, fresh_app, slug_id=slug.id, description=description, user_id=user_id

@@ -8,6 +8,8 @@ from collections import Counter
 
 import click
 
+from cove.cli.app_json import check_app_json
+from cove.cli.app_json import describe as describe_app_json
 from cove.cli.context import CliState, app_options, in_git_repo, pass_state
 from cove.cli.git import DEFAULT_REMOTE, remotes_for_app, remove_remotes, set_remote
 from cove.cli.output import (
@@ -80,6 +82,7 @@ def apps_create(
     as_json: bool,
 ) -> None:
     """Create a new app (and a git remote for it in the current repo)."""
+    manifest = check_app_json()  # a broken app.json is refused before the app exists
     client = state.client()
     message = f"Creating {app_label(name)}" if name else "Creating app"
     with action(message) as status:
@@ -94,6 +97,8 @@ def apps_create(
         echo(json.dumps(app, indent=2))
     else:
         echo(f"{app['web_url']} | {app['git_url']}")
+    if manifest is not None:
+        describe_app_json(manifest)
 
 
 @click.command("apps:info")

@@ -1,0 +1,4 @@
+import signal
+
+print("worker started", flush=True)
+signal.pause()
