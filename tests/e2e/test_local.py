@@ -243,6 +243,30 @@ def test_output_without_a_newline_still_shows_while_the_process_runs(tmp_path: P
     no_process_left(tmp_path)
 
 
+def test_when_its_output_is_closed_cove_local_stops_everything(tmp_path: Path) -> None:
+    script = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)\n"
+    (tmp_path / "ticker.py").write_text(script)
+    (tmp_path / "Procfile").write_text(f"clock: {PY} {tmp_path}/ticker.py\n")
+    proc = subprocess.Popen(
+        [PY, "-m", "cove.cli.main", "local", "-p", "6000"],
+        cwd=tmp_path,
+        env=local_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "tick" in proc.stdout.readline() + proc.stdout.readline()
+        proc.stdout.close()  # as `cove local | head -2` does
+        assert proc.wait(timeout=30) == 1
+    finally:
+        proc.kill()
+    assert proc.stderr is not None
+    assert "Traceback" not in proc.stderr.read()
+    no_process_left(tmp_path)
+
+
 def test_a_process_that_finishes_ends_cove_local_with_status_0(tmp_path: Path) -> None:
     (tmp_path / "Procfile").write_text("clock: echo tick; echo tock\n")
     (tmp_path / ".env").write_text("GOOD=1\nthis line is wrong\n")

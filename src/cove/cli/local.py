@@ -22,10 +22,6 @@ from cove.local.runner import DEFAULT_GRACE, Runner
 MAX_PROCFILE_BYTES = 1024 * 1024
 
 
-def _notice(text: str) -> None:
-    click.echo(text)
-
-
 def _warn(text: str) -> None:
     click.echo(f"[WARN] {text}", err=True)
 
@@ -108,9 +104,13 @@ def local(
         out=sys.stdout,
         printer=Printer([p.name for p in processes], color=color),
         grace=timeout,
-        notice=_notice,
     )
-    sys.exit(asyncio.run(runner.run()))
+    status = asyncio.run(runner.run())
+    if runner.output_closed:
+        # Nothing can be shown any more: don't let the exit's flush of stdout fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(status)
 
 
 @click.command(

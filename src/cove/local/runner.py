@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -74,13 +74,11 @@ class Runner:
     out: TextIO
     printer: Printer
     grace: float = DEFAULT_GRACE
-    # Told each line of our own (not the processes') output, for `[WARN]`/`[DONE]` notes.
-    notice: Callable[[str], None] = field(default=lambda text: None)
     _running: list[_Running] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _status: int | None = None
     _signals: int = 0
-    _output_closed: bool = False
+    output_closed: bool = False
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -162,7 +160,7 @@ class Runner:
         self._signals += 1
         if self._signals == 1:
             if sig == signal.SIGINT:
-                self.notice("[WARN] Interrupted by User")
+                self._write("[WARN] Interrupted by User")
             self._finish(128 + sig)
         else:
             # A second Ctrl-C: don't wait out the grace period.
@@ -176,7 +174,7 @@ class Runner:
     async def _stop_all(self) -> None:
         if not self._running:
             return
-        self.notice("[DONE] Killing all processes with signal SIGTERM")
+        self._write("[DONE] Killing all processes with signal SIGTERM")
         self._signal_groups(signal.SIGTERM)
         if not await self._groups_gone(self.grace):
             self._signal_groups(signal.SIGKILL)
@@ -208,18 +206,19 @@ class Runner:
             await asyncio.sleep(0.02)
 
     def _lines(self, name: str, lines: list[str]) -> None:
-        for text in lines:
-            self._write(self.printer.line(name, text))
+        if lines:
+            self._write("\n".join(self.printer.line(name, text) for text in lines))
 
     def _write(self, text: str) -> None:
-        if self._output_closed:
+        if self.output_closed:
             return
         try:
             self.out.write(text + "\n")
             self.out.flush()
-        except (BrokenPipeError, ValueError):
-            # Our output was closed (piped into `head`): nothing left to show, stop all.
-            self._output_closed = True
+        except (OSError, ValueError):
+            # Our output is gone (piped into `head`, the terminal closed): nothing left to
+            # show, so stop everything.
+            self.output_closed = True
             self._finish(1)
 
 
