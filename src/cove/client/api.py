@@ -15,6 +15,13 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from cove.client.pipeline_types import (
+    Pipeline,
+    PipelineCoupling,
+    PipelinePromotion,
+    PromotionTarget,
+    Slug,
+)
 from cove.client.types import (
     Account,
     AddOn,
@@ -286,6 +293,68 @@ class CoveClient:
         """`POST /apps/{app}/releases {"release": id}`: a new release copying an older one."""
         data = self._request("POST", f"/apps/{_seg(app)}/releases", json={"release": release_id})
         return cast(Release, data)
+
+    # -- pipelines --------------------------------------------------------------------------
+
+    def list_pipelines(self, name: str | None = None) -> list[Pipeline]:
+        """All your pipelines, or those named `name` (`?eq[name]=`, as the Heroku CLI asks)."""
+        path = "/pipelines" if name is None else f"/pipelines?eq[name]={quote(name, safe='')}"
+        return cast(list[Pipeline], self._request("GET", path))
+
+    def get_pipeline(self, pipeline: str) -> Pipeline:
+        return cast(Pipeline, self._request("GET", f"/pipelines/{_seg(pipeline)}"))
+
+    def create_pipeline(self, name: str) -> Pipeline:
+        return cast(Pipeline, self._request("POST", "/pipelines", json={"name": name}))
+
+    def rename_pipeline(self, pipeline_id: str, name: str) -> Pipeline:
+        path = f"/pipelines/{_seg(pipeline_id)}"
+        return cast(Pipeline, self._request("PATCH", path, json={"name": name}))
+
+    def delete_pipeline(self, pipeline_id: str) -> Pipeline:
+        return cast(Pipeline, self._request("DELETE", f"/pipelines/{_seg(pipeline_id)}"))
+
+    def list_pipeline_couplings(self, pipeline_id: str) -> list[PipelineCoupling]:
+        path = f"/pipelines/{_seg(pipeline_id)}/pipeline-couplings"
+        return cast(list[PipelineCoupling], self._request("GET", path))
+
+    def get_app_coupling(self, app: str) -> PipelineCoupling:
+        """The app's coupling (`ApiError` 404 when it is in no pipeline)."""
+        path = f"/apps/{_seg(app)}/pipeline-couplings"
+        return cast(PipelineCoupling, self._request("GET", path))
+
+    def create_coupling(self, pipeline_id: str, app: str, stage: str) -> PipelineCoupling:
+        body = {"app": app, "pipeline": pipeline_id, "stage": stage}
+        return cast(PipelineCoupling, self._request("POST", "/pipeline-couplings", json=body))
+
+    def update_coupling(self, coupling_id: str, stage: str) -> PipelineCoupling:
+        path = f"/pipeline-couplings/{_seg(coupling_id)}"
+        return cast(PipelineCoupling, self._request("PATCH", path, json={"stage": stage}))
+
+    def delete_coupling(self, coupling_id: str) -> PipelineCoupling:
+        path = f"/pipeline-couplings/{_seg(coupling_id)}"
+        return cast(PipelineCoupling, self._request("DELETE", path))
+
+    def filter_apps(self, app_ids: Sequence[str]) -> list[App]:
+        body = {"in": {"id": list(app_ids)}}
+        return cast(list[App], self._request("POST", "/filters/apps", json=body))
+
+    def create_promotion(
+        self, pipeline_id: str, source_app_id: str, target_app_ids: Sequence[str]
+    ) -> PipelinePromotion:
+        body = {
+            "pipeline": {"id": pipeline_id},
+            "source": {"app": {"id": source_app_id}},
+            "targets": [{"app": {"id": app_id}} for app_id in target_app_ids],
+        }
+        return cast(PipelinePromotion, self._request("POST", "/pipeline-promotions", json=body))
+
+    def list_promotion_targets(self, promotion_id: str) -> list[PromotionTarget]:
+        path = f"/pipeline-promotions/{_seg(promotion_id)}/promotion-targets"
+        return cast(list[PromotionTarget], self._request("GET", path))
+
+    def get_slug(self, app: str, slug_id: str) -> Slug:
+        return cast(Slug, self._request("GET", f"/apps/{_seg(app)}/slugs/{_seg(slug_id)}"))
 
     # -- formation & dynos ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cove.domain.errors import InvalidParams, NotFound
-from cove.services import releases
+from cove.services import formation, releases
 from cove.store import (
     App,
     Pipeline,
@@ -26,6 +26,7 @@ from cove.store import (
     PipelinePromotion,
     PromotionTarget,
     Release,
+    Slug,
     Store,
 )
 
@@ -321,8 +322,13 @@ def _release_target(
         with store.session() as s:
             target = s.get(PromotionTarget, target_id)
             app = s.get(App, target.app_id) if target is not None else None
+            slug = s.get(Slug, source.slug_id) if source.slug_id else None
             if target is None or app is None:
-                return
+                return  # the target app was destroyed meanwhile: its rows went with it
+            if slug is None:
+                raise RuntimeError("the source release's slug is gone")
+            # A target never deployed gets the slug's process types, as a deploy gives them.
+            formation.ensure_types(s, app.id, slug.process_types)
             release = releases.append(
                 s, app, slug_id=source.slug_id, description=description, user_id=user_id
             )
