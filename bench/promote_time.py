@@ -1,0 +1,94 @@
+"""Promotion request -> the new release serving on every target, for 1 and 3 targets.
+
+    .venv/bin/python bench/promote_time.py [--runs N]
+
+One staging app (the seed's Flask app) and N production apps in one pipeline. Each run
+changes staging's text and pushes it (not timed), then times ``POST /pipeline-promotions``
+until the router serves the new text on every target. The first run of each N is cold
+(the targets were never deployed: their user's copy of the slug is unpacked first); the
+others replace running dynos. ``cove pipelines:promote`` (the CLI, until it returns) is
+timed once per N as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.suite.cove import FIRST_TEXT, FLASK_HELLO, Cove
+
+
+def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
+    staging = f"bp{targets}-staging"
+    prods = [f"bp{targets}-prod{i}" for i in range(1, targets + 1)]
+    repo = cove.deploy(FLASK_HELLO, staging)
+    pipeline = f"bp{targets}"
+    cove.user.cove("pipelines:create", pipeline, "-a", staging, "-s", "staging", cwd=repo)
+    for app in prods:
+        cove.user.cove("apps:create", app, "--no-remote", cwd=repo)
+        cove.user.cove("pipelines:add", pipeline, "-a", app, "-s", "production", cwd=repo)
+    api = cove.server.api
+    pipeline_id = api("GET", f"/pipelines/{pipeline}").json()["id"]
+    ids = [api("GET", f"/apps/{app}").json()["id"] for app in [staging, *prods]]
+    body = {
+        "pipeline": {"id": pipeline_id},
+        "source": {"app": {"id": ids[0]}},
+        "targets": [{"app": {"id": i}} for i in ids[1:]],
+    }
+    times: list[float] = []
+    text = FIRST_TEXT[FLASK_HELLO]
+    for run in range(runs + 1):
+        if run:  # a new version on staging
+            new = f"Version {run} of {targets}"
+            cove.change_text(repo, FLASK_HELLO, text, new)
+            cove.push_until_serving(repo, staging, new)
+            text = new
+        start = time.perf_counter()
+        answer = api("POST", "/pipeline-promotions", json=body)
+        assert answer.status_code == 201, answer.text
+        for app in prods:
+            cove.wait_serving(app, text, 120)
+        times.append(time.perf_counter() - start)
+        time.sleep(0.5)  # let replaced dynos finish stopping
+    new = f"CLI run of {targets}"
+    cove.change_text(repo, FLASK_HELLO, text, new)
+    cove.push_until_serving(repo, staging, new)
+    start = time.perf_counter()
+    cove.user.cove("pipelines:promote", "-a", staging, cwd=repo)
+    cli = time.perf_counter() - start
+    for app in prods:
+        cove.wait_serving(app, new, 120)
+    cli_serving = time.perf_counter() - start
+    return {
+        "targets": targets,
+        "cold_s": times[0],
+        "warm_s": times[1:],
+        "warm_median_s": statistics.median(times[1:]),
+        "cli_returned_s": cli,
+        "cli_serving_s": cli_serving,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with Cove() as cove:
+        for targets in (1, 3):
+            result = measure(cove, targets, args.runs)
+            warm = ", ".join(f"{t:.2f}" for t in result["warm_s"])  # type: ignore[attr-defined]
+            print(
+                f"{targets} target(s): cold {result['cold_s']:.2f} s; warm median "
+                f"{result['warm_median_s']:.2f} s ({warm}); CLI returned "
+                f"{result['cli_returned_s']:.2f} s, serving {result['cli_serving_s']:.2f} s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
