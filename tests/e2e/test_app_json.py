@@ -133,7 +133,18 @@ def test_an_invalid_app_json_is_refused_naming_the_field(dev: User, server: Cove
     with_manifest(dev, repo, {"buildpacks": [], "stack": "container"})
     push = dev.push(repo, check=False)
     assert "app.json: stack 'container' is not available" in push.stderr
+    # An add-on Cove doesn't offer, and a process type the Procfile doesn't declare.
+    with_manifest(dev, repo, {"stack": "heroku-24", "addons": ["heroku-kafka"]})
+    push = dev.push(repo, check=False)
+    assert "app.json: addons[0]: Couldn't find either the add-on service" in push.stderr
+    with_manifest(dev, repo, {"env": {}, "addons": [], "formation": {"clock": {"quantity": 1}}})
+    push = dev.push(repo, check=False)
+    assert push.returncode != 0
+    assert "app.json: formation.clock: this app declares no such process type" in push.stderr
+    # Every refusal left the app as it was: no config vars, add-ons or deployed release.
+    assert server.api("GET", "/apps/invalid/config-vars").json() == {}
     assert server.api("GET", "/apps/invalid/addons").json() == []
+    assert not [r for r in releases(server, "invalid") if r["slug"]]
 
 
 def test_a_failing_postdeploy_is_reported_and_the_release_stays(
