@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cove.cli.pipelines import guess
 from cove.domain.errors import InvalidParams, NotFound
-from cove.services import apps, config, pipelines, releases
+from cove.services import apps, config, formation, pipelines, releases
 from cove.store import Account, App, Build, Release, Slug, Store
 
 
@@ -140,6 +141,10 @@ def test_promotion_releases_the_same_slug_with_each_targets_own_config(
     assert promotion.source_release_id == source.id
     with store.session() as s:
         assert s.query(Build).count() == 0
+    # Never deployed before: it gets the slug's process types, web at one dyno.
+    assert [(f.type, f.quantity) for f in formation.list_formation(store, production.id)] == [
+        ("web", 1)
+    ]
 
 
 def test_a_failed_release_phase_fails_its_target_only(store: Store, owner: str) -> None:
@@ -196,3 +201,11 @@ def test_destroying_the_source_keeps_the_promoted_slug(store: Store, owner: str)
         slug = s.get(Slug, slug_id)
         assert slug is not None and slug.app_id == production.id
     assert latest(store, production).slug_id == slug_id
+
+
+def test_the_cli_guesses_pipeline_and_stage_from_the_app_name() -> None:
+    assert guess("shop-staging") == ("shop", "staging")
+    assert guess("shop-prod") == ("shop", "production")
+    assert guess("shop-dev") == ("shop", "development")
+    assert guess("realpython-example-app") == ("realpython-example-app", "production")
+    assert guess("-staging") == ("-staging", "production")
