@@ -188,7 +188,12 @@ def test_a_failing_release_phase_fails_only_its_target(user: User, server: CoveS
         r"Promoting phase-staging to phase-us \(production\)\.\.\. done, v\d+", promoted.stdout
     )
     assert "Promotion to some apps failed" in promoted.stderr
-    assert re.search(r"phase-eu: failed The release command of v\d+ failed", promoted.stdout)
+    assert re.search(
+        r"phase-eu: failed\n +The release command of v\d+ failed: phase-eu keeps running its "
+        r"current release\.",
+        promoted.stdout,
+    )
+    assert "Running release command on ⬢ phase-eu..." in promoted.stdout
     assert "phase-us: succeeded" in promoted.stdout
 
     wait_for(lambda: serves(server, "phase-us", "phase-us from v2 phase app"), 60, what="us")

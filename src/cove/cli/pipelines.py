@@ -250,8 +250,8 @@ def pipelines_promote(state: CliState, app: str, to: str | None) -> None:
     promotion = client.create_promotion(
         source["pipeline"]["id"], source["app"]["id"], [t[0] for t in targets]
     )
-    results = _follow(client, promotion["id"])
     by_id = {a[0]: a for a in apps}
+    results = _follow(client, promotion["id"], {a[0]: a[1] for a in apps})
     rows = []
     for target in results:
         _, name, stage = by_id.get(target["app"]["id"], ("", target["app"]["id"], ""))
@@ -270,33 +270,39 @@ def pipelines_promote(state: CliState, app: str, to: str | None) -> None:
         echo("Promotion successful")
     else:
         warn("Promotion to some apps failed")
-    styled_object([(name, f"{status} {error}".strip()) for name, status, error in rows])
+    # Heroku's layout: the status, and a failed target's error on the next line, aligned.
+    width = max(len(name) for name, _, _ in rows) + 2
+    for name, status, error in rows:
+        styled_object([(name, status)])
+        if error:
+            echo(" " * width + error)
     if any(status != "succeeded" for _, status, _ in rows):
         raise SystemExit(1)
 
 
-def _follow(client: CoveClient, promotion_id: str) -> list[PromotionTarget]:
-    """The targets once none is pending: each pending target's release command output is
-    streamed (it ends when that release phase has), the rest are read again."""
+def _follow(client: CoveClient, promotion_id: str, names: dict[str, str]) -> list[PromotionTarget]:
+    """The targets once none is pending. Each target's release command output is shown
+    once (streamed live while it runs, replayed if it has already ended: its stream ends
+    when the release phase has); a target without a release yet is asked for again."""
     deadline = time.monotonic() + PROMOTION_TIMEOUT
-    streamed: set[str] = set()
+    shown: set[str] = set()
     while True:
         targets = client.list_promotion_targets(promotion_id)
-        pending = [t for t in targets if t["status"] == "pending"]
-        if not pending:
-            return targets
-        if time.monotonic() > deadline:
-            raise CliError("The promotion did not complete in time; see `cove releases`.")
-        target = next((t for t in pending if t.get("release") and t["id"] not in streamed), None)
+        target = next((t for t in targets if t.get("release") and t["id"] not in shown), None)
         if target is None:
+            if all(t["status"] != "pending" for t in targets):
+                return targets
+            if time.monotonic() > deadline:
+                raise CliError("The promotion did not complete in time; see `cove releases`.")
             time.sleep(1)  # a release not made yet: ask again, as the Heroku CLI does
             continue
-        streamed.add(target["id"])
+        shown.add(target["id"])
         release = target["release"]
         assert release is not None
         url = client.get_release(target["app"]["id"], release["id"]).get("output_stream_url")
         if url:
-            echo("Running release command...")
+            name = names.get(target["app"]["id"], target["app"]["id"])
+            echo(f"Running release command on {app_label(name)}...")
             for line in client.stream_build_output(url):
                 echo(line)
 
