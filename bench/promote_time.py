@@ -23,6 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.suite.cove import FIRST_TEXT, FLASK_HELLO, Cove
 
 
+def serving_times(cove: Cove, apps: list[str], text: str, start: float) -> list[float]:
+    """Seconds from ``start`` until each app first serves ``text`` (all watched at once)."""
+    seen: dict[str, float] = {}
+    deadline = start + 120
+    while len(seen) < len(apps):
+        if time.perf_counter() > deadline:
+            raise AssertionError(f"not serving {text!r}: {sorted(set(apps) - set(seen))}")
+        for app in apps:
+            if app not in seen and cove.serving(app, text):
+                seen[app] = time.perf_counter() - start
+        time.sleep(0.005)
+    return [seen[app] for app in apps]
+
+
 def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
     staging = f"bp{targets}-staging"
     prods = [f"bp{targets}-prod{i}" for i in range(1, targets + 1)]
@@ -40,7 +54,8 @@ def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
         "source": {"app": {"id": ids[0]}},
         "targets": [{"app": {"id": i}} for i in ids[1:]],
     }
-    times: list[float] = []
+    times: list[float] = []  # until every target serves
+    firsts: list[float] = []  # until the first one does
     text = FIRST_TEXT[FLASK_HELLO]
     for run in range(runs + 1):
         if run:  # a new version on staging
@@ -51,9 +66,9 @@ def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
         start = time.perf_counter()
         answer = api("POST", "/pipeline-promotions", json=body)
         assert answer.status_code == 201, answer.text
-        for app in prods:
-            cove.wait_serving(app, text, 120)
-        times.append(time.perf_counter() - start)
+        each = serving_times(cove, prods, text, start)
+        firsts.append(min(each))
+        times.append(max(each))
         time.sleep(0.5)  # let replaced dynos finish stopping
     new = f"CLI run of {targets}"
     cove.change_text(repo, FLASK_HELLO, text, new)
@@ -69,6 +84,7 @@ def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
         "cold_s": times[0],
         "warm_s": times[1:],
         "warm_median_s": statistics.median(times[1:]),
+        "warm_first_target_median_s": statistics.median(firsts[1:]),
         "cli_returned_s": cli,
         "cli_serving_s": cli_serving,
     }
@@ -84,7 +100,8 @@ def main() -> None:
             warm = ", ".join(f"{t:.2f}" for t in result["warm_s"])  # type: ignore[attr-defined]
             print(
                 f"{targets} target(s): cold {result['cold_s']:.2f} s; warm median "
-                f"{result['warm_median_s']:.2f} s ({warm}); CLI returned "
+                f"{result['warm_median_s']:.2f} s ({warm}; first target "
+                f"{result['warm_first_target_median_s']:.2f} s); CLI returned "
                 f"{result['cli_returned_s']:.2f} s, serving {result['cli_serving_s']:.2f} s",
                 flush=True,
             )
