@@ -123,6 +123,10 @@ def test_seed_staging_to_production_workflow(user: User, server: CoveServer) -> 
     diff = user.cove("pipelines:diff", "--remote", "staging", cwd=repo).stdout
     assert f"=== {STAGING} is ahead of {PROD} by 1 commit" in diff
     assert "Another change to the welcome message  (Dev)" in diff
+    # Outside the repository the commits can't be listed: their ids are shown instead.
+    elsewhere = user.cove("pipelines:diff", "-a", STAGING).stdout
+    assert re.search(rf"=== {STAGING} is at [0-9a-f]{{7}}, {PROD} at [0-9a-f]{{7}}", elsewhere)
+    assert "doesn't have both commits" in elsewhere
     user.cove("pipelines:promote", "--remote", "staging", cwd=repo)
     wait_for(
         lambda: serves(
@@ -251,8 +255,20 @@ def test_pipeline_errors(user: User, server: CoveServer) -> None:
         "pipelines:promote", "-r", "staging", "--to", "err-staging", cwd=repo, check=False
     )
     assert "Cannot promote from an app to itself" in itself.stderr
+    alone = user.cove("pipelines:diff", "-a", "err-other", cwd=repo, check=False)
+    assert "Cannot diff err-other as there are no downstream apps configured" in alone.stderr
+    last = user.cove("pipelines:diff", "-r", "prod", cwd=repo, check=False)
+    assert "Unable to diff err-prod: nothing is downstream of the production stage" in last.stderr
+    undeployed = user.cove("pipelines:diff", "-r", "staging", cwd=repo, check=False)
+    assert undeployed.returncode == 1
+    assert "No release was found for err-staging, unable to diff" in undeployed.stderr
     user.cove("pipelines:remove", "-a", "err-other", cwd=repo)
     uncoupled = user.cove("pipelines:promote", "-a", "err-other", cwd=repo, check=False)
     assert uncoupled.returncode == 1 and "⬢ err-other is not in a pipeline." in uncoupled.stderr
+    for command in (("pipelines:remove",), ("pipelines:update", "-s", "staging")):
+        gone = user.cove(*command, "-a", "err-other", cwd=repo, check=False)
+        assert gone.returncode == 1 and "⬢ err-other is not in a pipeline." in gone.stderr
+    renamed = user.cove("pipelines:rename", "errs", "others", cwd=repo, check=False)
+    assert "Name others is already taken by another pipeline" in renamed.stderr
     no_remote = user.cove("pipelines:promote", "--remote", "nowhere", cwd=repo, check=False)
     assert "Git remote nowhere not found." in no_remote.stderr
