@@ -57,6 +57,9 @@ def test_seed_staging_to_production_workflow(user: User, server: CoveServer) -> 
     assert info.startswith(f"=== {PROD}\n")
     assert re.search(rf"{STAGING}\s+staging\n{PROD}\s+production", info), info
     assert PROD in user.cove("pipelines", cwd=repo).stdout.splitlines()
+    assert re.search(
+        rf"Pipeline: +{PROD} - production", user.cove("apps:info", "-r", "prod", cwd=repo).stdout
+    )
     coupling = server.api("GET", f"/apps/{STAGING}/pipeline-couplings").json()
     assert coupling["pipeline"]["name"] == PROD and coupling["stage"] == "staging"
 

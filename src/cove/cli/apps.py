@@ -21,7 +21,7 @@ from cove.cli.output import (
     require_confirmation,
     styled_object,
 )
-from cove.client import App, Dyno
+from cove.client import ApiError, App, CoveClient, Dyno
 
 
 @click.command("apps")
@@ -114,16 +114,29 @@ def apps_info(state: CliState, app: str, as_json: bool) -> None:
         echo(json.dumps({"app": info, "dynos": dynos}, indent=2))
         return
     header(info["name"])
-    styled_object(info_pairs(info, dynos))
+    styled_object(info_pairs(info, dynos, _pipeline(client, app)))
 
 
-def info_pairs(info: App, dynos: list[Dyno]) -> list[tuple[str, str]]:
+def _pipeline(client: CoveClient, app: str) -> str | None:
+    """`NAME - STAGE` of the app's pipeline, as apps:info shows it (None: in no pipeline)."""
+    try:
+        coupling = client.get_app_coupling(app)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return f"{coupling['pipeline']['name']} - {coupling['stage']}"
+
+
+def info_pairs(info: App, dynos: list[Dyno], pipeline: str | None = None) -> list[tuple[str, str]]:
     counts = Counter(d["type"] for d in dynos)
     pairs = [("Dynos", ", ".join(f"{t}: {n}" for t, n in sorted(counts.items())))]
     pairs.append(("Git URL", info.get("git_url") or ""))
     if info.get("maintenance"):
         pairs.append(("Maintenance", "on"))
     pairs.append(("Owner", (info.get("owner") or {}).get("email", "")))
+    if pipeline:
+        pairs.append(("Pipeline", pipeline))
     pairs.append(("Region", (info.get("region") or {}).get("name", "")))
     if info.get("repo_size"):
         pairs.append(("Repo Size", format_size(info["repo_size"])))
