@@ -13,7 +13,7 @@ import click
 
 from cove.cli.addons import ruled_table
 from cove.cli.context import CliState, app_options, in_git_repo, pass_state, run_git
-from cove.cli.output import CliError, action, app_label, echo, header, styled_object, warn
+from cove.cli.output import CliError, action, align_object, app_label, echo, header, warn
 from cove.client import ApiError, CoveClient
 from cove.client.pipeline_types import Pipeline, PipelineCoupling, PromotionTarget
 
@@ -272,8 +272,9 @@ def pipelines_promote(state: CliState, app: str, to: str | None) -> None:
         warn("Promotion to some apps failed")
     # Heroku's layout: the status, and a failed target's error on the next line, aligned.
     width = max(len(name) for name, _, _ in rows) + 2
-    for name, status, error in rows:
-        styled_object([(name, status)])
+    lines = align_object([(name, status) for name, status, _ in rows])
+    for line, (_, _, error) in zip(lines, rows, strict=True):
+        echo(line)
         if error:
             echo(" " * width + error)
     if any(status != "succeeded" for _, status, _ in rows):
