@@ -17,6 +17,7 @@ from cove.cli import (
     config,
     drains,
     git,
+    heroku_env,
     local,
     logs,
     maintenance,
@@ -51,6 +52,7 @@ TOPICS = [
     certs,
     server,
     local,
+    heroku_env,
 ]
 
 
