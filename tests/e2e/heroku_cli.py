@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.e2e.harness import User
 
@@ -65,6 +66,8 @@ class HerokuUser(User):
         env.update(
             HEROKU_HOST=api,
             HEROKU_PARTICLEBOARD_URL=api,  # else the token goes to particleboard.heroku.com
+            # pg:* call the data API on this host name, with the API's scheme and port.
+            HEROKU_DATA_HOST=urlsplit(api).hostname or "127.0.0.1",
             HEROKU_API_KEY=self.token,
             DISABLE_TELEMETRY="true",
             HEROKU_SKIP_NEW_VERSION_CHECK="true",

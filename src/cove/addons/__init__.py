@@ -1,3 +1,4 @@
+from cove.addons import catalog
 from cove.addons.postgres import PostgresProvider
 from cove.addons.provider import Provider, ProviderError, Provisioned
 from cove.addons.redis import RedisProvider
@@ -10,4 +11,5 @@ __all__ = [
     "Provisioned",
     "RedisProvider",
     "Registry",
+    "catalog",
 ]

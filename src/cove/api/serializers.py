@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cove.addons import catalog
 from cove.domain.dyno_sizes import dyno_size
 from cove.settings import STACK, Settings
 from cove.store import (
@@ -156,22 +157,26 @@ def build(b: Build, user: Account, settings: Settings) -> dict[str, Any]:
     }
 
 
+# Cove's add-ons cost nothing: a free monthly price, in Heroku's shapes.
+PRICE = {"cents": 0, "unit": "month", "contract": False, "metered": False}
+BILLED_PRICE = {"cents": 0, "contract": False, "unit": "month"}
+
+
+def addon_plan(service: str, plan: str) -> dict[str, Any]:
+    return {"id": catalog.plan_id(service, plan), "name": f"{service}:{plan}", "price": PRICE}
+
+
 def addon(a: AddOn, owner: App, attachments: list[Attachment]) -> dict[str, Any]:
-    service_id = "00000000-0000-0000-0000-0000000000" + ("01" if "postgres" in a.service else "02")
     return {
         "id": a.id,
         "name": a.name,
         "app": {"id": owner.id, "name": owner.name},
-        "addon_service": {"id": service_id, "name": a.service},
-        "plan": {
-            "id": None,
-            "name": f"{a.service}:{a.plan}",
-            "price": {"cents": 0, "unit": "month", "contract": False, "metered": False},
-        },
+        "addon_service": {"id": catalog.service_id(a.service), "name": a.service},
+        "plan": addon_plan(a.service, a.plan),
         "state": a.state,
         "config_vars": [f"{x.name}_URL" for x in attachments if x.app_id == owner.id],
         "provision_message": None,
-        "billed_price": None,
+        "billed_price": BILLED_PRICE,
         "billing_entity": {"id": owner.id, "name": owner.name, "type": "app"},
         "provider_id": a.id,
         "actions": [],
@@ -185,8 +190,17 @@ def attachment(x: Attachment, a: AddOn, owner: App, app: App) -> dict[str, Any]:
     return {
         "id": x.id,
         "name": x.name,
-        "addon": {"id": a.id, "name": a.name, "app": {"id": owner.id, "name": owner.name}},
+        # The plan and config_vars are what `Accept-Inclusion: addon:plan,config_vars` asks
+        # for (the CLI's pg:* find their database by them); always sent, they cost nothing.
+        "addon": {
+            "id": a.id,
+            "name": a.name,
+            "app": {"id": owner.id, "name": owner.name},
+            "plan": addon_plan(a.service, a.plan),
+        },
+        "addon_service": {"id": catalog.service_id(a.service), "name": a.service},
         "app": {"id": app.id, "name": app.name},
+        "config_vars": [f"{x.name}_URL"],
         "namespace": None,
         "web_url": None,
         "log_input_url": None,

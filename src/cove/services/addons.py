@@ -363,6 +363,11 @@ def list_backups(store: Store, addon_id: str) -> list[Backup]:
         )
 
 
+def delete_backup(store: Store, backup_id: str) -> None:
+    with store.session() as s:
+        s.execute(delete(Backup).where(Backup.id == backup_id))
+
+
 def find_backup(store: Store, addon_id: str, ident: str | None) -> Backup:
     backups = list_backups(store, addon_id)
     if not backups:

@@ -13,12 +13,25 @@ from starlette.concurrency import run_in_threadpool
 from cove.addons import PostgresProvider, Provider
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
+from cove.api.routes import addon_resolve, addon_services, data_api
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import Forbidden, InvalidParams, NotFound
 from cove.services import addons
 from cove.store import Account, AddOn, App, Attachment
 
 router = APIRouter()
+
+# An identity: a name or id, or an object naming one (``{"name": ...}``), as the CLI sends.
+_IDENTITY = openapi.one_of(openapi.STRING, openapi.obj(id=openapi.STRING, name=openapi.STRING))
+
+
+def _identity(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if isinstance(value, dict):
+        value = value.get("id") or value.get("name")
+    if not isinstance(value, str) or not value:
+        raise InvalidParams(f'{key} is required: a name or id, or {{"name": ...}}.')
+    return value
 
 
 def _addon_json(request: Request, view: addons.AddOnView) -> dict[str, Any]:
@@ -162,13 +175,35 @@ def list_app_attachments(
     ]
 
 
+@router.get("/apps/{ident}/addon-attachments/{attachment}")
+def get_app_attachment(
+    request: Request, ident: str, attachment: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """By id, name or config var (``addons:detach NAME``)."""
+    app = load_app(request, ident, account)
+    name = attachment.upper().removesuffix("_URL")
+    for v in addons.list_for_app(ctx(request).store, app.id):
+        for x in v.attachments:
+            if x.app_id == app.id and (attachment == x.id or x.name == name):
+                return _attachment_json(request, x)
+    raise NotFound(f"Couldn't find that attachment on {app.name}. ({attachment})")
+
+
+@router.get("/addons/{addon_ident}/addon-attachments")
+def list_addon_attachments(
+    request: Request, addon_ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    for view in addons.list_for_owner(ctx(request).store, account.id):
+        if addon_ident in (view.addon.name, view.addon.id):
+            return [_attachment_json(request, x) for x in view.attachments]
+    raise NotFound(f"Couldn't find that add-on. ({addon_ident})")
+
+
 @router.post(
     "/addon-attachments",
     status_code=201,
     openapi_extra=openapi.json_body(
-        openapi.obj(
-            ("app", "addon"), app=openapi.STRING, addon=openapi.STRING, name=openapi.STRING
-        ),
+        openapi.obj(("app", "addon"), app=_IDENTITY, addon=_IDENTITY, name=openapi.STRING),
         {"app": "my-app", "addon": "postgresql-shiny-12345", "name": "SHARED_DB"},
     ),
 )
@@ -177,8 +212,8 @@ def create_attachment(
     body: dict[str, Any] = Body(...),
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
-    app = load_app(request, params.required_text(body, "app"), account)
-    addon_ident = params.required_text(body, "addon")
+    app = load_app(request, _identity(body, "app"), account)
+    addon_ident = _identity(body, "addon")
     name = params.text(body, "name") or None
     owned = {v.addon.name: v.addon for v in addons.list_for_owner(ctx(request).store, account.id)}
     owned.update({a.id: a for a in owned.values()})
@@ -366,3 +401,8 @@ async def copy_addon(
         return {}
 
     return await run_in_threadpool(run)
+
+
+# The CLI's resolvers, the service catalogue and the data API (pg:*) ride with add-ons.
+for _module in (addon_resolve, addon_services, data_api):
+    router.include_router(_module.router)
