@@ -71,7 +71,7 @@ def test_invalid_and_taken_app_names(user: User, server: CoveServer) -> None:
     user.cove("apps:create", "taken-name")
     again = user.cove("apps:create", "taken-name", check=False)
     assert again.returncode != 0
-    assert "Name taken-name is already taken" in again.stderr
+    assert "Name is already taken (taken-name)" in again.stderr
 
 
 def test_wrong_token_is_refused_by_api_and_git(user: User, server: CoveServer) -> None:

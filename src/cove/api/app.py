@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from cove.api import auth, errors, limits
+from cove.api import auth, errors, limits, paging, request_headers
 from cove.api.context import ApiContext
 from cove.api.routes import (
     account,
@@ -18,6 +18,7 @@ from cove.api.routes import (
     log_drains,
     logs,
     pipelines,
+    reference,
     releases,
     slugs,
     tls,
@@ -50,6 +51,10 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         limits=limits.BodyLimits.from_settings(context.settings),
         authenticate=auth.authenticator(context.store),
     )
+    # Outermost last: every answer (a refused body's too) gets Request-Id and
+    # RateLimit-Remaining; lists are paged after the routes made them.
+    api.add_middleware(paging.RangePaging)
+    api.add_middleware(request_headers.ResponseHeaders)
     for module in (
         account,
         apps,
@@ -61,6 +66,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         log_drains,
         addons,
         pipelines,
+        reference,
         slugs,
         tls,
     ):

@@ -30,3 +30,10 @@ def ensure_repo(repos_dir: Path, app: str) -> Path:
 
 def remove_repo(repos_dir: Path, app: str) -> None:
     shutil.rmtree(repos_dir / f"{app}.git", ignore_errors=True)
+
+
+def move_repo(repos_dir: Path, old: str, new: str) -> None:
+    """An app's repository follows its new name (nothing to do before its first push)."""
+    source, target = repos_dir / f"{old}.git", repos_dir / f"{new}.git"
+    if source.is_dir() and not target.exists():
+        source.rename(target)

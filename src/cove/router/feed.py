@@ -73,6 +73,9 @@ class RouteFeed:
                 self.table.remove_app(name)
                 self.app_ids.pop(name, None)
             return
+        for old in [n for n, i in self.app_ids.items() if i == app.id and n != app.name]:
+            self.table.remove_app(old)  # renamed: the old name routes nowhere now
+            del self.app_ids[old]
         self.app_ids[app.name] = app.id
         self.table.set_app(app.name, maintenance=app.maintenance)
         self.table.set_backends(app.name, backends, state=state)

@@ -43,7 +43,7 @@ def create(store: Store, owner_id: str, name: str | None) -> App:
         try:
             with store.session() as s:
                 if s.scalar(select(App.id).where(App.name == name)):
-                    raise NameTaken(f"Name {name} is already taken")
+                    raise NameTaken(f"Name is already taken ({name})")
                 app = App(name=name, owner_id=owner_id, uid=_next_uid(s))
                 s.add(app)
                 s.flush()
@@ -56,7 +56,7 @@ def create(store: Store, owner_id: str, name: str | None) -> App:
             # A concurrent create won the race for the name (final), or for the uid (retry).
             with store.session() as s:
                 if s.scalar(select(App.id).where(App.name == name)):
-                    raise NameTaken(f"Name {name} is already taken") from None
+                    raise NameTaken(f"Name is already taken ({name})") from None
     raise RuntimeError("could not allocate a Unix user id for the app")
 
 
@@ -73,6 +73,22 @@ def set_maintenance(store: Store, ident: str, maintenance: bool) -> App:
         app = find(s, ident)
         app.maintenance = maintenance
         store.emit(s, "app.updated", app.id, name=app.name, maintenance=maintenance)
+    return app
+
+
+def rename(store: Store, ident: str, name: str) -> App:
+    """The app under a new name (its id, and all that hangs on it, stay)."""
+    validate_app_name(name)
+    try:
+        with store.session() as s:
+            app = find(s, ident)
+            if s.scalar(select(App.id).where(App.name == name, App.id != app.id)):
+                raise NameTaken(f"Name is already taken ({name})")
+            old = app.name
+            app.name = name
+            store.emit(s, "app.updated", app.id, name=name, renamed_from=old)
+    except IntegrityError:  # a concurrent create or rename took the name first
+        raise NameTaken(f"Name is already taken ({name})") from None
     return app
 
 

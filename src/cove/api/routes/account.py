@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from cove.api import serializers
 from cove.api.auth import basic_user, current_account
+from cove.api.request_headers import RATE_LIMIT_REMAINING
 from cove.api.routes.common import ctx
 from cove.domain.errors import Unauthorized
 from cove.services import accounts
@@ -24,7 +25,7 @@ def get_account(account: Account = Depends(current_account)) -> dict[str, Any]:
 
 @router.get("/account/rate-limits")
 def rate_limits(_: Account = Depends(current_account)) -> dict[str, Any]:
-    return {"remaining": 4500}
+    return {"remaining": RATE_LIMIT_REMAINING}
 
 
 @router.post("/oauth/authorizations", status_code=201)

@@ -12,6 +12,7 @@ from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
 from cove.domain.errors import InvalidParams
+from cove.gitreceiver.repos import move_repo
 from cove.services import addons, apps, config, releases
 from cove.store import Account, App, Slug
 
@@ -81,13 +82,26 @@ def update_app(
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
-    if "name" in body and body["name"] != app.name:
-        raise InvalidParams("Renaming apps is not supported yet.")
-    if "maintenance" in body:
-        if not isinstance(body["maintenance"], bool):
-            raise InvalidParams("maintenance must be true or false.")
-        app = apps.set_maintenance(ctx(request).store, app.id, body["maintenance"])
+    name = params.text(body, "name")
+    maintenance = _maintenance(body)
+    if name is not None and name != app.name:
+        old = app.name
+        app = apps.rename(ctx(request).store, app.id, name)
+        move_repo(ctx(request).settings.repos_dir, old, app.name)
+        audit(request, app, account, f"Rename from {old} to {app.name}")
+    if maintenance is not None:
+        app = apps.set_maintenance(ctx(request).store, app.id, maintenance)
     return _app_json(request, app)
+
+
+def _maintenance(body: dict[str, Any]) -> bool | None:
+    """true/false, or 1/0 as heroku3 sends it."""
+    value = body.get("maintenance")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InvalidParams("maintenance must be true or false.")
 
 
 @router.delete("/apps/{ident}")

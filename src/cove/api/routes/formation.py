@@ -10,7 +10,7 @@ from sqlalchemy import select
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
-from cove.domain.errors import InvalidParams
+from cove.domain.errors import InvalidParams, NotFound
 from cove.services import dynos, formation
 from cove.store import Account, App, Formation, Release
 
@@ -114,6 +114,17 @@ def list_dynos(
         serializers.dyno(d, app, ids.get(d.release_version), ctx(request).dyno_memory(d.id))
         for d in dynos.list_dynos(ctx(request).store, app.id)
     ]
+
+
+@router.get("/apps/{ident}/dynos/{dyno}")
+def get_dyno(
+    request: Request, ident: str, dyno: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """One dyno by name (``web.1``) or id, as the list shows it."""
+    for item in list_dynos(request, ident, account):
+        if dyno in (item["name"], item["id"]):
+            return item
+    raise NotFound(f"Couldn't find that dyno. ({dyno})")
 
 
 def _restart(request: Request, ident: str, account: Account, target: str) -> dict[str, Any]:
