@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -18,7 +17,6 @@ from cove.services import accounts, releases
 from cove.store import Account, App, Release, Slug
 
 router = APIRouter()
-_MAX = re.compile(r"max=(\d+)")
 
 
 def _json(request: Request, app: App, rows: list[Release]) -> list[dict[str, Any]]:
@@ -45,20 +43,12 @@ def _json(request: Request, app: App, rows: list[Release]) -> list[dict[str, Any
 
 @router.get("/apps/{ident}/releases")
 def list_releases(
-    request: Request, response: Response, ident: str, account: Account = Depends(current_account)
+    request: Request, ident: str, account: Account = Depends(current_account)
 ) -> list[dict[str, Any]]:
-    """Honours ``Range: version ..; max=N, order=desc``: the Heroku CLI reads the newest
-    release as the first element."""
+    """Oldest first; ``Range: version ..; max=N, order=desc`` (the Heroku CLI's, which
+    reads the newest release as the first element) is applied by ``cove.api.paging``."""
     app = load_app(request, ident, account)
-    rows = releases.list_releases(ctx(request).store, app.id)
-    spec = request.headers.get("range", "")
-    if "order=desc" in spec:
-        rows.reverse()
-    limit = _MAX.search(spec)
-    if limit:
-        rows = rows[: int(limit.group(1))]
-    response.headers["Accept-Ranges"] = "id, version"
-    return _json(request, app, rows)
+    return _json(request, app, releases.list_releases(ctx(request).store, app.id))
 
 
 @router.get("/apps/{ident}/releases/{release}")
