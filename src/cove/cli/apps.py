@@ -20,6 +20,7 @@ from cove.cli.output import (
     header,
     require_confirmation,
     styled_object,
+    warn,
 )
 from cove.client import ApiError, App, CoveClient, Dyno
 
@@ -168,6 +169,25 @@ def apps_destroy(state: CliState, app: str, confirm: str | None) -> None:
     remove_remotes(remotes_for_app(app, git_url, state.api_url))
 
 
+@click.command("apps:rename")
+@click.argument("newname")
+@app_options
+@pass_state
+def apps_rename(state: CliState, app: str, newname: str) -> None:
+    """Rename an app (and the git remotes of the current repo that point at it)."""
+    client = state.client()
+    old = client.get_app(app)
+    with action(f"Renaming {app_label(app)} to {app_label(newname)}"):
+        renamed = client.update_app(app, name=newname)
+    echo(f"{renamed['web_url']} | {renamed['git_url']}")
+    if not in_git_repo():
+        return
+    for remote in remotes_for_app(app, old.get("git_url"), state.api_url):
+        set_remote(remote, renamed["git_url"])
+        echo(f"Git remote {remote} updated")
+    warn("Don't forget to update git remotes for all other local checkouts of the app.")
+
+
 @click.command("open")
 @click.argument("path", required=False, default="")
 @app_options
@@ -186,5 +206,6 @@ COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [
     (apps_create, ("create",)),
     (apps_info, ("info",)),
     (apps_destroy, ("destroy",)),
+    (apps_rename, ("rename",)),
     (open_app, ("apps:open",)),
 ]
