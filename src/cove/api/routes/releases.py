@@ -59,6 +59,15 @@ def get_release(
     return _json(request, app, [releases.get(ctx(request).store, app.id, release)])[0]
 
 
+@router.get("/apps/{ident}/releases/{release}/config-vars")
+def get_release_config(
+    request: Request, ident: str, release: str, account: Account = Depends(current_account)
+) -> dict[str, str]:
+    """The config vars the release runs with (``heroku releases:info`` prints them)."""
+    app = load_app(request, ident, account)
+    return dict(releases.get(ctx(request).store, app.id, release).config)
+
+
 @router.post(
     "/apps/{ident}/releases",
     status_code=201,

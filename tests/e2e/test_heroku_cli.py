@@ -1,0 +1,255 @@
+"""Seed 000's workflow with the real Heroku CLI (npm ``heroku@11``) in place of ``cove``,
+in the environment ``cove heroku-env --with-token`` prints (eval'd by a shell): apps
+created with git remotes, ``git push`` over HTTPS through the CLI's own credential
+helper, config per app, a pipeline and ``pipelines:promote``, ``ps:scale``, releases,
+``releases:info``, rollback, logs, drains, and ``heroku run`` (interactive on a
+pseudo-terminal, piped, detached)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.harness import CoveServer, User, wait_for
+from tests.e2e.heroku_cli import HerokuUser, heroku_bin
+from tests.e2e.test_run_cli import Terminal
+
+PROD = "hk-realpython"
+STAGING = "hk-realpython-staging"
+RUN_APP = "hk-run"
+
+
+@dataclass
+class EnvUser(HerokuUser):
+    """A developer whose shell eval'd ``cove heroku-env --with-token``."""
+
+    exports: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_heroku_env(cls, user: User) -> EnvUser:
+        printed = user.cove("heroku-env", "--with-token").stdout
+        names = [
+            line[7:].partition("=")[0] for line in printed.splitlines() if line[:7] == "export "
+        ]
+        # The script goes through stdin: the token never is on a command line.
+        shell = subprocess.run(
+            ["bash", "-c", 'eval "$(cat)"; env -0'],
+            input=printed.encode(),
+            env=user.env,
+            capture_output=True,
+            check=True,
+        )
+        evaluated = dict(
+            entry.split("=", 1) for entry in shell.stdout.decode().split("\0") if "=" in entry
+        )
+        exports = {name: evaluated[name] for name in names}
+        return cls(user.home, user.server, exports["HEROKU_API_KEY"], exports)
+
+    @property
+    def env(self) -> dict[str, str]:
+        # A plain user's environment (not HerokuUser's): heroku-env's exports must suffice.
+        env = super(HerokuUser, self).env
+        env.update(self.exports)
+        # The CLI runs `heroku` itself (git's credential helper).
+        env["PATH"] = f"{heroku_bin().parent}:{env.get('PATH', '')}"
+        return env
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """All a command printed (the CLI's progress lines go to stderr)."""
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory, server: CoveServer) -> EnvUser:
+    user = User.logged_in(tmp_path_factory.mktemp("heroku-cli") / "home", server)
+    return EnvUser.from_heroku_env(user)
+
+
+def serves(server: CoveServer, app: str, text: str) -> bool:
+    response = server.get(app)
+    return response.status_code == 200 and response.text == text
+
+
+def test_the_environment_is_cove_heroku_envs(dev: EnvUser, server: CoveServer) -> None:
+    assert dev.exports["HEROKU_HOST"] == server.api_url
+    assert dev.exports["HEROKU_PARTICLEBOARD_URL"] == server.api_url
+    # The CA `cove login` stored for this server: Cove's own.
+    ca = Path(dev.exports["NODE_EXTRA_CA_CERTS"])
+    assert ca.read_bytes() == server.ca_file.read_bytes()
+    assert dev.exports["HEROKU_API_KEY"] == server.admin_token
+    assert "GIT_SSL_CAINFO" not in dev.env  # git trusts Cove's CA for its origin only
+    assert dev.heroku("auth:whoami").stdout == "admin@cove.local\n"
+
+
+def test_seed_000_staging_to_production(dev: EnvUser, server: CoveServer) -> None:
+    git_host = urlsplit(server.api_url).netloc
+    repo = dev.new_repo("config-example", "realpython")
+    created = said(dev.heroku("create", PROD, cwd=repo))
+    assert f"https://{git_host}/{PROD}.git" in created
+    # The CLI registered its credential helper in the user's global git config.
+    helper = dev.git("config", "--global", f"credential.https://{git_host}.helper", cwd=repo)
+    assert helper.stdout.strip() == "!heroku git:credentials"
+    pushed = said(dev.git("push", "heroku", "main", cwd=repo))
+    assert "remote: -----> Launching..." in pushed
+    assert "remote: Verifying deploy... done." in pushed
+    assert f"To https://{git_host}/{PROD}.git" in pushed
+
+    dev.heroku("create", STAGING, "--remote", "staging", cwd=repo)
+    assert said(dev.git("push", "staging", "main", cwd=repo)).count("remote: -----> Launching")
+
+    out = said(
+        dev.heroku("pipelines:create", "--app", PROD, "--stage", "production", PROD, cwd=repo)
+    )
+    assert f"Creating {PROD} pipeline... done" in out
+    assert f"Adding {PROD} to {PROD} pipeline as production... done" in out
+    out = said(dev.heroku("git:remote", "--app", PROD, "--remote", "prod", cwd=repo))
+    assert f"set git remote prod to https://{git_host}/{PROD}.git" in out
+    out = said(dev.heroku("pipelines:add", PROD, "--app", STAGING, "--stage", "staging", cwd=repo))
+    assert f"Adding {STAGING} to {PROD} pipeline as staging... done" in out
+    info = said(dev.heroku("pipelines:info", PROD, cwd=repo))
+    assert "owner: admin@cove.local" in info
+    assert re.search(rf"{STAGING}\s+staging\s*\n\s*{PROD}\s+production", info), info
+    assert PROD in said(dev.heroku("pipelines", cwd=repo))
+
+    out = said(
+        dev.heroku(
+            "config:set",
+            "--remote",
+            "staging",
+            "SECRET_KEY=the-staging-key",
+            "APP_SETTINGS=config.StagingConfig",
+            cwd=repo,
+        )
+    )
+    assert re.search(
+        rf"Setting SECRET_KEY, APP_SETTINGS and restarting {STAGING}\.\.\. done, v3", out
+    )
+    config = said(dev.heroku("config", "--remote", "staging", cwd=repo))
+    assert f"=== {STAGING} Config Vars" in config
+    assert (
+        "SECRET_KEY:   the-staging-key" in config and "APP_SETTINGS: config.StagingConfig" in config
+    )
+    dev.heroku(
+        "config:set",
+        "-r",
+        "prod",
+        "SECRET_KEY=the-production-key",
+        "APP_SETTINGS=config.ProductionConfig",
+        cwd=repo,
+    )
+    wait_for(lambda: serves(server, STAGING, "The configured secret key is the-staging-key."), 60)
+    wait_for(lambda: serves(server, PROD, "The configured secret key is the-production-key."), 60)
+
+    # A new version on staging, promoted to production (no build: staging's slug).
+    (repo / "app.py").write_text(
+        (repo / "app.py").read_text().replace("The configured", "This is yet another version:")
+    )
+    dev.commit_all(repo, "Another change to the welcome message")
+    dev.git("push", "staging", "main", cwd=repo)
+    promoted = said(dev.heroku("pipelines:promote", "--remote", "staging", cwd=repo))
+    assert "Starting promotion to production..." in promoted
+    assert "Promotion successful" in promoted and f"{PROD}: succeeded" in promoted
+    new_prod = "This is yet another version: secret key is the-production-key."
+    wait_for(lambda: serves(server, PROD, new_prod), 60, what="the promoted slug on production")
+
+    out = said(dev.heroku("ps:scale", "web=2", "-r", "prod", cwd=repo))
+    assert "now running web at 2:Standard-1X" in out
+    wait_for(lambda: "web.2: up" in said(dev.heroku("ps", "-r", "prod", cwd=repo)), 60)
+
+    listing = said(dev.heroku("releases", "-r", "prod", cwd=repo))
+    assert f"=== {PROD} Releases - Current: v4" in listing
+    assert re.search(rf"v4\s+Promote {STAGING} v4\s+admin@cove.local", listing), listing
+    assert re.search(r"v3\s+Set SECRET_KEY, APP_SETTINGS config vars", listing), listing
+
+    # releases:info reads GET /apps/{app}/releases/{version}/config-vars.
+    latest = said(dev.heroku("releases:info", "-r", "prod", cwd=repo))
+    assert "=== Release v4" in latest and f"Promote {STAGING} v4" in latest
+    assert "SECRET_KEY:   the-production-key" in latest
+    first = said(dev.heroku("releases:info", "v1", "-r", "prod", cwd=repo))
+    assert "=== Release v1" in first and "SECRET_KEY" not in first
+    missing = dev.heroku("releases:info", "v99", "-r", "prod", cwd=repo, check=False)
+    assert missing.returncode != 0 and "Couldn't find that release" in said(missing)
+    answer = server.api("GET", f"/apps/{PROD}/releases/99/config-vars")
+    assert answer.status_code == 404 and answer.json()["id"] == "not_found"
+
+    out = said(dev.heroku("releases:rollback", "-r", "prod", cwd=repo))
+    assert f"Rolling back {PROD} to v3... done, v5" in out
+    old_prod = "The configured secret key is the-production-key."
+    wait_for(lambda: serves(server, PROD, old_prod), 60, what="the rollback to serve")
+
+    logs = said(dev.heroku("logs", "-n", "300", "-r", "prod", cwd=repo))
+    assert re.search(r"heroku\[router\]: at=info method=GET path=\"/\"", logs), logs
+    assert re.search(r"app\[web\.2\]:", logs), logs
+
+
+def test_drains_add_list_remove(dev: EnvUser) -> None:
+    dev.heroku("create", "hk-drained")
+    url = "syslog+tls://logs.example.com:6514"
+    assert f"Successfully added drain {url}" in said(
+        dev.heroku("drains:add", url, "-a", "hk-drained")
+    )
+    listing = said(dev.heroku("drains", "-a", "hk-drained"))
+    assert re.search(rf"=== Drains\s+{re.escape(url)} \(d\.[0-9a-f-]{{36}}\)", listing), listing
+    bad = dev.heroku("drains:add", "ftp://x", "-a", "hk-drained", check=False)
+    assert bad.returncode != 0 and "Url is invalid" in said(bad)
+    assert f"Successfully removed drain {url}" in said(
+        dev.heroku("drains:remove", url, "-a", "hk-drained")
+    )
+    assert url not in said(dev.heroku("drains", "-a", "hk-drained"))
+
+
+@pytest.fixture(scope="module")
+def run_app(dev: EnvUser) -> str:
+    repo = dev.new_repo("one-off", RUN_APP)
+    dev.heroku("create", RUN_APP, cwd=repo)
+    dev.heroku("config:set", "GREETING=hello-from-config", "-a", RUN_APP)
+    dev.git("push", "heroku", "main", cwd=repo)
+    return RUN_APP
+
+
+def test_interactive_run_bash_on_a_pseudo_terminal(dev: EnvUser, run_app: str) -> None:
+    term = Terminal([str(heroku_bin()), "run", "-a", run_app, "bash"], dev.env, 30, 100)
+    try:
+        term.expect(rb"up, run\.\d+", 60)
+        term.expect(rb"\$ ", 60)
+        term.send(b"echo $((6*7)) $GREETING\r")
+        term.expect(rb"42 hello-from-config", 30)
+        term.send(b"exit 3\r")
+        assert term.wait(60) == 3
+    finally:
+        term.close()
+
+
+def test_piped_run_exit_codes_and_stdin(dev: EnvUser, run_app: str) -> None:
+    failed = dev.heroku("run", "-x", "-a", run_app, "--", "false", check=False)
+    assert failed.returncode == 1, said(failed)
+    assert "Process exited with code 1" in said(failed)
+    echoed = dev.heroku("run", "--no-tty", "-a", run_app, "--", "cat", input="from-stdin\n")
+    assert "from-stdin" in echoed.stdout
+
+
+def test_run_detached_output_reaches_the_logs(dev: EnvUser, run_app: str) -> None:
+    out = said(dev.heroku("run:detached", "-a", run_app, "--", "echo", "detached-marker"))
+    match = re.search(r"done, (run\.\d+)", out)
+    assert match, out
+    dyno = match.group(1)
+    assert f"heroku logs --app {run_app} --dyno {dyno}" in out
+
+    def logged() -> bool:
+        logs = said(dev.heroku("logs", "-a", run_app, "--dyno", dyno))
+        return f"app[{dyno}]: detached-marker" in logs
+
+    wait_for(logged, 60, interval=0.5, what="the detached dyno's output in the logs")
+
+
+def test_an_unknown_app_is_coves_error(dev: EnvUser) -> None:
+    """An unknown app is Cove's JSON error, printed by the CLI with its id."""
+    missing = dev.heroku("config", "-a", "hk-no-such-app", check=False)
+    assert missing.returncode != 0
+    assert "Couldn't find that app" in said(missing) and "not_found" in said(missing)
