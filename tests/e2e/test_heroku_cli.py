@@ -79,6 +79,7 @@ def serves(server: CoveServer, app: str, text: str) -> bool:
 def test_the_environment_is_cove_heroku_envs(dev: EnvUser, server: CoveServer) -> None:
     assert dev.exports["HEROKU_HOST"] == server.api_url
     assert dev.exports["HEROKU_PARTICLEBOARD_URL"] == server.api_url
+    assert dev.exports["HEROKU_DATA_HOST"] == "127.0.0.1"  # the CLI adds the API's port
     # The CA `cove login` stored for this server: Cove's own.
     ca = Path(dev.exports["NODE_EXTRA_CA_CERTS"])
     assert ca.read_bytes() == server.ca_file.read_bytes()

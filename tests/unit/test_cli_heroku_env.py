@@ -59,7 +59,7 @@ def test_the_environment_points_the_cli_and_git_at_this_server(home: Path) -> No
     assert env["HEROKU_PARTICLEBOARD_URL"] == API
     assert env["DISABLE_TELEMETRY"] == "true"
     assert env["HEROKU_SKIP_NEW_VERSION_CHECK"] == "true"
-    assert env["HEROKU_DATA_HOST"] == "127.0.0.1:5055"
+    assert env["HEROKU_DATA_HOST"] == "127.0.0.1"
     assert env["NODE_EXTRA_CA_CERTS"] == str(ca)
     # git trusts the CA for this origin only (GIT_SSL_CAINFO would replace the system's).
     assert env["GIT_CONFIG_COUNT"] == "1"
@@ -116,4 +116,4 @@ def test_localhost_is_accepted(home: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert code == 0, out
     env = evaluated(out)
     assert env["HEROKU_HOST"] == "https://localhost:8443"
-    assert env["HEROKU_DATA_HOST"] == "localhost:8443"
+    assert env["HEROKU_DATA_HOST"] == "localhost"

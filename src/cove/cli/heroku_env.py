@@ -39,7 +39,6 @@ def environment(api_url: str, ca: str | None, token: str | None) -> list[str]:
             f"HOST) and set COVE_API_URL=https://127.0.0.1:PORT."
         )
     origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-    netloc = parts.netloc.rpartition("@")[2]
     lines = [
         f"# Heroku's CLI (npm heroku@11) and heroku3 against the Cove at {origin}.",
         '# Use: eval "$(cove heroku-env)"',
@@ -50,8 +49,9 @@ def environment(api_url: str, ca: str | None, token: str | None) -> list[str]:
         _export("HEROKU_PARTICLEBOARD_URL", origin),
         _export("DISABLE_TELEMETRY", "true"),
         _export("HEROKU_SKIP_NEW_VERSION_CHECK", "true"),
-        "# pg:* and redis:* call the data API, which this same server answers.",
-        _export("HEROKU_DATA_HOST", netloc),
+        "# pg:* call the data API, which this same server answers: the CLI keeps the",
+        "# API's scheme and port for it, so only the host name goes here.",
+        _export("HEROKU_DATA_HOST", host),
     ]
     if ca is not None:
         lines += [
