@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import FileResponse
 from starlette.datastructures import State
 
 from cove.addons import PostgresProvider
-from cove.api import openapi
+from cove.api import openapi, params
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.api.serializers import iso
-from cove.domain.errors import NotFound
+from cove.domain.errors import InvalidParams, NotFound
 from cove.services import addons
 from cove.store import Account, AddOn, App, Backup
 
@@ -30,6 +31,7 @@ router = APIRouter()
 
 PUBLIC_URL_TTL = 3600  # seconds a backup's public URL works, as Heroku's
 PUBLIC_URLS_MAX = 256  # live public URLs kept; the oldest go first
+RESTORES_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,13 @@ def _size_text(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _transfer(b: Backup, db: _Database, verbose: bool = False) -> dict[str, Any]:
+def _dump_url(request: Request, app: App, backup_id: str) -> str:
+    """Where a backup's file is (with the API's credentials): the transfer's ``to_url``,
+    which ``pg:backups:restore`` sends back."""
+    return f"{ctx(request).settings.api_url}/client/v11/apps/{app.id}/transfers/{backup_id}/dump"
+
+
+def _transfer(request: Request, b: Backup, db: _Database, verbose: bool = False) -> dict[str, Any]:
     """A backup as Heroku's transfer: ``pg_dump`` to ``gof3r`` (its store), numbered bNNN."""
     succeeded = b.status == "succeeded"
     body: dict[str, Any] = {
@@ -89,6 +97,7 @@ def _transfer(b: Backup, db: _Database, verbose: bool = False) -> dict[str, Any]
         "from_type": "pg_dump",
         "to_name": "BACKUP",
         "to_type": "gof3r",
+        "to_url": _dump_url(request, db.owner, b.id),
         "options": {},
         "source_bytes": b.size,
         "processed_bytes": b.size,
@@ -111,6 +120,19 @@ def _transfer(b: Backup, db: _Database, verbose: bool = False) -> dict[str, Any]
             }
         ]
     return body
+
+
+def _restores(state: State) -> list[dict[str, Any]]:
+    """Restores done since the server started (newest last, at most RESTORES_KEPT): they
+    are transfers too, listed by ``pg:backups`` and polled by ``pg:backups:restore``."""
+    if not hasattr(state, "restores"):
+        state.restores = []
+    restores: list[dict[str, Any]] = state.restores
+    return restores
+
+
+def _app_restores(request: Request, app: App) -> list[dict[str, Any]]:
+    return [r for r in _restores(request.app.state) if r["app_uuid"] == app.id]
 
 
 def _find_transfer(request: Request, app: App, ident: str) -> tuple[Backup, _Database]:
@@ -168,7 +190,7 @@ def capture(
     size = db.provider.capture(db.addon.resource, num)
     backup = addons.record_backup(store, db.addon.id, num, size)
     audit(request, db.owner, account, f"Backup b{num:03d} of {db.addon.name}")
-    return _transfer(backup, db)
+    return _transfer(request, backup, db)
 
 
 # -- credentials -----------------------------------------------------------------------------
@@ -213,11 +235,12 @@ def list_transfers(
     request: Request, ident: str, account: Account = Depends(current_account)
 ) -> list[dict[str, Any]]:
     app = load_app(request, ident, account)
-    return [
-        _transfer(b, db)
+    backups = [
+        _transfer(request, b, db)
         for db in _app_databases(request, app)
         for b in addons.list_backups(ctx(request).store, db.addon.id)
     ]
+    return backups + _app_restores(request, app)
 
 
 @router.get("/client/v11/apps/{ident}/transfers/{transfer}")
@@ -228,8 +251,27 @@ def get_transfer(
     verbose: bool = False,
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
+    app = load_app(request, ident, account)
+    for restore in _app_restores(request, app):
+        if transfer in (restore["uuid"], str(restore["num"])):
+            return restore
+    backup, db = _find_transfer(request, app, transfer)
+    return _transfer(request, backup, db, verbose)
+
+
+@router.get("/client/v11/apps/{ident}/transfers/{transfer}/dump", response_class=FileResponse)
+def dump_file(
+    request: Request, ident: str, transfer: str, account: Account = Depends(current_account)
+) -> FileResponse:
+    """A backup's file (a transfer's ``to_url``), for the API's credentials."""
     backup, db = _find_transfer(request, load_app(request, ident, account), transfer)
-    return _transfer(backup, db, verbose)
+    return _file(db.provider.backup_path(db.addon.resource, backup.num))
+
+
+def _file(path: Path) -> FileResponse:
+    if not path.is_file():
+        raise NotFound(f"The file of backup {path.stem} is missing.")
+    return FileResponse(path, media_type="application/octet-stream", filename=path.name)
 
 
 @router.delete("/client/v11/apps/{ident}/transfers/{transfer}")
@@ -239,7 +281,7 @@ def delete_transfer(
     """``pg:backups:delete``: the record and its file."""
     app = load_app(request, ident, account)
     backup, db = _find_transfer(request, app, transfer)
-    body = _transfer(backup, db)
+    body = _transfer(request, backup, db)
     db.provider.backup_path(db.addon.resource, backup.num).unlink(missing_ok=True)
     addons.delete_backup(ctx(request).store, backup.id)
     audit(request, app, account, f"Delete backup b{backup.num:03d} of {db.addon.name}")
@@ -278,25 +320,80 @@ def public_url(
     }
 
 
-@router.get(
-    "/client/v11/backup-files/{token}",
-    response_class=StreamingResponse,
-    responses=openapi.streamed("application/octet-stream", description="The pg_dump file"),
-)
-def download(request: Request, token: str) -> StreamingResponse:
+@router.get("/client/v11/backup-files/{token}", response_class=FileResponse)
+def download(request: Request, token: str) -> FileResponse:
     """The file behind a public URL: the token is the credential (no Authorization)."""
     found = _public_urls(request.app.state).get(token)
-    if found is None or found[1] <= time.monotonic() or not found[0].is_file():
+    if found is None or found[1] <= time.monotonic():
         raise NotFound("Unknown or expired backup URL.")
-    path = found[0]
+    return _file(found[0])
 
-    def chunks() -> Iterator[bytes]:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 16):
-                yield chunk
 
-    return StreamingResponse(
-        chunks(),
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+# -- restores --------------------------------------------------------------------------------
+def _backup_for_url(request: Request, url: str, account: Account) -> tuple[Path, str]:
+    """The file and name of a backup ``url`` points at: a transfer's ``to_url`` or a public
+    URL of this server. Cove fetches nothing from elsewhere."""
+    parts = urlsplit(url).path.strip("/").split("/")
+    if parts[:3] == ["client", "v11", "apps"] and len(parts) == 7 and parts[6] == "dump":
+        backup, db = _find_transfer(request, load_app(request, parts[3], account), parts[5])
+        return db.provider.backup_path(db.addon.resource, backup.num), f"b{backup.num:03d}"
+    if parts[:3] == ["client", "v11", "backup-files"] and len(parts) == 4:
+        found = _public_urls(request.app.state).get(parts[3])
+        if found is not None and found[1] > time.monotonic():
+            return found[0], found[0].stem
+        raise NotFound("Unknown or expired backup URL.")
+    raise InvalidParams(
+        "Cove restores its own backups only (a backup name such as b001 or app::b001, or "
+        "a URL from pg:backups:url). Restore another dump with pg_restore and pg:credentials:url."
     )
+
+
+@router.post(
+    "/client/v11/databases/{ident}/restores",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(("backup_url",), backup_url=openapi.STRING),
+        {"backup_url": "https://cove.example:5000/client/v11/backup-files/TOKEN"},
+    ),
+)
+def restore(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """``pg:backups:restore``: the database's contents replaced by the backup's; the
+    transfer is finished when answered."""
+    db = _database(request, ident, account)
+    path, name = _backup_for_url(request, params.required_text(body, "backup_url"), account)
+    if not path.is_file():
+        raise NotFound(f"The file of backup {name} is missing.")
+    started = iso(datetime.now(UTC))
+    db.provider.restore(db.addon.resource, path)
+    audit(request, db.owner, account, f"Restore {name} to {db.addon.name}")
+    restores = _restores(request.app.state)
+    finished = iso(datetime.now(UTC))
+    record = {
+        "uuid": str(uuid.uuid4()),
+        "num": 1 + max((r["num"] for r in _app_restores(request, db.owner)), default=0),
+        "from_name": name,
+        "from_type": "gof3r",
+        "to_name": db.attachment_name,
+        "to_type": "pg_restore",
+        "options": {},
+        "source_bytes": path.stat().st_size,
+        "processed_bytes": path.stat().st_size,
+        "succeeded": True,
+        "warnings": 0,
+        "schedule": None,
+        "created_at": started,
+        "started_at": started,
+        "finished_at": finished,
+        "updated_at": finished,
+        "deleted_at": None,
+        "app_uuid": db.owner.id,
+        "app_name": db.owner.name,
+    }
+    restores.append(record)
+    del restores[:-RESTORES_KEPT]
+    return record
