@@ -134,6 +134,16 @@ def test_one_dyno_by_name_or_id(server: CoveServer, dev: tuple[User, Path]) -> N
     assert missing.status_code == 404 and missing.json()["id"] == "not_found"
 
 
+def test_builds_list(server: CoveServer, dev: tuple[User, Path]) -> None:
+    builds = server.api("GET", f"/apps/{WEB}/builds")
+    assert [b["status"] for b in builds.json()] == ["succeeded"]
+    assert builds.json()[0]["user"]["email"]
+    newest = server.api(
+        "GET", f"/apps/{WEB}/builds", headers={"Range": "created_at ..; max=1, order=desc"}
+    )
+    assert newest.status_code == 200 and newest.json() == builds.json()
+
+
 def test_rename_refuses_taken_and_invalid_names(server: CoveServer, made: None) -> None:
     taken = server.api("PATCH", f"/apps/{APPS[2]}", json={"name": APPS[0]})
     assert taken.status_code == 422 and "Name is already taken" in taken.json()["message"]

@@ -7,12 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from cove.api import openapi, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams, NotFound
+from cove.services import accounts
 from cove.store import Account, Build, Source
 
 router = APIRouter()
@@ -97,6 +99,23 @@ async def create_build(
     audit(request, app, account, "Build started")
     ctx(request).builder.submit(build.id, app.id)
     return serializers.build(build, account, ctx(request).settings)
+
+
+@router.get("/apps/{ident}/builds")
+def list_builds(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    """The app's builds, oldest first (``Range`` as every list: ``cove.api.paging``)."""
+    app = load_app(request, ident, account)
+    store = ctx(request).store
+    with store.session() as s:
+        rows = list(
+            s.scalars(select(Build).where(Build.app_id == app.id).order_by(Build.created_at))
+        )
+    users: dict[str, Account] = {}
+    for user_id in {b.user_id for b in rows}:
+        users[user_id] = accounts.get_account(store, user_id)
+    return [serializers.build(b, users[b.user_id], ctx(request).settings) for b in rows]
 
 
 @router.get("/apps/{ident}/builds/{build_id}")
