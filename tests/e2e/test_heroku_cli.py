@@ -257,3 +257,42 @@ def test_an_unknown_app_is_coves_error(dev: EnvUser) -> None:
     missing = dev.heroku("config", "-a", "hk-no-such-app", check=False)
     assert missing.returncode != 0
     assert "Couldn't find that app" in said(missing) and "not_found" in said(missing)
+
+
+def test_pipeline_commands_and_their_errors(dev: EnvUser, run_app: str) -> None:
+    dev.heroku("create", "hk-pipe-target")
+    dev.heroku("pipelines:create", "hk-pipe", "-a", run_app, "-s", "development")
+    dev.heroku("pipelines:add", "hk-pipe", "-a", "hk-pipe-target", "-s", "staging")
+    again = dev.heroku("pipelines:add", "hk-pipe", "-a", run_app, "-s", "staging", check=False)
+    assert again.returncode != 0
+    assert f"{run_app} is already in pipeline hk-pipe" in said(again)
+    assert f"pipelines:remove -a {run_app}" in said(again)  # no `cove` in the hint
+    unknown = dev.heroku("pipelines:info", "hk-no-pipe", check=False)
+    assert unknown.returncode != 0 and "Pipeline not found" in said(unknown)
+
+    out = said(dev.heroku("pipelines:update", "-a", "hk-pipe-target", "-s", "production"))
+    assert "Changing hk-pipe-target to production... done" in out
+    out = said(dev.heroku("pipelines:promote", "-a", run_app, "--to", "hk-pipe-target"))
+    assert "Starting promotion to apps: hk-pipe-target..." in out
+    assert "hk-pipe-target: succeeded" in out
+    top = dev.heroku("pipelines:promote", "-a", "hk-pipe-target", check=False)
+    assert top.returncode != 0 and "from 'production' stage" in said(top)
+    promoted = server_release(dev, "hk-pipe-target")
+    assert promoted["description"].startswith(f"Promote {run_app} v")
+
+    out = said(dev.heroku("pipelines:rename", "hk-pipe", "hk-pipe-2"))
+    assert "Renaming hk-pipe pipeline to hk-pipe-2... done" in out
+    assert "Removing hk-pipe-target... done" in said(
+        dev.heroku("pipelines:remove", "-a", "hk-pipe-target")
+    )
+    info = said(dev.heroku("pipelines:info", "hk-pipe-2"))
+    assert run_app in info and "hk-pipe-target" not in info
+    assert "Destroying hk-pipe-2 pipeline... done" in said(
+        dev.heroku("pipelines:destroy", "hk-pipe-2")
+    )
+    assert "hk-pipe-2" not in said(dev.heroku("pipelines"))
+
+
+def server_release(dev: EnvUser, app: str) -> dict[str, str]:
+    """The app's newest release, read by the test through the API."""
+    return dev.server.api("GET", f"/apps/{app}/releases").json()[-1]  # type: ignore[no-any-return]

@@ -171,7 +171,7 @@ def _already_coupled(app: App, pipeline: Pipeline | None) -> InvalidParams:
     where = f"pipeline {pipeline.name}" if pipeline is not None else "a pipeline"
     return InvalidParams(
         f"{app.name} is already in {where}: an app can be in only one pipeline. "
-        f"Remove it first (cove pipelines:remove -a {app.name})."
+        f"Remove it first (pipelines:remove -a {app.name})."
     )
 
 
