@@ -68,7 +68,11 @@ def said(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, server: CoveServer) -> EnvUser:
     user = User.logged_in(tmp_path_factory.mktemp("heroku-cli") / "home", server)
-    return EnvUser.from_heroku_env(user)
+    dev = EnvUser.from_heroku_env(user)
+    # From here on the token is HEROKU_API_KEY only: git gets it from the CLI's
+    # credential helper, not from `cove login`'s ~/.netrc.
+    (dev.home / ".netrc").unlink()
+    return dev
 
 
 def serves(server: CoveServer, app: str, text: str) -> bool:
