@@ -197,8 +197,7 @@ def test_resolvers_and_data_api_refuse_what_they_cannot_find(
     h: HerokuUser, server: CoveServer
 ) -> None:
     missing = server.api("POST", "/actions/addons/resolve", json={"addon": "nope", "app": APP})
-    assert missing.status_code == 404
-    assert missing.json()["resource"] == "add_on"  # the CLI then retries without the app
+    assert (missing.status_code, missing.json()["id"]) == (404, "not_found")
     missing = server.api(
         "POST", "/actions/addon-attachments/resolve", json={"addon_attachment": "NOPE", "app": APP}
     )

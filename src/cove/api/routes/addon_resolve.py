@@ -1,28 +1,22 @@
 """``POST /actions/addons/resolve`` and ``POST /actions/addon-attachments/resolve``: the
 Heroku CLI's way from what a user typed to add-ons and attachments (lists: a name may be
-ambiguous, and the CLI says so)."""
+ambiguous, and the CLI says so). With an app, an add-on's own name or id is found too, so
+the CLI never needs its retry without the app."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import JSONResponse
 
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import ctx, load_app
+from cove.domain.errors import NotFound
 from cove.services import addon_resolve, addons
 from cove.store import Account, App
 
 router = APIRouter()
-
-
-def _not_found(message: str, resource: str) -> JSONResponse:
-    # ``resource`` tells the CLI which lookup failed: it then retries without the app.
-    return JSONResponse(
-        {"id": "not_found", "message": message, "resource": resource}, status_code=404
-    )
 
 
 def _scope(
@@ -51,17 +45,16 @@ def _apps(request: Request, ids: set[str]) -> dict[str, App]:
         ),
         {"addon": "DATABASE", "app": "my-app"},
     ),
-    response_model=None,
 )
 def resolve_addons(
     request: Request, body: dict[str, Any] = Body(...), account: Account = Depends(current_account)
-) -> list[dict[str, Any]] | JSONResponse:
+) -> list[dict[str, Any]]:
     ident, app, service = _scope(request, body, "addon", account)
     store = ctx(request).store
     found = addon_resolve.resolve_addons(store, account.id, ident, app.id if app else None, service)
     if not found:
         where = f" on {app.name}" if app else ""
-        return _not_found(f"Couldn't find that add-on{where}. ({ident})", "add_on")
+        raise NotFound(f"Couldn't find that add-on{where}. ({ident})")
     apps = _apps(request, {a.app_id for a in found})
     with store.session() as s:
         views = [addons.view(s, a) for a in found]
@@ -79,19 +72,16 @@ def resolve_addons(
         ),
         {"addon_attachment": "DATABASE", "app": "my-app"},
     ),
-    response_model=None,
 )
 def resolve_attachments(
     request: Request, body: dict[str, Any] = Body(...), account: Account = Depends(current_account)
-) -> list[dict[str, Any]] | JSONResponse:
+) -> list[dict[str, Any]]:
     ident, app, service = _scope(request, body, "addon_attachment", account)
     found = addon_resolve.resolve_attachments(
         ctx(request).store, account.id, ident, app.id if app else None, service
     )
     if not found:
         where = f" on {app.name}" if app else ""
-        return _not_found(
-            f"Couldn't find that add-on attachment{where}. ({ident})", "add_on attachment"
-        )
+        raise NotFound(f"Couldn't find that add-on attachment{where}. ({ident})")
     apps = _apps(request, {a.app_id for _, a in found} | {x.app_id for x, _ in found})
     return [serializers.attachment(x, a, apps[a.app_id], apps[x.app_id]) for x, a in found]

@@ -29,8 +29,10 @@ def _identity(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if isinstance(value, dict):
         value = value.get("id") or value.get("name")
-    if not isinstance(value, str) or not value:
-        raise InvalidParams(f'{key} is required: a name or id, or {{"name": ...}}.')
+    if value is None or value == "":
+        raise InvalidParams(f"{key} is required.")
+    if not isinstance(value, str):
+        raise InvalidParams(f'{key} must be a name or id, or {{"name": ...}}.')
     return value
 
 
