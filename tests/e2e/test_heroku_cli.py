@@ -7,8 +7,12 @@ pseudo-terminal, piped, detached)."""
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -300,3 +304,35 @@ def test_pipeline_commands_and_their_errors(dev: EnvUser, run_app: str) -> None:
 def server_release(dev: EnvUser, app: str) -> dict[str, str]:
     """The app's newest release, read by the test through the API."""
     return dev.server.api("GET", f"/apps/{app}/releases").json()[-1]  # type: ignore[no-any-return]
+
+
+def test_logs_tail_follows_new_lines(dev: EnvUser, run_app: str) -> None:
+    tail = subprocess.Popen(
+        [str(heroku_bin()), "logs", "--tail", "-a", run_app],
+        env=dev.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert tail.stdout is not None
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while marker not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} in {seen!r}"
+            ready, _, _ = select.select([tail.stdout], [], [], left)
+            if ready:
+                chunk = os.read(tail.stdout.fileno(), 65536)  # type: ignore[union-attr]
+                assert chunk, f"the tail ended: {seen!r}"
+                seen += chunk
+
+    try:
+        read_until(b"]: ")  # the app's recent lines: the stream is open
+        dev.heroku("run:detached", "-a", run_app, "--", "echo", "tail-marker")
+        read_until(b"]: tail-marker")
+    finally:
+        os.killpg(tail.pid, signal.SIGTERM)
+        tail.wait(30)
