@@ -336,3 +336,27 @@ def test_logs_tail_follows_new_lines(dev: EnvUser, run_app: str) -> None:
     finally:
         os.killpg(tail.pid, signal.SIGTERM)
         tail.wait(30)
+
+
+def test_promote_streams_the_targets_release_command(dev: EnvUser) -> None:
+    repo = dev.new_repo("release-phase", "hk-rp")
+    dev.heroku("create", "hk-rp-staging", "--remote", "staging", cwd=repo)
+    dev.heroku("create", "hk-rp-prod", "--remote", "prod", cwd=repo)
+    dev.heroku("config:set", "GREETING=from-prod", "-r", "prod", cwd=repo)
+    dev.git("push", "staging", "main", cwd=repo)
+    dev.heroku("pipelines:create", "hk-rp", "-r", "staging", "-s", "staging", cwd=repo)
+    dev.heroku("pipelines:add", "hk-rp", "-r", "prod", "-s", "production", cwd=repo)
+
+    out = said(dev.heroku("pipelines:promote", "-r", "staging", cwd=repo))
+    assert "Running release command..." in out
+    assert re.search(r"release command running in release\.\d+ with GREETING=from-prod", out)
+    assert "hk-rp-prod: succeeded" in out
+
+    # A release command that fails on the target: the CLI says so and exits 1.
+    dev.heroku("config:set", "RELEASE_EXIT=3", "-r", "prod", cwd=repo)
+    failed = dev.heroku("pipelines:promote", "-r", "staging", cwd=repo, check=False)
+    assert failed.returncode == 1, said(failed)
+    assert "Release command failed (exit status 3)." in said(failed)
+    assert "hk-rp-prod: failed" in said(failed)
+    listing = said(dev.heroku("releases", "-r", "prod", cwd=repo))
+    assert re.search(r"Promote hk-rp-staging v2 release command failed", listing), listing
