@@ -57,6 +57,7 @@ def test_the_environment_points_the_cli_and_git_at_this_server(home: Path) -> No
     env = evaluated(out)
     assert env["HEROKU_HOST"] == API
     assert env["HEROKU_PARTICLEBOARD_URL"] == API
+    assert env["HEROKU_EXEC_URL"] == API + "/"
     assert env["DISABLE_TELEMETRY"] == "true"
     assert env["HEROKU_SKIP_NEW_VERSION_CHECK"] == "true"
     assert env["HEROKU_DATA_HOST"] == "127.0.0.1"
@@ -70,6 +71,7 @@ def test_the_environment_points_the_cli_and_git_at_this_server(home: Path) -> No
     assert "HEROKU_API_KEY" not in env
     assert "--with-token" in out and "heroku login -i" in out
     assert "WARNING" in out and "particleboard.heroku.com" in out
+    assert "pipelines:diff" in out and "kolkrabbi.heroku.com" in out
     assert f'heroku3.api.HEROKU_URL = "{API}"' in out
     assert f'session.verify = "{ca}"' in out
 
