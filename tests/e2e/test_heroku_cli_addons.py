@@ -220,3 +220,84 @@ def test_resolvers_and_data_api_refuse_what_they_cannot_find(
     assert server.api("GET", "/client/v11/databases/nope").status_code == 404
     for a in server.api("GET", f"/apps/{APP}/addons").json():
         assert a["billed_price"] == {"cents": 0, "contract": False, "unit": "month"}
+
+
+def test_rename_and_upgrade(h: HerokuUser, server: CoveServer) -> None:
+    h.heroku("addons:create", "heroku-redis", "-a", OTHER, "--name", "hk-cache")
+    renamed = h.heroku("addons:rename", "hk-cache", "hk-cache-2")
+    assert "hk-cache successfully renamed to hk-cache-2." in renamed.stdout
+    upgraded = h.heroku("addons:upgrade", "hk-cache-2", "premium-0", "-a", OTHER)
+    assert "from heroku-redis:mini to heroku-redis:premium-0" in upgraded.stderr
+    addon = server.api("GET", f"/apps/{OTHER}/addons/hk-cache-2").json()
+    assert addon["plan"]["name"] == "heroku-redis:premium-0"
+
+    wrong = h.heroku("addons:upgrade", "hk-cache-2", "essential-0", "-a", OTHER, check=False)
+    assert wrong.returncode != 0
+    assert "Couldn't find the plan 'essential-0' of heroku-redis" in wrong.stderr
+    taken = h.heroku(
+        "addons:rename", "hk-cache-2", addon_names(server, APP)["heroku-postgresql"], check=False
+    )
+    assert taken.returncode != 0
+    assert "already exists" in taken.stderr
+    h.heroku("addons:destroy", "hk-cache-2", "-a", OTHER, "--confirm", OTHER)
+
+
+def psql(h: HerokuUser, app: str, db: str, query: str, check: bool = True) -> str:
+    got = h.heroku("pg:psql", db, "-c", query, "-a", app, check=check)
+    return got.stdout + got.stderr
+
+
+def test_pg_wait_killall_copy_reset_and_promote(h: HerokuUser, server: CoveServer) -> None:
+    app = "hk-pg-ops"
+    h.heroku("apps:create", app)
+    h.heroku("addons:create", "heroku-postgresql", "-a", app, "--name", "hk-pg-ops-main")
+    h.heroku(
+        "addons:create",
+        "heroku-postgresql",
+        "-a",
+        app,
+        "--as",
+        "SPARE",
+        "--name",
+        "hk-pg-ops-spare",
+    )
+    h.heroku("pg:wait", "-a", app)  # returns at once: available
+    psql(h, app, "DATABASE", "create table t (x int); insert into t values (7)")
+
+    killed = h.heroku("pg:killall", "-a", app)
+    assert "Terminating connections for all credentials... done" in killed.stderr
+
+    copied = h.heroku("pg:copy", "DATABASE", "SPARE", "-a", app, "--confirm", "SPARE")
+    assert "Copying... done" in copied.stderr
+    assert re.search(r"^\s+7\s*$", psql(h, app, "SPARE", "select x from t"), re.M)
+    copies = h.heroku("pg:backups", "-a", app).stdout.split("=== Copies")[1]
+    assert re.search(r"c001\s+\S+\s+Completed", copies)
+    elsewhere = h.heroku(
+        "pg:copy",
+        "postgres://u:p@127.0.0.1:1/x",
+        "SPARE",
+        "-a",
+        app,
+        "--confirm",
+        "SPARE",
+        check=False,
+    )
+    assert elsewhere.returncode != 0
+    assert "Cove copies between its own databases only" in elsewhere.stderr
+
+    h.heroku("pg:reset", "SPARE", "-a", app, "--confirm", app)
+    assert 'relation "t" does not exist' in psql(h, app, "SPARE", "select x from t", check=False)
+
+    h.heroku("pg:promote", "SPARE", "-a", app)
+    config = server.api("GET", f"/apps/{app}/config-vars").json()
+    assert config["DATABASE_URL"] == config["SPARE_URL"]
+    old = [k for k, v in config.items() if k.startswith("HEROKU_POSTGRESQL_")]
+    assert len(old) == 1  # the old primary keeps an attachment of its own
+    assert 'relation "t" does not exist' in psql(h, app, "DATABASE", "select x from t", check=False)
+
+    schedules = h.heroku("pg:backups:schedules", "-a", app)
+    assert "No backup schedules found" in schedules.stderr
+    schedule = h.heroku("pg:backups:schedule", "--at", "02:00 UTC", "-a", app, check=False)
+    assert schedule.returncode != 0
+    assert "Cove doesn't schedule backups" in schedule.stderr
+    h.heroku("apps:destroy", app, "--confirm", app)

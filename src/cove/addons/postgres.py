@@ -311,6 +311,16 @@ class PostgresProvider:
             self._drop_database(admin, resource["database"])
             self._create_database(admin, resource["database"], resource["role"])
 
+    def terminate_connections(self, resource: dict[str, Any]) -> int:
+        """``pg:killall``: end every connection to the database; how many there were."""
+        with self._admin() as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (resource["database"],),
+            ).fetchall()
+        return len(rows)
+
     def backup_path(self, resource: dict[str, Any], num: int) -> Path:
         return self.backups_dir / resource["database"] / f"b{num:03d}.dump"
 

@@ -331,6 +331,43 @@ def destroy(store: Store, registry: Registry, app_ident: str, ident: str, user_i
     return addon
 
 
+def update(
+    store: Store,
+    registry: Registry,
+    addon_id: str,
+    name: str | None = None,
+    plan_spec: str | None = None,
+) -> AddOnView:
+    """Rename an add-on and/or change its plan (``addons:rename``, ``addons:upgrade``).
+    Cove's plans share one kind of server, so a new plan changes the name only."""
+    plan = None
+    if plan_spec is not None:
+        with store.session() as s:
+            current = s.get(AddOn, addon_id)
+            assert current is not None
+            service = current.service
+        provider, plan = registry.resolve(plan_spec)
+        if provider.service != service:
+            raise InvalidParams(
+                f"{plan_spec} is a plan of {provider.service}; this add-on is {service}."
+            )
+    with store.session() as s:
+        addon = s.get(AddOn, addon_id)
+        assert addon is not None
+        if name is not None and name != addon.name:
+            if not ADDON_NAME.match(name):
+                raise InvalidParams(
+                    f"Invalid add-on name {name!r}: 3 to 64 letters, digits, - or _, "
+                    "starting with a letter."
+                )
+            if s.scalar(select(AddOn.id).where(AddOn.name == name)):
+                raise Conflict(f"An add-on named {name} already exists.")
+            addon.name = name
+        if plan is not None:
+            addon.plan = plan
+        return view(s, addon)
+
+
 def destroy_for_app(store: Store, registry: Registry, app_id: str, user_id: str) -> None:
     """Before an app is destroyed: its add-ons are destroyed, other apps' add-ons detached."""
     for item in list_for_app(store, app_id):

@@ -145,6 +145,47 @@ def get_addon_global(
     raise NotFound(f"Couldn't find that add-on. ({addon_ident})")
 
 
+@router.patch(
+    "/apps/{ident}/addons/{addon_ident}",
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            name=openapi.STRING,
+            plan=openapi.one_of(openapi.STRING, openapi.obj(("name",), name=openapi.STRING)),
+        ),
+        {"plan": {"name": "heroku-postgresql:essential-1"}},
+    ),
+)
+def update_addon(
+    request: Request,
+    ident: str,
+    addon_ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """``addons:rename`` (``name``) and ``addons:upgrade`` (``plan``)."""
+    app, addon = _load(request, ident, addon_ident, account)
+    plan = body.get("plan")
+    if isinstance(plan, dict):
+        plan = plan.get("name")
+    if plan is not None and not isinstance(plan, str):
+        raise InvalidParams('plan must be a string or {"name": ...}.')
+    view = addons.update(
+        ctx(request).store,
+        ctx(request).addons,
+        addon.id,
+        name=params.text(body, "name") or None,
+        plan_spec=plan or None,
+    )
+    changes = []
+    if view.addon.name != addon.name:
+        changes.append(f"Rename {addon.name} to {view.addon.name}")
+    if view.addon.plan != addon.plan:
+        changes.append(f"Change {view.addon.name} to {view.addon.service}:{view.addon.plan}")
+    for change in changes:
+        audit(request, app, account, change)
+    return _addon_json(request, view)
+
+
 @router.delete("/apps/{ident}/addons/{addon_ident}")
 def destroy_addon(
     request: Request, ident: str, addon_ident: str, account: Account = Depends(current_account)
@@ -205,7 +246,13 @@ def list_addon_attachments(
     "/addon-attachments",
     status_code=201,
     openapi_extra=openapi.json_body(
-        openapi.obj(("app", "addon"), app=_IDENTITY, addon=_IDENTITY, name=openapi.STRING),
+        openapi.obj(
+            ("app", "addon"),
+            app=_IDENTITY,
+            addon=_IDENTITY,
+            name=openapi.STRING,
+            confirm=openapi.STRING,
+        ),
         {"app": "my-app", "addon": "postgresql-shiny-12345", "name": "SHARED_DB"},
     ),
 )
@@ -217,10 +264,25 @@ def create_attachment(
     app = load_app(request, _identity(body, "app"), account)
     addon_ident = _identity(body, "addon")
     name = params.text(body, "name") or None
-    owned = {v.addon.name: v.addon for v in addons.list_for_owner(ctx(request).store, account.id)}
-    owned.update({a.id: a for a in owned.values()})
+    views = addons.list_for_owner(ctx(request).store, account.id)
+    owned = {v.addon.name: v for v in views} | {v.addon.id: v for v in views}
     if addon_ident not in owned:
         raise NotFound(f"Couldn't find that add-on. ({addon_ident})")
+    taken = name and next(
+        (
+            x
+            for v in addons.list_for_app(ctx(request).store, app.id)
+            for x in v.attachments
+            if x.app_id == app.id and x.name == name.upper().removesuffix("_URL")
+        ),
+        None,
+    )
+    if taken and taken.addon_id == owned[addon_ident].addon.id:
+        return _attachment_json(request, taken)  # already attached so
+    if taken and body.get("confirm") == app.name:
+        # pg:promote: the name moves to this add-on (the CLI confirms with the app's name)
+        addons.detach(ctx(request).store, app.id, taken.id, account.id)
+        audit(request, app, account, f"Detach {taken.name}")
     x = addons.attach(
         ctx(request).store,
         ctx(request).addons,
@@ -229,7 +291,7 @@ def create_attachment(
         name,
         account.id,
     )
-    audit(request, app, account, f"Attach {x.name} (@ref:{owned[addon_ident].name})")
+    audit(request, app, account, f"Attach {x.name} (@ref:{owned[addon_ident].addon.name})")
     return _attachment_json(request, x)
 
 

@@ -123,8 +123,9 @@ def _transfer(request: Request, b: Backup, db: _Database, verbose: bool = False)
 
 
 def _restores(state: State) -> list[dict[str, Any]]:
-    """Restores done since the server started (newest last, at most RESTORES_KEPT): they
-    are transfers too, listed by ``pg:backups`` and polled by ``pg:backups:restore``."""
+    """Restores and copies done since the server started (newest last, at most
+    RESTORES_KEPT): they are transfers too, listed by ``pg:backups`` and polled by
+    ``pg:backups:restore`` and ``pg:copy``."""
     if not hasattr(state, "restores"):
         state.restores = []
     restores: list[dict[str, Any]] = state.restores
@@ -133,6 +134,43 @@ def _restores(state: State) -> list[dict[str, Any]]:
 
 def _app_restores(request: Request, app: App) -> list[dict[str, Any]]:
     return [r for r in _restores(request.app.state) if r["app_uuid"] == app.id]
+
+
+def _remember(
+    request: Request,
+    target: _Database,
+    from_name: str,
+    from_type: str,
+    size: int,
+    started: str | None,
+) -> dict[str, Any]:
+    """A finished restore (from a backup: ``gof3r``) or copy (``pg_dump``) into ``target``."""
+    finished = iso(datetime.now(UTC))
+    restores = _restores(request.app.state)
+    record = {
+        "uuid": str(uuid.uuid4()),
+        "num": 1 + max((r["num"] for r in _app_restores(request, target.owner)), default=0),
+        "from_name": from_name,
+        "from_type": from_type,
+        "to_name": target.attachment_name,
+        "to_type": "pg_restore",
+        "options": {},
+        "source_bytes": size,
+        "processed_bytes": size,
+        "succeeded": True,
+        "warnings": 0,
+        "schedule": None,
+        "created_at": started,
+        "started_at": started,
+        "finished_at": finished,
+        "updated_at": finished,
+        "deleted_at": None,
+        "app_uuid": target.owner.id,
+        "app_name": target.owner.name,
+    }
+    restores.append(record)
+    del restores[:-RESTORES_KEPT]
+    return record
 
 
 def _find_transfer(request: Request, app: App, ident: str) -> tuple[Backup, _Database]:
@@ -371,29 +409,100 @@ def restore(
     started = iso(datetime.now(UTC))
     db.provider.restore(db.addon.resource, path)
     audit(request, db.owner, account, f"Restore {name} to {db.addon.name}")
-    restores = _restores(request.app.state)
-    finished = iso(datetime.now(UTC))
-    record = {
-        "uuid": str(uuid.uuid4()),
-        "num": 1 + max((r["num"] for r in _app_restores(request, db.owner)), default=0),
-        "from_name": name,
-        "from_type": "gof3r",
-        "to_name": db.attachment_name,
-        "to_type": "pg_restore",
-        "options": {},
-        "source_bytes": path.stat().st_size,
-        "processed_bytes": path.stat().st_size,
-        "succeeded": True,
-        "warnings": 0,
-        "schedule": None,
-        "created_at": started,
-        "started_at": started,
-        "finished_at": finished,
-        "updated_at": finished,
-        "deleted_at": None,
-        "app_uuid": db.owner.id,
-        "app_name": db.owner.name,
-    }
-    restores.append(record)
-    del restores[:-RESTORES_KEPT]
-    return record
+    return _remember(request, db, name, "gof3r", path.stat().st_size, started)
+
+
+# -- copies ----------------------------------------------------------------------------------
+def _database_by_url(request: Request, url: str, account: Account) -> _Database:
+    for view in addons.list_for_owner(ctx(request).store, account.id):
+        if view.addon.url == url:
+            return _database(request, view.addon.id, account)
+    raise InvalidParams(
+        "Cove copies between its own databases only. Copy from elsewhere with pg_dump and "
+        "pg_restore, using pg:credentials:url."
+    )
+
+
+@router.post(
+    "/client/v11/databases/{ident}/transfers",
+    status_code=201,
+    openapi_extra=openapi.json_body(
+        openapi.obj(
+            ("from_url", "to_url"),
+            from_url=openapi.STRING,
+            to_url=openapi.STRING,
+            from_name=openapi.STRING,
+            to_name=openapi.STRING,
+        ),
+        {"from_url": "postgres://...", "to_url": "postgres://...", "from_name": "DATABASE"},
+    ),
+)
+def copy(
+    request: Request,
+    ident: str,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """``pg:copy``: the target's data replaced by the source's; finished when answered."""
+    _database(request, ident, account)
+    source = _database_by_url(request, params.required_text(body, "from_url"), account)
+    target = _database_by_url(request, params.required_text(body, "to_url"), account)
+    if source.addon.id == target.addon.id:
+        raise InvalidParams("The source and the target are the same database.")
+    started = iso(datetime.now(UTC))
+    target.provider.copy(source.addon.resource, target.addon.resource)
+    audit(request, target.owner, account, f"Copy {source.addon.name} to {target.addon.name}")
+    name = params.text(body, "from_name") or source.attachment_name
+    return _remember(request, target, name, "pg_dump", 0, started)
+
+
+# -- database actions ------------------------------------------------------------------------
+@router.get("/client/v11/databases/{ident}/wait_status")
+def wait_status(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """``pg:wait``: Cove's databases are available once created."""
+    _database(request, ident, account)
+    return {"waiting?": False, "error?": False, "message": "Available"}
+
+
+@router.put("/client/v11/databases/{ident}/reset")
+def reset(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """``pg:reset``: every object and row deleted (extensions aren't kept)."""
+    db = _database(request, ident, account)
+    db.provider.reset(db.addon.resource)
+    audit(request, db.owner, account, f"Reset {db.addon.name}")
+    return {"message": f"{db.addon.name} was reset."}
+
+
+@router.post("/client/v11/databases/{ident}/connection_reset")
+def connection_reset(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """``pg:killall``: every connection to the database ended."""
+    db = _database(request, ident, account)
+    ended = db.provider.terminate_connections(db.addon.resource)
+    audit(request, db.owner, account, f"End {ended} connections to {db.addon.name}")
+    return {"message": f"{ended} connections ended."}
+
+
+@router.get("/client/v11/databases/{ident}/transfer-schedules")
+def transfer_schedules(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    """``pg:backups:schedules``: Cove captures backups when asked only."""
+    _database(request, ident, account)
+    return []
+
+
+@router.post("/client/v11/databases/{ident}/transfer-schedules")
+def schedule(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    _database(request, ident, account)
+    raise InvalidParams(
+        "Cove doesn't schedule backups: capture them with pg:backups:capture (from cron, "
+        "for example)."
+    )
