@@ -5,9 +5,13 @@ dyno by name, the reference lists, bodies as heroku3 sends them, and renaming an
 
 from __future__ import annotations
 
+import base64
+import socket
+import ssl
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -150,6 +154,35 @@ def test_rename_refuses_taken_and_invalid_names(server: CoveServer, made: None) 
     invalid = server.api("PATCH", f"/apps/{APPS[2]}", json={"name": "Not_Valid"})
     assert invalid.status_code == 422 and "is invalid" in invalid.json()["message"]
     assert server.api("GET", f"/apps/{APPS[2]}").status_code == 200
+
+
+def test_no_rename_while_a_push_runs(server: CoveServer, made: None) -> None:
+    """A push whose pack is still arriving holds the app's push lock: a rename then is
+    409, and works once the pusher is gone (git is ended, the lock freed)."""
+    app = APPS[2]
+    url = urlsplit(server.api_url)
+    secret = base64.b64encode(f"git:{server.admin_token}".encode()).decode()
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    raw = socket.create_connection((url.hostname, url.port), timeout=30)
+    with context.wrap_socket(raw, server_hostname=url.hostname) as push:
+        push.sendall(
+            f"POST /{app}.git/git-receive-pack HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Basic {secret}\r\n"
+            "Content-Type: application/x-git-receive-pack-request\r\n"
+            "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        # The server asks for the pack once git runs, under the app's push lock.
+        assert push.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        push.sendall(b"0000")
+        refused = server.api("PATCH", f"/apps/{app}", json={"name": "conv-moved"})
+        assert refused.status_code == 409 and refused.json()["id"] == "conflict"
+        assert "push to conv-c is in progress" in refused.json()["message"]
+    wait_for(
+        lambda: server.api("PATCH", f"/apps/{app}", json={"name": "conv-moved"}).status_code == 200,
+        60,
+        what="the rename once the pusher is gone",
+    )
+    assert server.api("PATCH", "/apps/conv-moved", json={"name": app}).status_code == 200
 
 
 def test_apps_rename_moves_routes_git_and_the_remote(

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from cove.api import limits
@@ -19,12 +20,12 @@ from cove.api.auth import token_from_header
 from cove.api.routes.common import ctx
 from cove.domain.errors import NotFound, Unauthorized
 from cove.gitreceiver.deploy_ref import settle
+from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import ensure_repo
 from cove.services import accounts, apps, builds
 from cove.tls import TlsFiles
 
 router = APIRouter()
-_push_locks: dict[str, asyncio.Lock] = {}
 
 
 def _denied(message: str) -> Response:
@@ -89,7 +90,7 @@ async def git_endpoint(request: Request, name: str) -> Response:
         if header in request.headers:
             env[var] = request.headers[header]
 
-    lock = _push_locks.setdefault(app.id, asyncio.Lock())
+    lock = push_lock(app.id)
     if request.url.path.endswith("/git-receive-pack"):
         # Pushes to one app run one at a time; the hook re-checks that the branch did not
         # move while this push waited, so the later push is told to fetch first.
@@ -191,6 +192,14 @@ async def _feed(request: Request, proc: asyncio.subprocess.Process) -> None:
     except limits.BodyTooLarge:
         # Past COVE_PUSH_MAX_BYTES: git gets a truncated pack and rejects the push.
         pass
+    except ClientDisconnect:
+        # The pusher is gone mid-pack: git ends now. (Short of its CONTENT_LENGTH, git
+        # http-backend waits for the rest, or spins on EOF, holding the app's push lock.)
+        # SIGTERM, which `git` passes on to git-http-backend, its child: SIGKILL would
+        # leave that running, holding the pipes.
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        return
     if open_:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
             proc.stdin.close()

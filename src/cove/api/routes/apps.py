@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -11,7 +12,8 @@ from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
-from cove.domain.errors import InvalidParams
+from cove.domain.errors import Conflict, InvalidParams
+from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import move_repo
 from cove.services import addons, apps, config, releases
 from cove.store import Account, App, Slug
@@ -72,26 +74,41 @@ def get_app(
 @router.patch(
     "/apps/{ident}",
     openapi_extra=openapi.json_body(
-        openapi.obj(name=openapi.STRING, maintenance=openapi.BOOLEAN), {"maintenance": True}
+        openapi.obj(
+            name=openapi.STRING, maintenance=openapi.one_of(openapi.BOOLEAN, openapi.INTEGER)
+        ),
+        {"maintenance": True},
     ),
 )
-def update_app(
+async def update_app(
     request: Request,
     ident: str,
     body: dict[str, Any] = Body(...),
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
-    app = load_app(request, ident, account)
+    app = await asyncio.to_thread(load_app, request, ident, account)
     name = params.text(body, "name")
     maintenance = _maintenance(body)
     if name is not None and name != app.name:
-        old = app.name
-        app = apps.rename(ctx(request).store, app.id, name)
-        move_repo(ctx(request).settings.repos_dir, old, app.name)
-        audit(request, app, account, f"Rename from {old} to {app.name}")
+        app = await _rename(request, app, name, account)
     if maintenance is not None:
-        app = apps.set_maintenance(ctx(request).store, app.id, maintenance)
-    return _app_json(request, app)
+        store = ctx(request).store
+        app = await asyncio.to_thread(apps.set_maintenance, store, app.id, maintenance)
+    return await asyncio.to_thread(_app_json, request, app)
+
+
+async def _rename(request: Request, app: App, name: str, account: Account) -> App:
+    """The app and its git repository under the new name. Not while a push to it runs:
+    the push's hook and repository go by the old name."""
+    lock = push_lock(app.id)
+    if lock.locked():
+        raise Conflict(f"A push to {app.name} is in progress: rename it once the push is done.")
+    async with lock:  # (taken at once: nothing ran since locked() said it was free)
+        renamed = await asyncio.to_thread(apps.rename, ctx(request).store, app.id, name)
+        repos = ctx(request).settings.repos_dir
+        await asyncio.to_thread(move_repo, repos, app.name, renamed.name)
+    audit(request, renamed, account, f"Rename from {app.name} to {renamed.name}")
+    return renamed
 
 
 def _maintenance(body: dict[str, Any]) -> bool | None:
