@@ -360,3 +360,13 @@ def test_promote_streams_the_targets_release_command(dev: EnvUser) -> None:
     assert "hk-rp-prod: failed" in said(failed)
     listing = said(dev.heroku("releases", "-r", "prod", cwd=repo))
     assert re.search(r"Promote hk-rp-staging v2 release command failed", listing), listing
+
+
+def test_git_clone_fetches_the_deployed_code(dev: EnvUser, run_app: str) -> None:
+    workdir = dev.home / "clones"
+    workdir.mkdir()
+    dev.heroku("git:clone", "-a", run_app, cwd=workdir)
+    clone = workdir / run_app
+    assert (clone / "Procfile").read_text().startswith("web:")
+    remote = dev.git("remote", "get-url", "heroku", cwd=clone).stdout.strip()
+    assert remote == f"{dev.server.api_url}/{run_app}.git"
