@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from cove.addons import PostgresProvider, Provider
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
-from cove.api.routes import addon_resolve, addon_services, data_api
+from cove.api.routes import addon_resolve, addon_services, data_api, data_transfers
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import Forbidden, InvalidParams, NotFound
 from cove.services import addons
@@ -468,5 +468,5 @@ async def copy_addon(
 
 
 # The CLI's resolvers, the service catalogue and the data API (pg:*) ride with add-ons.
-for _module in (addon_resolve, addon_services, data_api):
+for _module in (addon_resolve, addon_services, data_api, data_transfers):
     router.include_router(_module.router)
