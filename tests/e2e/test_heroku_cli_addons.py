@@ -301,3 +301,23 @@ def test_pg_wait_killall_copy_reset_and_promote(h: HerokuUser, server: CoveServe
     assert schedule.returncode != 0
     assert "Cove doesn't schedule backups" in schedule.stderr
     h.heroku("apps:destroy", app, "--confirm", app)
+
+
+def test_redis_info_credentials_and_cli(h: HerokuUser, server: CoveServer) -> None:
+    app = "hk-redis"
+    h.heroku("apps:create", app)
+    h.heroku("addons:create", "heroku-redis", "-a", app)
+    info = h.heroku("redis:info", "-a", app).stdout
+    assert re.search(r"=== redis-[\w-]+ \(REDIS_URL\)", info)
+    assert re.search(r"Version:\s+\d+\.\d+", info)
+    url = server.api("GET", f"/apps/{app}/config-vars").json()["REDIS_URL"]
+    assert h.heroku("redis:credentials", "-a", app).stdout.strip() == url
+
+    cli = h.heroku("redis:cli", "-a", app, "--confirm", app, input="SET kept yes\nGET kept\n")
+    assert "Connecting to redis-" in cli.stdout
+    assert re.search(r"^127\.0\.0\.1:\d+> yes$", cli.stdout, re.M)  # GET after SET
+
+    refused = h.heroku("redis:maxmemory", "-a", app, "--policy", "noeviction", check=False)
+    assert refused.returncode != 0
+    assert "Cove doesn't change" in refused.stderr
+    h.heroku("apps:destroy", app, "--confirm", app)

@@ -13,7 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from cove.addons import PostgresProvider, Provider
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
-from cove.api.routes import addon_resolve, addon_services, data_api, data_transfers
+from cove.api.routes import (
+    addon_resolve,
+    addon_services,
+    data_api,
+    data_redis,
+    data_transfers,
+)
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import Forbidden, InvalidParams, NotFound
 from cove.services import addons
@@ -468,5 +474,5 @@ async def copy_addon(
 
 
 # The CLI's resolvers, the service catalogue and the data API (pg:*) ride with add-ons.
-for _module in (addon_resolve, addon_services, data_api, data_transfers):
+for _module in (addon_resolve, addon_services, data_api, data_transfers, data_redis):
     router.include_router(_module.router)
