@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.harness import CoveServer, User
@@ -320,4 +321,21 @@ def test_redis_info_credentials_and_cli(h: HerokuUser, server: CoveServer) -> No
     refused = h.heroku("redis:maxmemory", "-a", app, "--policy", "noeviction", check=False)
     assert refused.returncode != 0
     assert "Cove doesn't change" in refused.stderr
+    h.heroku("apps:destroy", app, "--confirm", app)
+
+
+def test_pg_credentials_rotate(h: HerokuUser, server: CoveServer) -> None:
+    app = "hk-pg-rotate"
+    h.heroku("apps:create", app)
+    h.heroku("addons:create", "heroku-postgresql", "-a", app)
+    before = server.api("GET", f"/apps/{app}/config-vars").json()["DATABASE_URL"]
+    h.heroku("pg:credentials:rotate", "-a", app, "--confirm", app)
+    after = server.api("GET", f"/apps/{app}/config-vars").json()["DATABASE_URL"]
+    assert after != before
+    assert after in h.heroku("pg:credentials:url", "-a", app).stdout
+    assert re.search(r"^\s+1\s*$", psql(h, app, "DATABASE", "select 1"), re.M)  # the new one works
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(before, connect_timeout=10).close()
+    releases = server.api("GET", f"/apps/{app}/releases").json()
+    assert "Update DATABASE by credential rotation" in releases[-1]["description"]
     h.heroku("apps:destroy", app, "--confirm", app)

@@ -311,6 +311,16 @@ class PostgresProvider:
             self._drop_database(admin, resource["database"])
             self._create_database(admin, resource["database"], resource["role"])
 
+    def set_password(self, resource: dict[str, Any], password: str) -> dict[str, Any]:
+        """The role's new password (``pg:credentials:rotate``); the resource that has it."""
+        with self._admin() as admin:
+            admin.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(resource["role"]), sql.Literal(password)
+                )
+            )
+        return {**resource, "password": password}
+
     def terminate_connections(self, resource: dict[str, Any]) -> int:
         """``pg:killall``: end every connection to the database; how many there were."""
         with self._admin() as admin:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -366,6 +367,24 @@ def update(
         if plan is not None:
             addon.plan = plan
         return view(s, addon)
+
+
+def replace_url(
+    store: Store, addon_id: str, resource: dict[str, Any], url: str, reason: str, user_id: str
+) -> None:
+    """New credentials of an add-on: its resource and URL, and the config var of each
+    attachment (a release per attached app)."""
+    with store.session() as s:
+        addon = s.get(AddOn, addon_id)
+        assert addon is not None
+        addon.resource = resource
+        addon.url = url
+        for x in view(s, addon).attachments:
+            app = s.get(App, x.app_id)
+            assert app is not None
+            description = f"Update {x.name} by {reason} (@ref:{addon.name})"
+            _set_var(s, app, f"{x.name}_URL", url, description, user_id)
+        store.emit(s, "addon.updated", addon.app_id, addon=addon.name)
 
 
 def destroy_for_app(store: Store, registry: Registry, app_id: str, user_id: str) -> None:

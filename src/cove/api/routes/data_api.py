@@ -5,6 +5,7 @@ port for it), and backed by Cove's Postgres add-on."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,35 @@ def get_credential(
     if name != "default":
         raise NotFound(f"Couldn't find the credential {name!r}: {db.addon.name} has only default.")
     return _credential(db, with_password=True)
+
+
+@router.post("/postgres/v0/databases/{ident}/credentials_rotation")
+@router.post("/postgres/v0/databases/{ident}/credentials/{name}/credentials_rotation")
+def rotate_credentials(
+    request: Request, ident: str, name: str = "default", account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """``pg:credentials:rotate``: a new password; every attached app's config var follows
+    (a release each, so dynos restart onto it)."""
+    db = find_database(request, ident, account)
+    if name != "default":
+        raise NotFound(f"Couldn't find the credential {name!r}: {db.addon.name} has only default.")
+    old = db.addon.resource
+    new = db.provider.set_password(old, secrets.token_urlsafe(24))
+    try:
+        addons.replace_url(
+            ctx(request).store,
+            db.addon.id,
+            new,
+            PostgresProvider.url(new),
+            "credential rotation",
+            account.id,
+        )
+    except BaseException:
+        db.provider.set_password(old, old["password"])  # the store still has the old one
+        raise
+    db.provider.terminate_connections(new)  # as Heroku's: connections are reset
+    audit(request, db.owner, account, f"Rotate the credentials of {db.addon.name}")
+    return {"message": f"The password of {db.addon.name} was rotated."}
 
 
 # -- database actions ------------------------------------------------------------------------
