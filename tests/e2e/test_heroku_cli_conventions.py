@@ -1,5 +1,6 @@
-"""`heroku apps:rename` from the real Heroku CLI: the app answers to its new name and the
-CLI moves the repo's `heroku` remote; a taken name is Heroku's error."""
+"""The real Heroku CLI on what Cove answers for itself: `heroku apps:rename` (the app
+answers to its new name, the CLI moves the repo's `heroku` remote, a taken name is
+Heroku's error), and the reference lists behind `heroku regions`, `stack` and `labs`."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ def test_heroku_apps_rename(tmp_path: Path, server: CoveServer, user: User) -> N
     assert server.api("GET", "/apps/hk-rename-old").status_code == 404
     info = heroku.heroku("apps:info", cwd=repo)  # the app found through the moved remote
     assert "=== hk-rename-new" in info.stdout
+
+
+def test_heroku_regions_stack_and_labs(tmp_path: Path, server: CoveServer, user: User) -> None:
+    heroku = HerokuUser.with_token(tmp_path / "heroku-home", user, server.admin_token)
+    heroku.heroku("apps:create", "hk-reference")
+    regions = heroku.heroku("regions").stdout
+    assert "local" in regions and "This Cove server" in regions
+    assert "* cove-debian-12" in heroku.heroku("stack", "-a", "hk-reference").stdout
+    labs = heroku.heroku("labs", "-a", "hk-reference").stdout
+    assert "=== App Features hk-reference" in labs
+    missing = heroku.heroku("labs:info", "preboot", "-a", "hk-reference", check=False)
+    assert missing.returncode != 0 and "Cove has no app features" in missing.stderr
