@@ -121,6 +121,14 @@ def test_reference_lists(server: CoveServer, made: None) -> None:
     assert server.api("GET", "/apps/no-such-app/features").status_code == 404
 
 
+def test_apps_are_created_in_coves_region_only(server: CoveServer) -> None:
+    made = server.api("POST", "/apps", json={"name": "conv-region", "region": "local"})
+    assert made.status_code == 201 and made.json()["region"]["name"] == "local"
+    elsewhere = server.api("POST", "/apps", json={"name": "conv-eu", "region": {"name": "eu"}})
+    assert elsewhere.status_code == 422 and "only one is local" in elsewhere.json()["message"]
+    assert server.api("GET", "/apps/conv-eu").status_code == 404
+
+
 def test_maintenance_as_heroku3_sends_it(server: CoveServer, made: None) -> None:
     path = f"/apps/{APPS[1]}"
     assert server.api("PATCH", path, json={"maintenance": 1}).json()["maintenance"] is True

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
+from cove.api.routes import reference
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.builder import validate_url
 from cove.domain.errors import Conflict, InvalidParams
@@ -58,6 +59,7 @@ def create_app(
     name = (body or {}).get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidParams("name must be a string.")
+    reference.check_region((body or {}).get("region"))
     app = apps.create(ctx(request).store, account.id, name or None)
     audit(request, app, account, "Initial release")
     audit(request, app, account, "Release v1 created")

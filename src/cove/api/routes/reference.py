@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from cove.api import serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import load_app
-from cove.domain.errors import NotFound
+from cove.domain.errors import InvalidParams, NotFound
 from cove.store import Account
 
 router = APIRouter()
@@ -39,6 +39,17 @@ def region() -> dict[str, Any]:
         "created_at": None,
         "updated_at": None,
     }
+
+
+def check_region(value: Any) -> None:
+    """A region asked for when an app is created (a name or id, or ``{"name"}``/``{"id"}``)
+    must be Cove's own. (A stack is not checked: heroku3 asks for ``cedar`` always.)"""
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("id")
+    if value is None:
+        return
+    if value not in (serializers.REGION["id"], serializers.REGION["name"]):
+        raise InvalidParams(f"Couldn't find that region ({value}): this Cove's only one is local.")
 
 
 def _one(item: dict[str, Any], ident: str, what: str) -> dict[str, Any]:
