@@ -48,7 +48,9 @@ def list_apps(
     "/apps",
     status_code=201,
     openapi_extra=openapi.json_body(
-        openapi.obj(name=openapi.STRING), {"name": "my-app"}, optional=True
+        openapi.obj(name=openapi.STRING, region=openapi.STRING, stack=openapi.STRING),
+        {"name": "my-app"},
+        optional=True,
     ),
 )
 def create_app(
