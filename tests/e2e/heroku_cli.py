@@ -84,6 +84,7 @@ class HerokuUser(User):
             HEROKU_PARTICLEBOARD_URL=api,  # else the token goes to particleboard.heroku.com
             # pg:* call the data API on this host name, with the API's scheme and port.
             HEROKU_DATA_HOST=urlsplit(api).hostname or "127.0.0.1",
+            PGDIAGNOSE_URL=urlsplit(api).hostname or "127.0.0.1",  # pg:diagnose, likewise
             HEROKU_API_KEY=self.token,
             DISABLE_TELEMETRY="true",
             HEROKU_SKIP_NEW_VERSION_CHECK="true",

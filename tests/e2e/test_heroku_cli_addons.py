@@ -339,3 +339,18 @@ def test_pg_credentials_rotate(h: HerokuUser, server: CoveServer) -> None:
     releases = server.api("GET", f"/apps/{app}/releases").json()
     assert "Update DATABASE by credential rotation" in releases[-1]["description"]
     h.heroku("apps:destroy", app, "--confirm", app)
+
+
+def test_pg_diagnose_runs_here(h: HerokuUser) -> None:
+    out = h.heroku("pg:diagnose", "-a", APP).stdout
+    report = re.search(rf"Report ([0-9a-f-]{{36}}) for {APP}::DATABASE_URL", out)
+    assert report, out
+    assert "GREEN: Connection Count" in out
+    assert "GREEN: Long Queries" in out
+    again = h.heroku("pg:diagnose", report.group(1), "-a", APP).stdout  # by its id
+    assert f"Report {report.group(1)}" in again
+    missing = h.heroku(
+        "pg:diagnose", "00000000-0000-4000-8000-000000000000", "-a", APP, check=False
+    )
+    assert missing.returncode != 0
+    assert "Couldn't find that report" in missing.stderr

@@ -311,6 +311,40 @@ class PostgresProvider:
             self._drop_database(admin, resource["database"])
             self._create_database(admin, resource["database"], resource["role"])
 
+    def diagnose(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        """``pg:diagnose``'s checks, as Heroku's report lists them (status green, yellow or
+        red; ``results`` the offending rows)."""
+        with psycopg.connect(self.url(resource), connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity"
+            ).fetchone()
+            count, most = row if row else (0, 100)
+            slow: dict[str, list[Any]] = {}
+            for name, state in (("Long Queries", "active"), ("Idle in Transaction", "idle in%")):
+                slow[name] = conn.execute(
+                    "SELECT pid, (now() - query_start)::text, left(query, 60) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND state LIKE %s"
+                    " AND now() - query_start > interval '1 minute' AND pid <> pg_backend_pid()",
+                    (state,),
+                ).fetchall()
+        share = count / most if most else 0
+        checks: list[dict[str, Any]] = [
+            {
+                "name": "Connection Count",
+                "status": "red" if share > 0.9 else "yellow" if share > 0.75 else "green",
+                "results": {"count": count, "max_connections": most},
+            }
+        ]
+        for name, rows in slow.items():
+            checks.append(
+                {
+                    "name": name,
+                    "status": "yellow" if rows else "green",
+                    "results": [{"pid": r[0], "duration": r[1], "query": r[2]} for r in rows],
+                }
+            )
+        return checks
+
     def set_password(self, resource: dict[str, Any], password: str) -> dict[str, Any]:
         """The role's new password (``pg:credentials:rotate``); the resource that has it."""
         with self._admin() as admin:

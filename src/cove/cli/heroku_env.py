@@ -57,6 +57,9 @@ def environment(api_url: str, ca: str | None, token: str | None) -> list[str]:
         "# pg:* call the data API, which this same server answers: the CLI keeps the",
         "# API's scheme and port for it, so only the host name goes here.",
         _export("HEROKU_DATA_HOST", host),
+        "# pg:diagnose: here too, not to pgdiagnose.herokai.com (which would get your token",
+        "# and the database's URL).",
+        _export("PGDIAGNOSE_URL", host),
     ]
     if ca is not None:
         lines += [

@@ -17,6 +17,7 @@ from cove.api.routes import (
     addon_resolve,
     addon_services,
     data_api,
+    data_diagnose,
     data_redis,
     data_transfers,
 )
@@ -474,5 +475,12 @@ async def copy_addon(
 
 
 # The CLI's resolvers, the service catalogue and the data API (pg:*) ride with add-ons.
-for _module in (addon_resolve, addon_services, data_api, data_transfers, data_redis):
+for _module in (
+    addon_resolve,
+    addon_services,
+    data_api,
+    data_transfers,
+    data_redis,
+    data_diagnose,
+):
     router.include_router(_module.router)
