@@ -354,3 +354,12 @@ def test_pg_diagnose_runs_here(h: HerokuUser) -> None:
     )
     assert missing.returncode != 0
     assert "Couldn't find that report" in missing.stderr
+
+
+def test_pg_links_and_upgrade(h: HerokuUser) -> None:
+    links = h.heroku("pg:links", "-a", APP, check=False)
+    assert links.returncode == 0, links.stderr
+    assert "No data sources are linked into this database" in links.stdout
+    upgrade = h.heroku("pg:upgrade:run", "-a", APP, "--confirm", APP, check=False)
+    assert upgrade.returncode != 0
+    assert "there is no other version to upgrade to" in upgrade.stderr.replace("\n ›   ", " ")

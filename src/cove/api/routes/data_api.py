@@ -219,3 +219,33 @@ def schedule(
         "Cove doesn't schedule backups: capture them with pg:backups:capture (from cron, "
         "for example)."
     )
+
+
+@router.get("/client/v11/databases/{ident}/links")
+def links(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    """``pg:links``: Cove's databases have no links (foreign data wrappers between them)."""
+    find_database(request, ident, account)
+    return []
+
+
+@router.post("/client/v11/databases/{ident}/links")
+def create_link(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    db = find_database(request, ident, account)
+    raise InvalidParams(f"Cove doesn't link databases ({db.addon.name}).")
+
+
+@router.post("/client/v11/databases/{ident}/upgrade/{action}")
+def upgrade(
+    request: Request, ident: str, action: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    """``pg:upgrade:*``: every database runs the one PostgreSQL server of this Cove."""
+    db = find_database(request, ident, account)
+    version = db.provider.info(db.addon.resource).get("version", "")
+    raise InvalidParams(
+        f"{db.addon.name} runs this Cove's PostgreSQL server ({version}); there is no other "
+        "version to upgrade to. Move data between servers with pg:backups."
+    )
