@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +20,39 @@ from cove.logs import HISTORY, LogFilter
 from cove.store import Account
 
 router = APIRouter()
+
+# The Heroku CLI reads the stream with Node's fetch, which gives up on a body that sends
+# nothing for 5 minutes: a quiet `heroku logs --tail` would end with "Body Timeout Error".
+# An SSE comment (ignored by EventSource) now and then keeps it open.
+KEEPALIVE_SECONDS = 30.0
+KEEPALIVE = b": keepalive\n\n"
+
+
+async def with_keepalives(lines: AsyncIterator[str], every: float) -> AsyncIterator[str | None]:
+    """``lines``, with ``None`` each time ``every`` seconds pass without one. The next line
+    is awaited in a task that outlives the waits: cancelling the generator's own ``anext``
+    would close it (and end the tail)."""
+    pending = asyncio.ensure_future(anext(lines))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not done:
+                yield None
+                continue
+            try:
+                line = pending.result()
+            except StopAsyncIteration:
+                return
+            yield line
+            pending = asyncio.ensure_future(anext(lines))
+    finally:
+        if not pending.done():
+            pending.cancel()  # the generator's own finally runs (the tail is dropped)
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        aclose = getattr(lines, "aclose", None)  # an async generator: run its finally now
+        if aclose is not None:
+            await aclose()
 
 
 @router.post(
@@ -82,8 +117,12 @@ async def stream_logs(request: Request, token: str) -> StreamingResponse:
     lines = ctx(request).logs.stream(session.app_id, session.lines, session.where, session.tail)
 
     async def body() -> AsyncIterator[bytes]:
-        async for line in lines:
-            yield (f"data: {line}\n\n" if sse else f"{line}\n").encode()
+        if not sse:
+            async for line in lines:
+                yield f"{line}\n".encode()
+            return
+        async for event in with_keepalives(lines, KEEPALIVE_SECONDS):
+            yield KEEPALIVE if event is None else f"data: {event}\n\n".encode()
 
     media = "text/event-stream" if sse else "text/plain; charset=utf-8"
     return StreamingResponse(body(), media_type=media, headers={"Cache-Control": "no-cache"})
