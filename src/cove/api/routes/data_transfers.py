@@ -171,10 +171,17 @@ def get_transfer(
     account: Account = Depends(current_account),
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
-    for restore in _app_restores(request, app):
-        if transfer in (restore["uuid"], str(restore["num"])):
+    restores = _app_restores(request, app)
+    for restore in restores:
+        if transfer == restore["uuid"]:
             return restore
-    backup, db = _find_transfer(request, app, transfer)
+    try:  # a number names a backup first (pg:backups:info bNNN), then a restore or copy
+        backup, db = _find_transfer(request, app, transfer)
+    except NotFound:
+        for restore in restores:
+            if transfer == str(restore["num"]):
+                return restore
+        raise
     return _transfer(request, backup, db, verbose)
 
 
