@@ -3,28 +3,12 @@ attachments an identifier names, with and without an app."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cove.addons import catalog
 from cove.services import addon_resolve, apps
-from cove.store import Account, AddOn, App, Attachment, Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'cove.db'}")
-    s.migrate()
-    return s
-
-
-def account(store: Store, email: str) -> str:
-    with store.session() as s:
-        row = Account(email=email)
-        s.add(row)
-        s.flush()
-        return row.id
+from cove.store import AddOn, App, Attachment, Store
+from tests.unit.accounts import add_account
 
 
 def addon(store: Store, app: App, name: str, service: str, attach: dict[str, str]) -> AddOn:
@@ -42,8 +26,8 @@ def addon(store: Store, app: App, name: str, service: str, attach: dict[str, str
 def world(store: Store) -> dict[str, str]:
     """Two apps of one owner: `shop` owns a database (DATABASE there, SHARED_DB on
     `worker`) and a cache; a stranger owns a database too."""
-    owner = account(store, "dev@example.com")
-    stranger = account(store, "other@example.com")
+    owner = add_account(store, "dev@example.com")
+    stranger = add_account(store, "other@example.com")
     shop = apps.create(store, owner, "shop")
     worker = apps.create(store, owner, "worker")
     theirs = apps.create(store, stranger, "theirs")

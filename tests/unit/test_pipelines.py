@@ -4,29 +4,13 @@ only its target, and the error paths."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cove.cli.pipelines import guess
 from cove.domain.errors import InvalidParams, NotFound
 from cove.services import apps, config, formation, pipelines, releases
-from cove.store import Account, App, Build, Release, Slug, Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'cove.db'}")
-    s.migrate()
-    return s
-
-
-def account(store: Store, email: str) -> str:
-    with store.session() as s:
-        row = Account(email=email)
-        s.add(row)
-        s.flush()
-        return row.id
+from cove.store import App, Build, Release, Slug, Store
+from tests.unit.accounts import add_account
 
 
 def deploy(store: Store, app: App, owner: str, *, phase: bool = False, commit: str = "c1") -> str:
@@ -51,7 +35,7 @@ def deploy(store: Store, app: App, owner: str, *, phase: bool = False, commit: s
 
 @pytest.fixture
 def owner(store: Store) -> str:
-    return account(store, "dev@example.com")
+    return add_account(store, "dev@example.com")
 
 
 def two_stage(store: Store, owner: str) -> tuple[App, App]:
@@ -94,7 +78,7 @@ def test_an_app_is_in_one_pipeline_at_most(store: Store, owner: str) -> None:
 
 def test_another_users_pipeline_reads_as_missing(store: Store, owner: str) -> None:
     two_stage(store, owner)
-    stranger = account(store, "eve@example.com")
+    stranger = add_account(store, "eve@example.com")
     with pytest.raises(NotFound):
         pipelines.get(store, "shop", stranger)
     assert pipelines.list_pipelines(store, stranger) == []
