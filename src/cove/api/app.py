@@ -13,6 +13,7 @@ from cove.api.routes import (
     addons,
     apps,
     builds,
+    domains,
     dynos,
     formation,
     log_drains,
@@ -69,6 +70,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         reference,
         slugs,
         tls,
+        domains,
     ):
         api.include_router(module.router)
     for router in extra:

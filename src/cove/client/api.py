@@ -32,6 +32,7 @@ from cove.client.types import (
     Build,
     BuildpackInstallation,
     Credentials,
+    Domain,
     Dyno,
     Formation,
     FormationUpdate,
@@ -473,6 +474,23 @@ class CoveClient:
         """Remove a drain named by its URL, token or id (a URL goes whole, %-encoded)."""
         data = self._request("DELETE", f"/apps/{_seg(app)}/log-drains/{_seg(drain)}")
         return cast(LogDrain, data)
+
+    # -- domains ----------------------------------------------------------------------------
+
+    def list_domains(self, app: str) -> list[Domain]:
+        return cast(list[Domain], self._request("GET", f"/apps/{_seg(app)}/domains"))
+
+    def create_domain(self, app: str, hostname: str) -> Domain:
+        body = {"hostname": hostname, "sni_endpoint": None}
+        return cast(Domain, self._request("POST", f"/apps/{_seg(app)}/domains", json=body))
+
+    def get_domain(self, app: str, hostname: str) -> Domain:
+        data = self._request("GET", f"/apps/{_seg(app)}/domains/{_seg(hostname)}")
+        return cast(Domain, data)
+
+    def delete_domain(self, app: str, hostname: str) -> Domain:
+        data = self._request("DELETE", f"/apps/{_seg(app)}/domains/{_seg(hostname)}")
+        return cast(Domain, data)
 
     # -- buildpacks -------------------------------------------------------------------------
 

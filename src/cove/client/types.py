@@ -125,6 +125,19 @@ class LogSession(TypedDict):
     logplex_url: str
 
 
+class Domain(TypedDict):
+    id: str
+    hostname: str
+    kind: str  # heroku (the app's default hostname) | custom
+    cname: str | None  # the DNS target: <app>.<COVE_DOMAIN>
+    status: str
+    acm_status: str | None
+    sni_endpoint: IdName | None
+    app: IdName
+    created_at: str
+    updated_at: str
+
+
 class LogDrain(TypedDict):
     id: str
     url: str  # as added: it may hold credentials

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from cove.router.table import Backend, RouteTable, WebState
-from cove.services import dynos
+from cove.services import domains, dynos
 from cove.store import App, Store
 
 # Events after which an app's route may differ: its existence and maintenance flag, its
@@ -21,6 +21,9 @@ ROUTE_EVENTS = frozenset(
         "dyno.changed",
         "formation.changed",
         "release.created",
+        "domain.created",
+        "domain.updated",
+        "domain.deleted",
     }
 )
 
@@ -50,11 +53,11 @@ class RouteFeed:
         self.table = table
         self.app_ids: dict[str, str] = {}  # app name -> id, for attributing router logs
 
-    def _load(self, app_id: str) -> tuple[App | None, list[Backend], WebState]:
+    def _load(self, app_id: str) -> tuple[App | None, list[Backend], WebState, list[str]]:
         with self.store.session() as s:
             app = s.get(App, app_id)
         if app is None:
-            return None, [], WebState.NONE
+            return None, [], WebState.NONE, []
         web = dynos.web_process(self.store, app_id)
         backends = [
             Backend(d.name, d.host or "127.0.0.1", d.port)
@@ -64,10 +67,10 @@ class RouteFeed:
         state = web_state(web.quantity, web.declared, (d.state for d in web.dynos))
         if state is WebState.UP and not backends:
             state = WebState.STARTING  # up, but without a port yet
-        return app, backends, state
+        return app, backends, state, domains.hostnames_of(self.store, app_id)
 
     async def _refresh(self, app_id: str, name: str | None) -> None:
-        app, backends, state = await asyncio.to_thread(self._load, app_id)
+        app, backends, state, hosts = await asyncio.to_thread(self._load, app_id)
         if app is None:
             if name:
                 self.table.remove_app(name)
@@ -79,6 +82,7 @@ class RouteFeed:
         self.app_ids[app.name] = app.id
         self.table.set_app(app.name, maintenance=app.maintenance)
         self.table.set_backends(app.name, backends, state=state)
+        self.table.set_domains(app.name, hosts)
 
     async def run(self) -> None:
         cursor = await asyncio.to_thread(self.store.last_event_id)

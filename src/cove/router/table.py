@@ -126,6 +126,15 @@ class RouteTable:
         self._domains.setdefault(app, set()).add(host)
         self._hosts[host] = self._routes[app]
 
+    def set_domains(self, app: str, hostnames: Sequence[str]) -> None:
+        """Serve ``app`` at exactly these custom hostnames (``*.example.com`` wildcards
+        match one label); hostnames it had before and not now stop routing to it."""
+        wanted = {normalize_host(h) for h in hostnames}
+        for host in self._domains.get(app, set()) - wanted:
+            self.remove_domain(app, host)
+        for host in wanted:
+            self.add_domain(app, host)
+
     def remove_domain(self, app: str, hostname: str) -> None:
         host = normalize_host(hostname)
         self._domains.get(app, set()).discard(host)
@@ -140,7 +149,14 @@ class RouteTable:
         return sorted(self._routes)
 
     def lookup(self, host_header: str) -> Route | None:
-        return self._hosts.get(normalize_host(host_header))
+        return self._find(normalize_host(host_header))
+
+    def _find(self, host: str) -> Route | None:
+        """An exact hostname first, else a wildcard one label up (``*.example.com``)."""
+        route = self._hosts.get(host)
+        if route is None and "." in host:
+            route = self._hosts.get("*." + host.partition(".")[2])
+        return route
 
     def resolve(self, host_header: bytes) -> tuple[Route | None, str]:
         """The router's lookup: raw Host header -> (route, normalized hostname)."""
@@ -149,7 +165,7 @@ class RouteTable:
             host = normalize_host(host_header.decode("latin-1"))
             if len(self._normalized) < 4096:  # bounded: Host headers are client-controlled
                 self._normalized[host_header] = host
-        return self._hosts.get(host), host
+        return self._find(host), host
 
     def _hostnames(self, app: str) -> list[str]:
         return [self.default_host(app), *self._domains.get(app, ())]

@@ -233,3 +233,18 @@ class PromotionTarget(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     release_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class Domain(Timestamps, Base):
+    """A custom hostname an app is served at (the default ``<app>.<COVE_DOMAIN>`` is not a
+    row: the API lists it as kind ``heroku``). ``hostname`` is unique across apps."""
+
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    hostname: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="custom")
+    cname: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    acm_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    sni_endpoint: Mapped[str | None] = mapped_column(String(64), default=None)
