@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -124,11 +126,39 @@ def test_login_with_token_verifies_and_writes_netrc(home: Path) -> None:
     assert all(e.login == "dev@example.com" and e.password == "good" for e in entries.values())
 
 
-def test_login_prompts_for_hidden_token(home: Path) -> None:
-    result = run(["login"], account_api("typed"), input="typed\n")
+def password_api(email: str, password: str, token: str) -> Handler:
+    """POST /oauth/authorizations with Basic email:password makes ``token``."""
+    basic = "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/authorizations":
+            if request.headers.get("Authorization") != basic:
+                return httpx.Response(
+                    401, json={"id": "unauthorized", "message": "Invalid credentials provided."}
+                )
+            body = json.loads(request.content)
+            assert body["description"].startswith("Cove CLI login from ")
+            return httpx.Response(201, json={"id": "a1", "access_token": {"token": token}})
+        return account_api(token)(request)
+
+    return handler
+
+
+def test_login_prompts_for_email_and_hidden_password(home: Path) -> None:
+    api = password_api("dev@example.com", "s3cret-pass", "new-token")
+    result = run(["login"], api, input="dev@example.com\ns3cret-pass\n")
     assert result.exit_code == 0, result.output
-    assert "typed" not in result.stdout  # hidden input is not echoed
-    assert read_netrc()["127.0.0.1:5055"].password == "typed"
+    assert "s3cret-pass" not in result.output  # hidden input is not echoed
+    assert result.stdout.endswith("Logged in as dev@example.com\n")
+    assert read_netrc()["127.0.0.1:5055"].password == "new-token"
+
+
+def test_login_with_wrong_password_fails_clearly(home: Path) -> None:
+    api = password_api("dev@example.com", "s3cret-pass", "new-token")
+    result = run(["login"], api, input="dev@example.com\nwrong-pass\n")
+    assert result.exit_code == 1
+    assert " ▸    Login failed: wrong email or password." in result.stderr
+    assert not (home / ".netrc").exists()
 
 
 def test_login_uses_api_url_host(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,11 +175,29 @@ def test_login_with_bad_token_fails_and_writes_nothing(home: Path) -> None:
     assert not (home / ".netrc").exists()
 
 
-def test_logout_removes_entries(home: Path) -> None:
+def test_logout_revokes_the_token_and_removes_entries(home: Path) -> None:
     write_netrc_entries(["127.0.0.1:5055", "127.0.0.1", "other"], "a@x", "t")
-    result = run(["logout"])
+    seen: list[tuple[str, str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("Authorization")))
+        return httpx.Response(200, json={})
+
+    result = run(["logout"], handler)
     assert result.exit_code == 0, result.output
+    assert seen == [("DELETE", "/oauth/sessions/~", "Bearer t")]
     assert set(read_netrc()) == {"other"}
+
+
+def test_logout_forgets_the_token_when_the_server_refuses(home: Path) -> None:
+    write_netrc_entries(["127.0.0.1:5055", "127.0.0.1"], "a@x", "t")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"id": "unauthorized", "message": "Invalid."})
+
+    result = run(["logout"], handler)
+    assert result.exit_code == 0, result.output
+    assert not read_netrc()
 
 
 def test_whoami_and_token_use_netrc_token(home: Path) -> None:

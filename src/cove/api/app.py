@@ -23,6 +23,7 @@ from cove.api.routes import (
     releases,
     slugs,
     tls,
+    users,
 )
 
 # Every error answer has Heroku's shape (see errors.py); the schema says so.
@@ -58,6 +59,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
     api.add_middleware(request_headers.ResponseHeaders)
     for module in (
         account,
+        users,
         apps,
         releases,
         formation,

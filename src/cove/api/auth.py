@@ -1,4 +1,5 @@
-"""Authentication: ``Bearer <token>`` or Basic with the token as password (git, heroku3)."""
+"""Authentication: ``Bearer <token>`` or Basic with the token as password (git, heroku3);
+Basic ``email:password`` only where a token is made (``POST /oauth/authorizations``)."""
 
 from __future__ import annotations
 
@@ -47,19 +48,31 @@ def basic_user(header: str | None) -> str | None:
         return None
 
 
-def account_for(store: Store, header: str | None) -> tuple[Account, str]:
-    """The account (and token) an ``Authorization`` header belongs to."""
+# The one route where Basic email:password is accepted: logging in makes a token there.
+LOGIN_PATH = "/oauth/authorizations"
+
+
+def account_for(store: Store, header: str | None, path: str = "") -> tuple[Account, str]:
+    """The account (and token, or "" for a password) an ``Authorization`` header
+    belongs to. A password is checked only on ``LOGIN_PATH`` and only once the secret
+    is no token (``heroku login -i`` with a token as the password keeps working)."""
     token = token_from_header(header)
     if token is None:
         raise Unauthorized("Invalid credentials provided.")
-    return accounts.authenticate(store, token), token
+    try:
+        return accounts.authenticate(store, token), token
+    except Unauthorized:
+        email = basic_user(header)
+        if path.rstrip("/") != LOGIN_PATH or not email or "@" not in email:
+            raise
+    return accounts.password_login(store, email, token), ""
 
 
 def authenticator(store: Store) -> limits.Authenticate:
     """``account_for`` off the event loop, for the body guard."""
 
-    async def authenticate(header: str | None) -> tuple[Account, str]:
-        return await run_in_threadpool(account_for, store, header)
+    async def authenticate(header: str | None, path: str) -> tuple[Account, str]:
+        return await run_in_threadpool(account_for, store, header, path)
 
     return authenticate
 
@@ -69,8 +82,15 @@ def current_account(
 ) -> Account:
     """FastAPI dependency: the account the request's token belongs to (already known when
     the body guard authenticated the request before reading its body)."""
+    return current_credentials(request)[0]
+
+
+def current_credentials(request: Request) -> tuple[Account, str]:
+    """The account and the token the request used ("" when it logged in by password)."""
     known: tuple[Account, str] | None = request.scope.get(limits.ACCOUNT)
-    account, _token = known or account_for(
-        request.app.state.ctx.store, request.headers.get("authorization")
-    )
-    return account
+    if known is None:
+        # Kept, so a password (a costly hash) is checked once per request.
+        known = request.scope[limits.ACCOUNT] = account_for(
+            request.app.state.ctx.store, request.headers.get("authorization"), request.url.path
+        )
+    return known

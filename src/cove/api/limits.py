@@ -37,8 +37,8 @@ from cove.store import Account
 ACCOUNT = "cove.account"  # (account, token) of a request authenticated before its body
 BUDGET = "cove.body_budget"  # the request's ``Budget``
 
-# Checks an Authorization header: the account and token, or ``Unauthorized``.
-Authenticate = Callable[[str | None], Awaitable[tuple[Account, str]]]
+# Checks an Authorization header (for a path): the account and token, or ``Unauthorized``.
+Authenticate = Callable[[str | None, str], Awaitable[tuple[Account, str]]]
 
 # A push's request holds its ref update commands before the pack; git itself refuses a
 # pack over the limit (see gitreceiver), the request may be this much larger.
@@ -126,7 +126,9 @@ class BodyGuard:
         budget = scope[BUDGET] = budget_for(scope, self.limits)
         if budget.kind == "api":  # git and source uploads check their own credentials
             try:
-                scope[ACCOUNT] = await self.authenticate(headers.get("authorization"))
+                scope[ACCOUNT] = await self.authenticate(
+                    headers.get("authorization"), scope["path"]
+                )
             except Unauthorized as exc:
                 await errors.response_for(exc)(scope, receive, _closing(send))
                 return

@@ -1,8 +1,11 @@
-"""`cove login`, `cove logout`, `cove auth:whoami`, `cove auth:token`."""
+"""`cove login`, `cove logout`, `cove auth:whoami`, `cove auth:token`, and the tokens
+of the account: `cove authorizations`, `authorizations:create`, `authorizations:revoke`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from pathlib import Path
 
 import click
@@ -15,11 +18,12 @@ from cove.cli.context import (
     remove_netrc_entries,
     write_netrc_entries,
 )
-from cove.cli.output import action, echo
+from cove.cli.output import CliError, action, echo, format_time, table
+from cove.client import ApiConnectionError, ApiError
 
 
 @click.command("login")
-@click.option("--token", metavar="TOKEN", help="API token (default: prompt, or COVE_API_KEY)")
+@click.option("--token", metavar="TOKEN", help="log in with an API token instead of a password")
 @click.option(
     "--ca",
     "ca",
@@ -34,15 +38,27 @@ from cove.cli.output import action, echo
 )
 @pass_state
 def login(state: CliState, token: str | None, ca: Path | None, ca_fingerprint: str | None) -> None:
-    """Log in with an API token and store it in ~/.netrc (and the server's CA next to it)."""
+    """Log in with your email and password (or an API token) and store a new API token in
+    ~/.netrc (and the server's CA next to it)."""
     token = token or os.environ.get("COVE_API_KEY")
-    if not token:
-        token = click.prompt("Cove API token", hide_input=True).strip()
-    if not token:
-        raise click.UsageError("An API token is required.")
     if state.transport is None:  # (an injected transport, in tests, has no TLS)
-        # Trust first: the token goes only to a server whose certificate checks out.
+        # Trust first: credentials go only to a server whose certificate checks out.
         trust.establish(state.api_url, ca, ca_fingerprint)
+    if not token:
+        email = click.prompt("Email").strip()
+        password = click.prompt("Password", hide_input=True)
+        if not email or not password:
+            raise click.UsageError("An email and a password are required.")
+        description = f"Cove CLI login from {socket.gethostname()}"
+        try:
+            created = state.client(token="").create_authorization(
+                email, password, description=description
+            )
+        except ApiError as exc:
+            if exc.status == 401:
+                raise CliError("Login failed: wrong email or password.") from exc
+            raise
+        token = created["access_token"]["token"]
     account = state.client(token=token).get_account()
     email = account["email"]
     write_netrc_entries(netrc_machines(state.api_url), email, token)
@@ -52,8 +68,11 @@ def login(state: CliState, token: str | None, ca: Path | None, ca_fingerprint: s
 @click.command("logout")
 @pass_state
 def logout(state: CliState) -> None:
-    """Remove the stored API token from ~/.netrc."""
+    """Revoke the stored API token and remove it from ~/.netrc."""
     with action("Logging out"):
+        # Already revoked, server away or not logged in: still forget the token here.
+        with contextlib.suppress(ApiError, ApiConnectionError, CliError):
+            state.client().delete_session()
         remove_netrc_entries(netrc_machines(state.api_url))
 
 
@@ -71,9 +90,47 @@ def token(state: CliState) -> None:
     echo(state.token())
 
 
+@click.command("authorizations")
+@pass_state
+def authorizations(state: CliState) -> None:
+    """List the API tokens of your account (their values are shown only at creation)."""
+    rows = state.client().list_authorizations()
+    if not rows:
+        echo("No authorizations.")
+        return
+    lines = table(
+        [[r["id"], r.get("description") or "", format_time(r["created_at"])] for r in rows]
+    )
+    for line in lines:
+        echo(line)
+
+
+@click.command("authorizations:create")
+@click.option("-d", "--description", default="Created with cove authorizations:create")
+@pass_state
+def authorizations_create(state: CliState, description: str) -> None:
+    """Create a new API token (shown once)."""
+    created = state.client().create_token(description)
+    echo(f"Client:      {created['id']}")
+    echo(f"Description: {description}")
+    echo(f"Token:       {created['access_token']['token']}")
+
+
+@click.command("authorizations:revoke")
+@click.argument("authorization_id", metavar="ID")
+@pass_state
+def authorizations_revoke(state: CliState, authorization_id: str) -> None:
+    """Revoke an API token by its id (see `cove authorizations`)."""
+    with action(f"Revoking authorization {authorization_id}"):
+        state.client().revoke_authorization(authorization_id)
+
+
 COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [
     (login, ("auth:login",)),
     (logout, ("auth:logout",)),
     (whoami, ("whoami",)),
     (token, ()),
+    (authorizations, ("authorizations:list",)),
+    (authorizations_create, ()),
+    (authorizations_revoke, ("authorizations:destroy",)),
 ]

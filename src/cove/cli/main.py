@@ -29,6 +29,7 @@ from cove.cli import (
     releases,
     run,
     server,
+    users,
 )
 from cove.cli.context import CliState
 from cove.cli.output import CliError
@@ -36,6 +37,7 @@ from cove.client import ApiConnectionError, ApiError
 
 TOPICS = [
     auth,
+    users,
     apps,
     config,
     releases,

@@ -227,6 +227,34 @@ class CoveClient:
         data = self._request("POST", "/oauth/authorizations", json=body, auth=(email, password))
         return cast(OAuthAuthorization, data)
 
+    def create_token(self, description: str) -> OAuthAuthorization:
+        """`POST /oauth/authorizations` with this client's token: a new token."""
+        data = self._request("POST", "/oauth/authorizations", json={"description": description})
+        return cast(OAuthAuthorization, data)
+
+    def list_authorizations(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._request("GET", "/oauth/authorizations"))
+
+    def revoke_authorization(self, authorization_id: str) -> dict[str, Any]:
+        path = f"/oauth/authorizations/{quote(authorization_id, safe='')}"
+        return cast(dict[str, Any], self._request("DELETE", path))
+
+    def delete_session(self) -> None:
+        """`DELETE /oauth/sessions/~`: revokes the token in use (logout)."""
+        self._request("DELETE", "/oauth/sessions/~")
+
+    # -- users (admins) and collaborators ---------------------------------------------------
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._request("GET", "/users"))
+
+    def create_user(self, email: str, password: str) -> dict[str, Any]:
+        body = {"email": email, "password": password}
+        return cast(dict[str, Any], self._request("POST", "/users", json=body))
+
+    def remove_user(self, email: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self._request("DELETE", f"/users/{quote(email, safe='')}"))
+
     # -- apps -------------------------------------------------------------------------------
 
     def list_apps(self) -> list[App]:

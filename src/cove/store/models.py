@@ -33,6 +33,10 @@ class Account(Timestamps, Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(255), default="")
+    # An argon2id hash (PHC string); None until a password is set (token-only accounts).
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Admins manage users and may act on every app.
+    admin: Mapped[bool] = mapped_column(default=False)
 
 
 class Token(Timestamps, Base):
@@ -57,6 +61,16 @@ class App(Timestamps, Base):
     released_at: Mapped[datetime | None] = mapped_column(default=None)
     # The unprivileged Unix user the app's builds and dynos run as (when Cove runs as root).
     uid: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+
+
+class Collaborator(Timestamps, Base):
+    """An account, other than the owner, that may act on an app."""
+
+    __tablename__ = "collaborators"
+    __table_args__ = (UniqueConstraint("app_id", "account_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
 
 
 class Slug(Timestamps, Base):

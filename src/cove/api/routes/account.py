@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 
 from cove.api import serializers
-from cove.api.auth import basic_user, current_account
+from cove.api.auth import current_account, current_credentials
 from cove.api.request_headers import RATE_LIMIT_REMAINING
 from cove.api.routes.common import ctx
-from cove.domain.errors import Unauthorized
+from cove.domain.errors import InvalidParams, NotFound
 from cove.services import accounts
-from cove.store import Account
+from cove.store import Account, Token
 
 router = APIRouter()
 
@@ -28,30 +28,66 @@ def rate_limits(_: Account = Depends(current_account)) -> dict[str, Any]:
     return {"remaining": RATE_LIMIT_REMAINING}
 
 
-@router.post("/oauth/authorizations", status_code=201)
-def create_authorization(
-    request: Request, account: Account = Depends(current_account)
-) -> dict[str, Any]:
-    """`heroku login -i` sends Basic email:password; Cove takes an API token as the
-    password and answers with a new token for the CLI."""
-    user = basic_user(request.headers.get("authorization"))
-    if user and "@" in user and user != account.email:
-        raise Unauthorized("Invalid credentials provided.")
-    token = accounts.create_token(ctx(request).store, account.id, "Heroku CLI login")
+def _authorization(row: Token, account: Account, token: str | None = None) -> dict[str, Any]:
+    """Heroku's oauth-authorization shape; the token itself only when just created."""
     return {
-        "id": token[-12:],
-        "access_token": {"token": token, "expires_in": None},
-        "user": {"id": account.id, "email": account.email},
-        "description": "CLI login",
+        "id": row.id,
+        "description": row.description,
+        "access_token": None
+        if token is None
+        else {"id": row.id, "token": token, "expires_in": None},
         "scope": ["global"],
+        "user": {"id": account.id, "email": account.email, "full_name": account.name},
+        "created_at": serializers.iso(row.created_at),
+        "updated_at": serializers.iso(row.updated_at),
     }
 
 
+@router.post("/oauth/authorizations", status_code=201)
+def create_authorization(
+    request: Request,
+    body: dict[str, Any] | None = Body(default=None),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """A new token. `heroku login -i` and `cove login` send Basic email:password; any
+    token of the account works too (``cove authorizations:create``)."""
+    description = (body or {}).get("description") or "Created by the API"
+    if not isinstance(description, str) or len(description) > 255:
+        raise InvalidParams("description must be a string of at most 255 characters.")
+    row, token = accounts.create_authorization(ctx(request).store, account.id, description)
+    return _authorization(row, account, token)
+
+
 @router.get("/oauth/authorizations")
-def list_authorizations(_: Account = Depends(current_account)) -> list[dict[str, Any]]:
-    return []
+def list_authorizations(
+    request: Request, account: Account = Depends(current_account)
+) -> list[dict[str, Any]]:
+    rows = accounts.list_authorizations(ctx(request).store, account.id)
+    return [_authorization(row, account) for row in rows]
+
+
+@router.get("/oauth/authorizations/{ident}")
+def get_authorization(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    for row in accounts.list_authorizations(ctx(request).store, account.id):
+        if row.id == ident:
+            return _authorization(row, account)
+    raise NotFound(f"Couldn't find that authorization. ({ident})")
+
+
+@router.delete("/oauth/authorizations/{ident}")
+def revoke_authorization(
+    request: Request, ident: str, account: Account = Depends(current_account)
+) -> dict[str, Any]:
+    row = accounts.revoke_authorization(ctx(request).store, account.id, ident)
+    return _authorization(row, account)
 
 
 @router.delete("/oauth/sessions/~")
-def delete_session(_: Account = Depends(current_account)) -> dict[str, Any]:
+def delete_session(request: Request, _: Account = Depends(current_account)) -> dict[str, Any]:
+    """Logging out (`heroku logout`, `cove logout`) revokes the token it used."""
+    _account, token = current_credentials(request)
+    if token:
+        accounts.revoke_token(ctx(request).store, token)
     return {}
