@@ -1,5 +1,7 @@
 """Teams on one Cove: users made by the admin log in with email and password (``cove
-login``, ``heroku login -i``), list and revoke their tokens; admins alone manage users."""
+login``, ``heroku login -i``), list and revoke their tokens; admins alone manage users.
+User B can't see, read, push to, tail, ``run`` in or read the add-on credentials of user
+A's app until A adds B with ``access:add``, and can't again once removed."""
 
 from __future__ import annotations
 
@@ -142,3 +144,116 @@ def test_heroku_login_interactive_with_email_and_password(
     status, output = heroku_login(other, "hk@example.com", "wrong-pass-1")
     assert status != 0
     assert b"Invalid credentials provided" in output
+
+
+# -- access to another user's app -----------------------------------------------------------
+
+SHARED = "acc-shared"
+SECRET = "config-value-9f3c2e"
+NOT_FOUND = "Couldn't find that app."
+
+
+@pytest.fixture(scope="module")
+def owner_a(tmp_path_factory: pytest.TempPathFactory, server: CoveServer, admin: User) -> User:
+    """User A, with an app holding a secret config var and a Redis add-on."""
+    create_user(admin, "a@example.com", "a-password-123")
+    a = login(tmp_path_factory.mktemp("a") / "home", server, "a@example.com", "a-password-123")
+    repo = a.new_repo("one-off", SHARED)
+    a.cove("apps:create", SHARED, cwd=repo)
+    a.cove("config:set", f"SHARED_SECRET={SECRET}", cwd=repo)
+    a.cove("addons:create", "heroku-redis:mini", "--as", "CACHE", cwd=repo)
+    return a
+
+
+def redis_name(a: User) -> str:
+    addons = a.server.api("GET", f"/apps/{SHARED}/addons", token=_token(a)).json()
+    return str(addons[0]["name"])
+
+
+def b_repo(b: User, server: CoveServer) -> Path:
+    """B's copy of the app's source, with a remote at A's app (its URL is no secret)."""
+    repo = b.home / "b-src"
+    if not repo.exists():
+        repo = b.new_repo("one-off", "b-src")
+        (repo / "by-b.txt").write_text("pushed by b\n")
+        b.commit_all(repo, "B's change")
+        git_url = server.api("GET", f"/apps/{SHARED}").json()["git_url"]
+        b.git("remote", "add", "cove", git_url, cwd=repo)
+        b.git("config", "http.sslCAInfo", str(server.ca_file), cwd=repo)
+    return repo
+
+
+def assert_refused(b: User, a: User, server: CoveServer) -> None:
+    """Every door to A's app reads as if it did not exist, and nothing of it leaks."""
+    token = _token(b)
+    assert SHARED not in b.cove("apps").stdout
+    assert SHARED not in server.api("GET", "/apps", token=token).text
+    for method, path, body in [
+        ("GET", f"/apps/{SHARED}", None),
+        ("GET", f"/apps/{SHARED}/config-vars", None),
+        ("PATCH", f"/apps/{SHARED}/config-vars", {"X": "1"}),
+        ("POST", f"/apps/{SHARED}/log-sessions", {"lines": 10}),
+        ("POST", f"/apps/{SHARED}/dynos", {"command": "env"}),
+        ("GET", f"/apps/{SHARED}/addons", None),
+        ("GET", f"/apps/{SHARED}/collaborators", None),
+        ("POST", f"/apps/{SHARED}/collaborators", {"user": "b@example.com"}),
+        ("DELETE", f"/apps/{SHARED}", None),
+    ]:
+        answer = server.api(method, path, token=token, json=body)
+        assert (answer.status_code, answer.json()["id"]) == (404, "not_found"), (path, answer.text)
+        assert NOT_FOUND in answer.json()["message"] and SECRET not in answer.text
+    credentials = server.api("GET", f"/redis/v0/databases/{redis_name(a)}", token=token)
+    assert credentials.status_code == 404 and "redis://" not in credentials.text
+    for args in (["config", "-a", SHARED], ["logs", "-n", "5", "-a", SHARED]):
+        result = b.cove(*args, check=False)
+        assert result.returncode == 1 and NOT_FOUND in result.stderr
+        assert SECRET not in result.stdout + result.stderr
+    ran = b.cove("run", "-a", SHARED, "--", "env", check=False)
+    assert ran.returncode != 0 and SECRET not in ran.stdout + ran.stderr
+    pushed = b.push(b_repo(b, server), check=False)
+    assert pushed.returncode != 0 and "Couldn't find that app" in pushed.stderr
+
+
+def test_another_users_app_is_invisible(owner_a: User, member_b: User, server: CoveServer) -> None:
+    assert_refused(member_b, owner_a, server)
+
+
+def test_collaborator_can_act_on_the_app_until_removed(
+    owner_a: User, member_b: User, server: CoveServer
+) -> None:
+    owner_a.cove("access:add", "b@example.com", "-a", SHARED)
+    listed = owner_a.cove("access", "-a", SHARED).stdout
+    assert "a@example.com" in listed and "owner" in listed
+    assert "b@example.com" in listed and "collaborator" in listed
+    b = member_b
+    apps = b.cove("apps").stdout
+    assert SHARED in apps.split("Collaborated Apps")[-1]
+    assert SECRET in b.cove("config:get", "SHARED_SECRET", "-a", SHARED).stdout
+    credentials = server.api("GET", f"/redis/v0/databases/{redis_name(owner_a)}", token=_token(b))
+    assert credentials.status_code == 200 and credentials.json()["resource_url"].startswith("redis")
+    pushed = b.push(b_repo(b, server))
+    assert "Verifying deploy" in pushed.stderr
+    ran = b.cove("run", "-a", SHARED, "--", "cat", "by-b.txt")
+    assert "pushed by b" in ran.stdout
+    logs = b.cove("logs", "-n", "200", "-a", SHARED).stdout
+    assert "by user b@example.com" in logs  # the app[api] lines name who did what
+    # A collaborator can't destroy or transfer the app: that is the owner's.
+    refused = server.api("DELETE", f"/apps/{SHARED}", token=_token(b))
+    assert (refused.status_code, refused.json()["id"]) == (403, "forbidden")
+    owner_a.cove("access:remove", "b@example.com", "-a", SHARED)
+    assert "b@example.com" not in owner_a.cove("access", "-a", SHARED).stdout
+    assert_refused(b, owner_a, server)
+
+
+def test_owner_transfers_the_app(
+    tmp_path: Path, owner_a: User, admin: User, server: CoveServer
+) -> None:
+    create_user(admin, "c@example.com", "c-password-123")
+    c = login(tmp_path / "home", server, "c@example.com", "c-password-123")
+    owner_a.cove("apps:transfer", "c@example.com", "-a", SHARED, "--confirm", SHARED)
+    info = server.api("GET", f"/apps/{SHARED}", token=_token(c)).json()
+    assert info["owner"]["email"] == "c@example.com"
+    # A stays on as a collaborator, and can no longer destroy it.
+    assert "a@example.com" in c.cove("access", "-a", SHARED).stdout
+    refused = server.api("DELETE", f"/apps/{SHARED}", token=_token(owner_a))
+    assert refused.status_code == 403

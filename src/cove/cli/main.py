@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cove.cli import (
+    access,
     addons,
     apps,
     auth,
@@ -39,6 +40,7 @@ TOPICS = [
     auth,
     users,
     apps,
+    access,
     config,
     releases,
     pipelines,

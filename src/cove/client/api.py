@@ -255,6 +255,21 @@ class CoveClient:
     def remove_user(self, email: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._request("DELETE", f"/users/{quote(email, safe='')}"))
 
+    def list_collaborators(self, app: str) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._request("GET", f"/apps/{_seg(app)}/collaborators"))
+
+    def add_collaborator(self, app: str, email: str) -> dict[str, Any]:
+        path = f"/apps/{_seg(app)}/collaborators"
+        return cast(dict[str, Any], self._request("POST", path, json={"user": email}))
+
+    def remove_collaborator(self, app: str, email: str) -> dict[str, Any]:
+        path = f"/apps/{_seg(app)}/collaborators/{_seg(email)}"
+        return cast(dict[str, Any], self._request("DELETE", path))
+
+    def transfer_app(self, app: str, recipient: str) -> dict[str, Any]:
+        body = {"app": app, "recipient": recipient}
+        return cast(dict[str, Any], self._request("POST", "/account/app-transfers", json=body))
+
     # -- apps -------------------------------------------------------------------------------
 
     def list_apps(self) -> list[App]:

@@ -22,7 +22,7 @@ from cove.domain.errors import NotFound, Unauthorized
 from cove.gitreceiver.deploy_ref import settle
 from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import ensure_repo
-from cove.services import accounts, apps, builds
+from cove.services import access, accounts, apps, builds
 from cove.tls import TlsFiles
 
 router = APIRouter()
@@ -49,7 +49,7 @@ async def git_endpoint(request: Request, name: str) -> Response:
         return _denied("Invalid credentials: the password must be a valid Cove API token.")
     except NotFound:
         return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
-    if app.owner_id != account.id:
+    if not await run_in_threadpool(access.can_access, context.store, app, account):
         return PlainTextResponse(f"Couldn't find that app: {name}\n", status_code=404)
     try:
         # Only now, with the pusher known, is the size of the push looked at; a chunked

@@ -16,8 +16,8 @@ from cove.addons import Provider, Registry
 from cove.domain.errors import Conflict, InvalidParams, NotFound
 from cove.domain.names import random_app_name
 from cove.services import apps, releases
-from cove.store import AddOn, App, Attachment, Backup, Store
-from cove.store.models import new_id
+from cove.store import Account, AddOn, App, Attachment, Backup, Store
+from cove.store.models import Collaborator, new_id
 
 COLORS = (
     "AMBER",
@@ -103,11 +103,18 @@ def list_for_app(store: Store, app_id: str) -> list[AddOnView]:
 
 
 def list_for_owner(store: Store, owner_id: str) -> list[AddOnView]:
+    """Add-ons of the apps account ``owner_id`` may act on: apps it owns or collaborates
+    on (every app for an admin)."""
+    shared = select(Collaborator.app_id).where(Collaborator.account_id == owner_id)
+    is_admin = select(Account.admin).where(Account.id == owner_id).scalar_subquery()
     with store.session() as s:
         rows = s.scalars(
             select(AddOn)
             .join(App, App.id == AddOn.app_id)
-            .where(App.owner_id == owner_id, AddOn.state == PROVISIONED)
+            .where(
+                or_(App.owner_id == owner_id, App.id.in_(shared), is_admin),
+                AddOn.state == PROVISIONED,
+            )
         )
         return [view(s, a) for a in rows]
 

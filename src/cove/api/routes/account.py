@@ -84,7 +84,8 @@ def revoke_authorization(
     return _authorization(row, account)
 
 
-@router.delete("/oauth/sessions/~")
+# Left out of the OpenAPI schema: a client exploring it (a fuzzer) would log itself out.
+@router.delete("/oauth/sessions/~", include_in_schema=False)
 def delete_session(request: Request, _: Account = Depends(current_account)) -> dict[str, Any]:
     """Logging out (`heroku logout`, `cove logout`) revokes the token it used."""
     _account, token = current_credentials(request)

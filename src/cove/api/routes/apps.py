@@ -16,7 +16,7 @@ from cove.builder import validate_url
 from cove.domain.errors import Conflict, InvalidParams
 from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import move_repo
-from cove.services import addons, apps, config, releases
+from cove.services import access, addons, apps, config, releases
 from cove.store import Account, App, Slug
 
 router = APIRouter()
@@ -37,10 +37,14 @@ def _app_json(request: Request, app: App) -> dict[str, Any]:
 def list_apps(
     request: Request, account: Account = Depends(current_account)
 ) -> list[dict[str, Any]]:
+    """Apps the caller owns or collaborates on (all of them for an admin, with ``/apps``;
+    ``/users/~/apps`` is the caller's own and shared apps even for an admin)."""
+    store = ctx(request).store
+    allowed = access.accessible_app_ids(store, account)
+    if allowed is None and request.url.path.endswith("/users/~/apps"):
+        allowed = access.accessible_app_ids(store, account, as_member=True)
     return [
-        _app_json(request, a)
-        for a in apps.list_apps(ctx(request).store)
-        if a.owner_id == account.id
+        _app_json(request, a) for a in apps.list_apps(store) if allowed is None or a.id in allowed
     ]
 
 
@@ -130,6 +134,7 @@ def destroy_app(
     request: Request, ident: str, account: Account = Depends(current_account)
 ) -> dict[str, Any]:
     app = load_app(request, ident, account)
+    access.require_owner(app, account, "destroy")
     body = _app_json(request, app)
     # Its add-ons (and their data) go with it; other apps' add-ons are only detached.
     addons.destroy_for_app(ctx(request).store, ctx(request).addons, app.id, account.id)

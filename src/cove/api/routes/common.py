@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from cove.api.context import ApiContext
-from cove.domain.errors import NotFound
-from cove.services import accounts, apps
+from cove.services import access, accounts, apps
 from cove.store import Account, App
 
 
@@ -16,12 +15,10 @@ def ctx(request: Request) -> ApiContext:
 
 
 def load_app(request: Request, ident: str, account: Account) -> App:
-    """The app, if ``account`` may use it. Another user's app reads as missing, so app
-    names don't leak."""
+    """The app, if ``account`` may use it (owner, collaborator or admin: every route goes
+    through here). Anyone else's app reads as missing, so app names don't leak."""
     app = apps.get(ctx(request).store, ident)
-    if app.owner_id != account.id:
-        raise NotFound(f"Couldn't find that app. ({ident})")
-    return app
+    return access.check(ctx(request).store, app, account, ident)
 
 
 def owner_of(request: Request, app: App) -> Account:

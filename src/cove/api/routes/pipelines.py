@@ -12,7 +12,7 @@ from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app, owner_of
 from cove.domain.errors import InvalidParams
-from cove.services import pipelines
+from cove.services import access, pipelines
 from cove.store import Account, App, Pipeline, PipelinePromotion, PromotionTarget, Release
 
 router = APIRouter()
@@ -311,6 +311,6 @@ def filter_apps(
         rows = list(s.scalars(select(App).where(App.id.in_(ids)).order_by(App.name)))
     found = []
     for app in rows:
-        if app.owner_id == account.id:
+        if access.can_access(store, app, account):
             found.append(serializers.app(app, owner_of(request, app), ctx(request).settings))
     return found
