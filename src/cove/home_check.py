@@ -19,10 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cove.builder.slug import human_size, slug_path
 from cove.home_lock import holder
+from cove.secrets_key import HELP as SECRETS_KEY_HELP
+from cove.secrets_key import open_keyring, store_check
 from cove.settings import Settings
 from cove.store import App, Release, Slug, Store
 from cove.store.backups import StoreBackups, recovery_steps, taken_at
 from cove.store.db import SchemaTooNew
+from cove.store.secrets import SecretsKeyError
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
 
 Level = Literal["ok", "info", "warn", "FAIL"]
@@ -51,6 +54,7 @@ def check_home(settings: Settings) -> list[Finding]:
         findings.append(finding)
     if store_ok:
         findings += _schema_and_slugs(settings)
+        findings.append(_secrets_key(settings))
     findings.append(_backups(settings))
     return findings
 
@@ -126,7 +130,7 @@ def _layout(settings: Settings) -> Iterator[Finding]:
             f"Fix: chmod 700 {d}",
         )
     # Files holding secrets (config vars, token hashes, the admin token).
-    secrets = [home / "admin-token", *settings.backups_dir.glob("*.db")]
+    secrets = [home / "admin-token", settings.secrets_key_path, *settings.backups_dir.glob("*.db")]
     db = sqlite_file(settings.db_url)
     if db is not None:
         secrets += [db, db.with_name(db.name + "-wal")]
@@ -233,6 +237,23 @@ def _slugs(settings: Settings, store: Store) -> Iterator[Finding]:
         "Their dynos can't start and they can't be rolled back to. Deploy the app again "
         "(git push) or roll back to a release whose slug is present (cove releases:rollback).",
     )
+
+
+def _secrets_key(settings: Settings) -> Finding:
+    path = settings.secrets_key_path
+    try:
+        open_keyring(settings, create=False)
+    except SecretsKeyError as exc:
+        if not path.exists() and not settings.secrets_key_file:
+            store = Store(settings.db_url)
+            try:
+                fresh = store_check(store) is None
+            finally:
+                store.engine.dispose()
+            if fresh:
+                return Finding("info", f"No secrets key yet at {path} (`cove server` makes it).")
+        return Finding("FAIL", f"Secrets key: {exc}.", SECRETS_KEY_HELP)
+    return Finding("ok", f"Secrets key {path} decrypts the store's secrets")
 
 
 def _backups(settings: Settings) -> Finding:

@@ -48,11 +48,14 @@ from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
+from cove.secrets_key import HELP as SECRETS_KEY_HELP
+from cove.secrets_key import open_keyring
 from cove.services import accounts, addons
 from cove.settings import Settings
 from cove.store import AddOn, App, Slug, Store
 from cove.store.backups import recovery_help
 from cove.store.db import SchemaTooNew
+from cove.store.secrets import Keyring, SecretsKeyError
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
 
 log = logging.getLogger("cove")
@@ -226,7 +229,7 @@ def _server_tls(settings: Settings, table: RouteTable) -> tls.ServerTls | None:
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, keyring: Keyring) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
     settings.ensure_dirs()
     users = sandbox.Users(settings.users_dir)
@@ -235,7 +238,7 @@ async def serve(settings: Settings) -> None:
     cgroups = await asyncio.to_thread(partial(Cgroups.detect, name=f"cove-{home_key}"))
     await asyncio.to_thread(cgroups.sweep)  # dynos of a previous run that died with it
     isolation = await asyncio.to_thread(sandbox.check, users, cgroups)
-    store = Store(settings.db_url)
+    store = Store(settings.db_url, keyring)
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
     recovered = await asyncio.to_thread(recovery.sweep_builds, settings, store)
@@ -406,6 +409,14 @@ def _hold_home(settings: Settings) -> HomeLock:
     return lock
 
 
+def _secrets_keyring(settings: Settings) -> Keyring:
+    """The key the store's secrets are encrypted with (made at the first start)."""
+    try:
+        return open_keyring(settings, create=True)
+    except SecretsKeyError as exc:
+        _refuse(f"{exc}. Nothing was started.\n{SECRETS_KEY_HELP}")
+
+
 def _check_schema(settings: Settings) -> None:
     store = Store(settings.db_url)
     try:
@@ -448,7 +459,8 @@ def main() -> None:
     os.umask(0o077)
     lock = _hold_home(settings)
     try:
-        asyncio.run(serve(settings))
+        keyring = _secrets_keyring(settings)
+        asyncio.run(serve(settings, keyring))
     except* OSError as group:
         for exc in group.exceptions:
             print(f"cove server: {exc}", file=sys.stderr)

@@ -130,6 +130,10 @@ class Settings:
     # every interval (0: only at start).
     store_backups_keep: int = 5
     store_backup_interval: float = 24 * 3600.0
+    # The key that encrypts config vars and add-on credentials in the store
+    # (cove.store.secrets): the operator's key file, or COVE_HOME/secrets.key, made at
+    # the first start.
+    secrets_key_file: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -186,6 +190,7 @@ class Settings:
             python_downloads_json_url=os.environ.get("COVE_PYTHON_DOWNLOADS_JSON_URL", ""),
             store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
             store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
+            secrets_key_file=os.environ.get("COVE_SECRETS_KEY_FILE", ""),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
@@ -287,6 +292,11 @@ class Settings:
         if not self.tls_cert_file:
             return None
         return Path(self.tls_cert_file), Path(self.tls_key_file or self.tls_cert_file)
+
+    @property
+    def secrets_key_path(self) -> Path:
+        """The secrets key file (see docs/security.md): never inside the store's backups."""
+        return Path(self.secrets_key_file) if self.secrets_key_file else self.home / "secrets.key"
 
     @property
     def backups_dir(self) -> Path:

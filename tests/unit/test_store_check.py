@@ -17,6 +17,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from cove.home_check import check_home, report
 from cove.home_lock import HomeInUse, HomeLock, holder
+from cove.secrets_key import open_keyring
 from cove.server import store_failure
 from cove.settings import Settings
 from cove.store import Store
@@ -197,7 +198,7 @@ def home_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def test_check_on_a_healthy_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = home_settings(tmp_path / "home", monkeypatch)
-    store = Store(settings.db_url)
+    store = Store(settings.db_url, open_keyring(settings, create=True))
     store.migrate()
     store.engine.dispose()
     (settings.home / "admin-token").write_text("token\n")

@@ -26,11 +26,23 @@ from cove.cli.output import CliError, echo
     type=click.Path(path_type=Path),
     help="Replace the store with this backup (the server must be stopped).",
 )
-def server(check: bool, backup_to: Path | None, restore_from: Path | None) -> None:
+@click.option(
+    "--rotate-secrets-key",
+    "rotate_key",
+    is_flag=True,
+    help="Encrypt the store's secrets with a new key (the server must be stopped).",
+)
+def server(
+    check: bool, backup_to: Path | None, restore_from: Path | None, rotate_key: bool
+) -> None:
     """Run Cove: API + git, router, builder and dyno manager (settings from COVE_* env)."""
-    if sum((check, backup_to is not None, restore_from is not None)) > 1:
-        raise CliError("Use one of --check, --backup and --restore at a time.")
-    if check:
+    if sum((check, backup_to is not None, restore_from is not None, rotate_key)) > 1:
+        raise CliError(
+            "Use one of --check, --backup, --restore and --rotate-secrets-key at a time."
+        )
+    if rotate_key:
+        _rotate_key()
+    elif check:
         _check()
     elif backup_to is not None:
         _backup(backup_to)
@@ -108,6 +120,30 @@ def _restore(backup: Path) -> None:
     echo(f"Restored the store {db} from {backup}.")
     echo(f"The files it replaced are kept in {aside}.")
     echo("Check it with `cove server --check`, then start `cove server`.")
+
+
+def _rotate_key() -> None:
+    from cove.home_lock import HomeInUse, HomeLock
+    from cove.secrets_key import rotate
+    from cove.settings import Settings
+    from cove.store.secrets import SecretsKeyError
+
+    settings = Settings.from_env()
+    try:
+        lock = HomeLock.acquire(settings.home)
+    except HomeInUse as exc:
+        raise CliError(f"Not rotated: {exc}. Stop it first.") from None
+    try:
+        retired = rotate(settings)
+    except SecretsKeyError as exc:
+        raise CliError(f"Not rotated: {exc}.") from None
+    except OSError as exc:
+        raise CliError(f"Not rotated: {exc}") from None
+    finally:
+        lock.release()
+    echo(f"Encrypted the store's secrets with a new key in {settings.secrets_key_path}.")
+    echo(f"The old key is kept in {retired}: backups of the store taken before now need it.")
+    echo("Back up the new key file (see docs/operations.md).")
 
 
 def _now() -> str:

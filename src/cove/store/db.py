@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cove.store.models import Event
+from cove.store.secrets import Keyring
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,11 +41,16 @@ class SchemaTooNew(Exception):
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
+        """``keyring`` encrypts and decrypts the secret columns (cove.store.secrets); without
+        one, a key made up for this Store only (tests, and tools that never read secrets)."""
         self.url = url
+        self.keyring = keyring or Keyring.generate()
         self.engine: Engine = create_engine(
             url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {}
         )
+        # Per engine, not global: the Encrypted* column types find it on the dialect.
+        self.engine.dialect.cove_keyring = self.keyring  # type: ignore[attr-defined]
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -56,6 +62,7 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url)
         config.attributes["connection_url"] = self.url
+        config.attributes["keyring"] = self.keyring  # for the migration that encrypts
         return config
 
     def migration_state(self) -> tuple[str | None, str]:

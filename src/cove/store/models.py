@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from cove.store.secrets import EncryptedJSON, EncryptedText
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
@@ -54,7 +56,8 @@ class App(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(30), unique=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     maintenance: Mapped[bool] = mapped_column(default=False)
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Config vars, encrypted at rest (cove.store.secrets).
+    config: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     buildpacks: Mapped[list[Any]] = mapped_column(default=list)
     # Restart requests per process type / dyno name ("*" = all); part of dyno revisions.
     restarts: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -107,7 +110,7 @@ class Release(Timestamps, Base):
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id"), default=None)
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     user_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
 
 
@@ -165,9 +168,10 @@ class AddOn(Timestamps, Base):
     service: Mapped[str] = mapped_column(String(64))  # heroku-postgresql | heroku-redis
     plan: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="provisioned")
-    # What the provider needs to find its resource again (db/role names, port, password).
-    resource: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    url: Mapped[str] = mapped_column(Text)
+    # What the provider needs to find its resource again (db/role names, port, password);
+    # both hold credentials, encrypted at rest.
+    resource: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
+    url: Mapped[str] = mapped_column(EncryptedText)
 
 
 class Attachment(Timestamps, Base):
@@ -262,3 +266,12 @@ class Domain(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     acm_status: Mapped[str | None] = mapped_column(String(32), default=None)
     sni_endpoint: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class SecretsKeyCheck(Base):
+    """One row: a known text encrypted with the secrets key, so a wrong or missing key
+    file is refused at start instead of failing on the first secret read."""
+
+    __tablename__ = "secrets_key_check"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(Text)
