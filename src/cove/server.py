@@ -46,6 +46,7 @@ from cove.logs.history import LogHistory
 from cove.rendezvous import RendezvousListener, rendezvous_caps
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
+from cove.router.sni import SniFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
 from cove.secrets_key import HELP as SECRETS_KEY_HELP
@@ -358,6 +359,8 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
             ]
             if server_tls is not None:
                 tasks.append(group.create_task(_renew_certificates(server_tls, names)))
+                sni = SniFeed(store, server_tls, settings.tls_dir)
+                tasks.append(group.create_task(sni.run()))
             await stop.wait()
             http.should_exit = True
             await builder.close()

@@ -333,8 +333,15 @@ class ServerTls:
             self._operator = self._new_context(cert_path, key_path)
             pem = cert_path.read_bytes()
             self._operator_names = _san_names(x509.load_pem_x509_certificate(pem))
+        # Custom domains' uploaded certificates, by SNI name (set by cove.router.sni).
+        self.custom: Callable[[str], ssl.SSLContext | None] | None = None
         if self._operator is not None or (is_app is not None and not wildcard_works(domain)):
             self.context.sni_callback = self._pick
+
+    def use_custom(self, lookup: Callable[[str], ssl.SSLContext | None]) -> None:
+        """Answer the names ``lookup`` has a context for (custom domains) with it."""
+        self.custom = lookup
+        self.context.sni_callback = self._pick
 
     def renew(self, names: Iterable[Name]) -> bool:
         """For a server that runs for months: issue the server certificate again if it
@@ -350,6 +357,11 @@ class ServerTls:
         return True
 
     @staticmethod
+    def new_context(cert: Path, key: Path) -> ssl.SSLContext:
+        """A server context as Cove's listeners use (TLS 1.2 or later, HTTP/1.1)."""
+        return ServerTls._new_context(cert, key)
+
+    @staticmethod
     def _new_context(cert: Path, key: Path) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -361,6 +373,11 @@ class ServerTls:
         if not name:
             return
         name = name.lower().rstrip(".")
+        if self.custom is not None:
+            custom = self.custom(name)
+            if custom is not None:
+                sock.context = custom
+                return
         if self._operator is not None and _covers(self._operator_names, name):
             sock.context = self._operator
             return

@@ -1,13 +1,18 @@
 """Custom domains: `cove domains:*` and the real Heroku CLI's `domains:add` / `domains`,
-and the router serving an app at its custom hostnames (exact and wildcard), changed live."""
+the router serving an app at its custom hostnames (exact and wildcard), changed live, and
+over HTTPS with the app's own certificates (`certs:add`), chosen by SNI."""
 
 from __future__ import annotations
 
+import ssl
+from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from cove import tls
 from tests.e2e.harness import CoveServer, User, wait_for
 from tests.e2e.heroku_cli import HerokuUser
 
@@ -139,10 +144,15 @@ def test_domain_api_shapes_and_patch(server: CoveServer) -> None:
     assert domain["sni_endpoint"] is None and domain["app"]["name"] == OTHER
     by_id = server.api("GET", f"/apps/{OTHER}/domains/{domain['id']}").json()
     assert by_id["hostname"] == "api.example.test"
-    patched = server.api(
+    unknown = server.api(
         "PATCH", f"/apps/{OTHER}/domains/api.example.test", json={"sni_endpoint": "ep-1"}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["message"] == "sni_endpoint ep-1 is not one of this app's SNI endpoints."
+    patched = server.api(
+        "PATCH", f"/apps/{OTHER}/domains/api.example.test", json={"sni_endpoint": None}
     ).json()
-    assert patched["sni_endpoint"] == {"id": "ep-1", "name": "ep-1"}
+    assert patched["sni_endpoint"] is None
     server.api("DELETE", f"/apps/{OTHER}/domains/{domain['id']}").raise_for_status()
 
 
@@ -157,3 +167,114 @@ def test_the_heroku_cli_adds_and_lists_domains(
     assert "cli.example.test" in listing and f"{APP}.{server.info['domain']}" in listing
     h.heroku("domains:remove", "cli.example.test", "-a", APP)
     wait_until_no_such_app(server, "cli.example.test")
+
+
+def https_via_router(server: CoveServer, ca: Path, host: str) -> httpx.Response:
+    """GET / through the router's HTTPS listener, sending ``host`` by SNI and verifying
+    the certificate for it against ``ca`` only."""
+    port = urlsplit(server.router_https_url).port
+    context = ssl.create_default_context(cafile=str(ca))
+    with httpx.Client(verify=context, timeout=30) as client:
+        request = client.build_request(
+            "GET",
+            f"https://127.0.0.1:{port}/",
+            headers={"Host": host},
+            extensions={"sni_hostname": host},
+        )
+        return client.send(request)
+
+
+def served_by_own_certificate(server: CoveServer, ca: Path, host: str) -> bool:
+    try:
+        answer = https_via_router(server, ca, host)
+    except httpx.ConnectError:  # still Cove's certificate: not signed by the test CA
+        return False
+    return answer.status_code == 200 and answer.json()["headers"]["Host"] == host
+
+
+def test_custom_domains_over_https_with_their_own_certificate(
+    dev: User, server: CoveServer, tmp_path: Path
+) -> None:
+    theirs = tls.TlsFiles(tmp_path / "their-ca")  # a CA of the test's own, not Cove's
+    ca = tls.ensure_ca(theirs)
+    crt, key = tmp_path / "site.pem", tmp_path / "site-key.pem"
+    tls.issue(ca, ["secure.example.test", "*.securewild.test"], crt, key)
+    dev.cove("domains:add", "secure.example.test", "-a", APP)
+    dev.cove("domains:add", "*.securewild.test", "-a", APP)
+    with pytest.raises(httpx.ConnectError):  # Cove's own certificate until one is added
+        https_via_router(server, theirs.ca_cert, "secure.example.test")
+
+    added = dev.cove("certs:add", str(crt), str(key), "-a", APP).stdout
+    assert "secure.example.test" in added
+    # The key is encrypted in the store (its base64 body never appears) and never logged.
+    body = "".join(key.read_text().splitlines()[1:-1]).encode()
+    db = server.home / "cove.db"
+    wal = db.with_name(db.name + "-wal")
+    stored = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert body[:40] not in stored and body[:40] not in server.log_path.read_bytes()
+    for host in ("secure.example.test", "shop.securewild.test"):
+        wait_for(
+            partial(served_by_own_certificate, server, theirs.ca_cert, host),
+            30,
+            interval=0.1,
+            what=f"{host} over HTTPS with its own certificate",
+        )
+    listing = dev.cove("certs", "-a", APP).stdout
+    assert "secure.example.test, *.securewild.test" in listing
+    info = dev.cove("certs:info", "-a", APP).stdout
+    assert "Domains:" in info and "2" in info.split("Domains:")[1]
+    domain = server.api("GET", f"/apps/{APP}/domains/secure.example.test").json()
+    endpoint = server.api("GET", f"/apps/{APP}/sni-endpoints").json()[0]
+    assert domain["sni_endpoint"]["name"] == endpoint["name"]
+    assert "private_key" not in endpoint and "PRIVATE KEY" not in str(endpoint)
+    relinked = server.api(
+        "PATCH",
+        f"/apps/{APP}/domains/secure.example.test",
+        json={"sni_endpoint": endpoint["id"]},  # by id: stored by name
+    ).json()
+    assert relinked["sni_endpoint"]["name"] == endpoint["name"]
+    # Cove's own names keep Cove's certificate.
+    assert served_by_own_certificate(server, server.ca_file, f"{APP}.{server.info['domain']}")
+
+    refused = dev.cove("certs:remove", "-a", APP, check=False)
+    assert refused.returncode != 0 and "--confirm" in refused.stderr
+    dev.cove("certs:remove", "-a", APP, "--confirm", APP)
+    wait_for(
+        lambda: not served_by_own_certificate(server, theirs.ca_cert, "secure.example.test"),
+        30,
+        interval=0.1,
+        what="Cove's own certificate again once the app's is removed",
+    )
+    with pytest.raises(httpx.ConnectError):  # Cove's certificate doesn't name the domain
+        https_via_router(server, server.ca_file, "secure.example.test")
+    dev.cove("domains:clear", "-a", APP)
+
+
+def test_certs_add_refuses_a_bad_certificate_or_key(
+    dev: User, server: CoveServer, tmp_path: Path
+) -> None:
+    theirs = tls.TlsFiles(tmp_path / "their-ca")
+    ca = tls.ensure_ca(theirs)
+    crt, key = tmp_path / "a.pem", tmp_path / "a-key.pem"
+    other_crt, other_key = tmp_path / "b.pem", tmp_path / "b-key.pem"
+    tls.issue(ca, ["a.example.test"], crt, key)
+    tls.issue(ca, ["b.example.test"], other_crt, other_key)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    for args, message in [
+        ((crt, other_key), "private_key doesn't match the certificate"),
+        ((garbage, key), "certificate_chain is not a PEM certificate chain"),
+        ((crt, garbage), "private_key is not an unencrypted PEM private key"),
+        ((crt, tmp_path / "missing.pem"), "Can't read the private key file"),
+    ]:
+        result = dev.cove("certs:add", *map(str, args), "-a", APP, check=False)
+        assert result.returncode != 0, args
+        assert message in result.stderr, result.stderr
+        assert "BEGIN EC PRIVATE KEY" not in result.stdout + result.stderr
+    localhost = tmp_path / "local.pem"
+    tls.issue(ca, ["localhost", "127.0.0.1"], localhost, tmp_path / "local-key.pem")
+    only_local = dev.cove(
+        "certs:add", str(localhost), str(tmp_path / "local-key.pem"), "-a", APP, check=False
+    )
+    assert only_local.returncode != 0 and "names no domain name" in only_local.stderr
+    assert "has no SSL certificates" in dev.cove("certs", "-a", APP).stdout

@@ -23,6 +23,7 @@ from cove.api.routes import (
     reference,
     releases,
     slugs,
+    sni_endpoints,
     tls,
     users,
 )
@@ -75,6 +76,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         slugs,
         tls,
         domains,
+        sni_endpoints,
     ):
         api.include_router(module.router)
     for router in extra:

@@ -40,6 +40,7 @@ from cove.client.types import (
     LogSession,
     OAuthAuthorization,
     Release,
+    SniEndpoint,
     Source,
     WindowSize,
 )
@@ -534,6 +535,22 @@ class CoveClient:
     def delete_domain(self, app: str, hostname: str) -> Domain:
         data = self._request("DELETE", f"/apps/{_seg(app)}/domains/{_seg(hostname)}")
         return cast(Domain, data)
+
+    # -- SNI endpoints (certs) --------------------------------------------------------------
+
+    def list_sni_endpoints(self, app: str) -> list[SniEndpoint]:
+        return cast(list[SniEndpoint], self._request("GET", f"/apps/{_seg(app)}/sni-endpoints"))
+
+    def create_sni_endpoint(
+        self, app: str, certificate_chain: str, private_key: str
+    ) -> SniEndpoint:
+        body = {"certificate_chain": certificate_chain, "private_key": private_key}
+        data = self._request("POST", f"/apps/{_seg(app)}/sni-endpoints", json=body)
+        return cast(SniEndpoint, data)
+
+    def delete_sni_endpoint(self, app: str, endpoint: str) -> SniEndpoint:
+        data = self._request("DELETE", f"/apps/{_seg(app)}/sni-endpoints/{_seg(endpoint)}")
+        return cast(SniEndpoint, data)
 
     # -- buildpacks -------------------------------------------------------------------------
 

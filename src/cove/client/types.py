@@ -138,6 +138,25 @@ class Domain(TypedDict):
     updated_at: str
 
 
+class SslCert(TypedDict):
+    cert_domains: list[str]
+    starts_at: str
+    expires_at: str
+    subject: str
+    issuer: str
+
+
+class SniEndpoint(TypedDict):
+    id: str
+    name: str
+    certificate_chain: str
+    domains: list[str]  # ids of the custom domains it serves
+    app: IdName
+    ssl_cert: SslCert
+    created_at: str
+    updated_at: str
+
+
 class LogDrain(TypedDict):
     id: str
     url: str  # as added: it may hold credentials

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cove.domain import hostnames
 from cove.domain.errors import InvalidParams, NotFound
+from cove.services import sni_endpoints
 from cove.store import App, Domain, Store
 
 
@@ -41,7 +42,12 @@ def create(store: Store, app: App, hostname: str, cove_domain: str) -> Domain:
         with store.session() as s:
             if s.scalar(select(Domain.id).where(Domain.hostname == host)):
                 raise _taken(host)
-            domain = Domain(app_id=app.id, hostname=host, cname=cname(app, cove_domain))
+            domain = Domain(
+                app_id=app.id,
+                hostname=host,
+                cname=cname(app, cove_domain),
+                sni_endpoint=sni_endpoints.endpoint_for(s, app.id, host),
+            )
             s.add(domain)
             s.flush()
             store.emit(s, "domain.created", app.id, app=app.name, hostname=host)
@@ -75,6 +81,13 @@ def get(store: Store, app_id: str, ident: str) -> Domain:
 def set_sni_endpoint(store: Store, app: App, ident: str, endpoint: str | None) -> Domain:
     with store.session() as s:
         domain = find(s, app.id, ident)
+        if endpoint is not None:
+            try:
+                endpoint = sni_endpoints.find(s, app.id, endpoint).name
+            except NotFound:
+                raise InvalidParams(
+                    f"sni_endpoint {endpoint} is not one of this app's SNI endpoints."
+                ) from None
         domain.sni_endpoint = endpoint
         store.emit(s, "domain.updated", app.id, app=app.name, hostname=domain.hostname)
     return domain

@@ -17,6 +17,7 @@ from cove.store.models import (
     PromotionTarget,
     Release,
     Slug,
+    SniEndpoint,
     Source,
     Token,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "PromotionTarget",
     "Release",
     "Slug",
+    "SniEndpoint",
     "Source",
     "Store",
     "Token",

@@ -139,13 +139,3 @@ def delete_domain(
             f"{default['hostname']} is the app's default domain: it can't be removed."
         )
     return serialize(domains.remove(ctx(request).store, app, domain), app)
-
-
-@router.get("/apps/{ident}/sni-endpoints")
-def list_sni_endpoints(
-    request: Request, ident: str, account: Account = Depends(current_account)
-) -> list[dict[str, Any]]:
-    """None yet: custom domains are served with Cove's own certificate (the Heroku CLI's
-    ``domains:add`` asks for this list first)."""
-    load_app(request, ident, account)
-    return []
