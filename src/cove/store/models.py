@@ -204,7 +204,9 @@ class LogDrain(Timestamps, Base):
     __table_args__ = (UniqueConstraint("app_id", "url"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
-    url: Mapped[str] = mapped_column(Text)
+    # May hold credentials (user:password@, a token in the query): encrypted at rest, so
+    # the (app_id, url) constraint no longer holds; services/drains.py checks in Python.
+    url: Mapped[str] = mapped_column(EncryptedText)
     token: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: f"d.{new_id()}")
 
 
@@ -266,20 +268,6 @@ class Domain(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     acm_status: Mapped[str | None] = mapped_column(String(32), default=None)
     sni_endpoint: Mapped[str | None] = mapped_column(String(64), default=None)
-
-
-class SniEndpoint(Timestamps, Base):
-    """An uploaded certificate (`certs:add`): the router's HTTPS listener presents it to
-    clients asking (by SNI) for a custom domain of the app that it covers."""
-
-    __tablename__ = "sni_endpoints"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    certificate_chain: Mapped[str] = mapped_column(Text)
-    private_key: Mapped[str] = mapped_column(EncryptedText)  # encrypted at rest
-    # From the certificate, kept to list and match without parsing it again.
-    cert_domains: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class SecretsKeyCheck(Base):

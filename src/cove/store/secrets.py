@@ -138,12 +138,14 @@ class EncryptedText(TypeDecorator[str]):
         return None if value is None else keyring_of(dialect).decrypt(value)
 
 
-# (table, column, kind) of every encrypted column: the migration and a rotation walk these.
+# (table, column, kind) of every encrypted column today: a rotation walks these (each
+# migration keeps its own list, as of its revision).
 ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("apps", "config", "json"),
     ("releases", "config", "json"),
     ("addons", "resource", "json"),
     ("addons", "url", "text"),
+    ("log_drains", "url", "text"),
 )
 
 
