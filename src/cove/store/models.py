@@ -270,6 +270,20 @@ class Domain(Timestamps, Base):
     sni_endpoint: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
+class SniEndpoint(Timestamps, Base):
+    """An uploaded certificate (`certs:add`): the router's HTTPS listener presents it to
+    clients asking (by SNI) for a custom domain of the app that it covers."""
+
+    __tablename__ = "sni_endpoints"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(EncryptedText)  # encrypted at rest
+    # From the certificate, kept to list and match without parsing it again.
+    cert_domains: Mapped[list[Any]] = mapped_column(default=list)
+
+
 class SecretsKeyCheck(Base):
     """One row: a known text encrypted with the secrets key, so a wrong or missing key
     file is refused at start instead of failing on the first secret read."""
