@@ -105,6 +105,23 @@ def test_removed_user_cannot_log_in(tmp_path: Path, admin: User, server: CoveSer
     assert again.returncode == 1 and "Login failed" in again.stderr
 
 
+def test_invited_user_sets_a_password_once(tmp_path: Path, admin: User, server: CoveServer) -> None:
+    printed = admin.cove("users:create", "inv@example.com", "--invite").stdout
+    invitation = next(line for line in printed.splitlines() if line.startswith("cove_invite_"))
+    assert "no password" in admin.cove("users").stdout
+    invited = User(tmp_path / "home", server)
+    invited.home.mkdir()
+    keys = f"{invitation}\ninv-pass-1234\ninv-pass-1234\n"
+    result = invited.run(*_cove(), "login", "--invite", input=keys)
+    assert "Logged in as inv@example.com" in result.stdout
+    assert invitation not in result.stdout + result.stderr  # read hidden
+    assert invited.cove("auth:whoami").stdout == "inv@example.com\n"
+    # Used once; then the password is the way in.
+    again = invited.run(*_cove(), "login", "--invite", input=keys, check=False)
+    assert again.returncode == 1 and "This invitation is not valid" in again.stderr
+    login(tmp_path / "later", server, "inv@example.com", "inv-pass-1234")
+
+
 def test_logout_revokes_the_token(tmp_path: Path, admin: User, server: CoveServer) -> None:
     create_user(admin, "out@example.com", "out-pass-123")
     leaving = login(tmp_path / "home", server, "out@example.com", "out-pass-123")

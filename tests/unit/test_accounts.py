@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import select
 
 from cove.domain import passwords
 from cove.domain.errors import Conflict, Forbidden, InvalidParams, NotFound, Unauthorized
 from cove.services import accounts
 from cove.store import Store, Token
+from cove.store.models import Invitation
 
 
 def test_password_hash_is_argon2id_and_verifies() -> None:
@@ -104,3 +108,33 @@ def test_remove_account_revokes_its_tokens(store: Store) -> None:
         accounts.by_email(store, "a@example.com")
     with pytest.raises(NotFound):
         accounts.remove_account(store, "a@example.com")
+
+
+def test_invitation_sets_a_first_password_once(store: Store) -> None:
+    invited = accounts.create_account(store, "new@example.com", None)
+    token = accounts.invite(store, invited.id)
+    with store.session() as s:
+        stored = s.scalars(select(Invitation.token_hash)).one()
+        assert stored == accounts.hash_token(token) != token
+    with pytest.raises(Unauthorized):  # no password yet
+        accounts.password_login(store, "new@example.com", "first-pass-1")
+    assert accounts.invited_account(store, token).id == invited.id
+    accounts.accept_invitation(store, invited.id, "first-pass-1")
+    assert accounts.password_login(store, "new@example.com", "first-pass-1").id == invited.id
+    with pytest.raises(Unauthorized, match="not valid"):
+        accounts.invited_account(store, token)
+
+
+def test_invitation_expires_and_is_replaced(store: Store) -> None:
+    invited = accounts.create_account(store, "new@example.com", None)
+    first = accounts.invite(store, invited.id)
+    second = accounts.invite(store, invited.id)
+    with pytest.raises(Unauthorized):
+        accounts.invited_account(store, first)
+    with store.session() as s:
+        row = s.scalars(select(Invitation)).one()
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    with pytest.raises(Unauthorized, match="expired"):
+        accounts.invited_account(store, second)
+    with pytest.raises(Unauthorized):  # an API token is no invitation, nor the reverse
+        accounts.authenticate(store, second)

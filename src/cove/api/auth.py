@@ -50,6 +50,8 @@ def basic_user(header: str | None) -> str | None:
 
 # The one route where Basic email:password is accepted: logging in makes a token there.
 LOGIN_PATH = "/oauth/authorizations"
+# The one route where an invitation token is a credential: setting a first password.
+INVITATION_PATH = "/invitations/accept"
 
 
 def account_for(store: Store, header: str | None, path: str = "") -> tuple[Account, str]:
@@ -59,6 +61,8 @@ def account_for(store: Store, header: str | None, path: str = "") -> tuple[Accou
     token = token_from_header(header)
     if token is None:
         raise Unauthorized("Invalid credentials provided.")
+    if path.rstrip("/") == INVITATION_PATH:
+        return accounts.invited_account(store, token), ""
     try:
         return accounts.authenticate(store, token), token
     except Unauthorized:

@@ -25,6 +25,9 @@ from cove.client import ApiConnectionError, ApiError
 @click.command("login")
 @click.option("--token", metavar="TOKEN", help="log in with an API token instead of a password")
 @click.option(
+    "--invite", is_flag=True, help="accept an invitation (pasted at a prompt) and set a password"
+)
+@click.option(
     "--ca",
     "ca",
     metavar="FILE",
@@ -37,13 +40,17 @@ from cove.client import ApiConnectionError, ApiError
     help="trust the server's CA if it has this SHA-256 fingerprint (no prompt)",
 )
 @pass_state
-def login(state: CliState, token: str | None, ca: Path | None, ca_fingerprint: str | None) -> None:
+def login(
+    state: CliState, token: str | None, invite: bool, ca: Path | None, ca_fingerprint: str | None
+) -> None:
     """Log in with your email and password (or an API token) and store a new API token in
     ~/.netrc (and the server's CA next to it)."""
     token = token or os.environ.get("COVE_API_KEY")
     if state.transport is None:  # (an injected transport, in tests, has no TLS)
         # Trust first: credentials go only to a server whose certificate checks out.
         trust.establish(state.api_url, ca, ca_fingerprint)
+    if invite:
+        token = _accept_invitation(state)
     if not token:
         email = click.prompt("Email").strip()
         password = click.prompt("Password", hide_input=True)
@@ -63,6 +70,19 @@ def login(state: CliState, token: str | None, ca: Path | None, ca_fingerprint: s
     email = account["email"]
     write_netrc_entries(netrc_machines(state.api_url), email, token)
     echo(f"Logged in as {email}")
+
+
+def _accept_invitation(state: CliState) -> str:
+    """Trade an invitation (read hidden: it is a credential) and a new password for a token."""
+    invitation = click.prompt("Invitation", hide_input=True).strip()
+    password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        created = state.client(token="").accept_invitation(invitation, password)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise CliError(exc.message) from exc
+        raise
+    return created["access_token"]["token"]
 
 
 @click.command("logout")

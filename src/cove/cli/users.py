@@ -36,19 +36,33 @@ def users_list(state: CliState) -> None:
     is_flag=True,
     help="read the password from the first line of stdin (default: prompt twice)",
 )
+@click.option(
+    "--invite",
+    is_flag=True,
+    help="no password: print a one-time invitation for the user to set theirs",
+)
 @pass_state
-def users_create(state: CliState, email: str, password_stdin: bool) -> None:
+def users_create(state: CliState, email: str, password_stdin: bool, invite: bool) -> None:
     """Create a user who logs in with EMAIL and a password (admins only). The password is
-    never taken on the command line."""
+    never taken on the command line; with --invite the user sets it (`cove login --invite`)."""
+    if invite and password_stdin:
+        raise click.UsageError("--invite and --password-stdin don't go together.")
+    password: str | None = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
-    else:
+    elif not invite:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
+    if password == "":
         raise click.UsageError("A password is required.")
     client = state.client()
     with action(f"Creating user {email}"):
-        client.create_user(email, password)
+        created = client.create_user(email, password)
+    invitation = created.get("invitation")
+    if invitation:
+        days = invitation["expires_in_days"]
+        echo(f"Invitation for {email} (shown once, valid {days} days):")
+        echo(invitation["token"])
+        echo("Send it to them privately; they run `cove login --invite` and paste it.")
 
 
 @click.command("users:remove")

@@ -249,9 +249,17 @@ class CoveClient:
     def list_users(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self._request("GET", "/users"))
 
-    def create_user(self, email: str, password: str) -> dict[str, Any]:
-        body = {"email": email, "password": password}
+    def create_user(self, email: str, password: str | None) -> dict[str, Any]:
+        """Without a password, the answer holds a one-time ``invitation`` token."""
+        body = {"email": email} if password is None else {"email": email, "password": password}
         return cast(dict[str, Any], self._request("POST", "/users", json=body))
+
+    def accept_invitation(self, invitation: str, password: str) -> OAuthAuthorization:
+        """`POST /invitations/accept` with the invitation as the credential: a new token."""
+        headers = {"Authorization": f"Bearer {invitation}"}
+        body = {"password": password}
+        data = self._request("POST", "/invitations/accept", json=body, headers=headers)
+        return cast(OAuthAuthorization, data)
 
     def remove_user(self, email: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._request("DELETE", f"/users/{quote(email, safe='')}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from cove.domain import passwords
 from cove.domain.errors import Conflict, Forbidden, InvalidParams, NotFound, Unauthorized
 from cove.store import Account, App, Build, Pipeline, PipelinePromotion, Release, Store, Token
-from cove.store.models import Collaborator
+from cove.store.models import Collaborator, Invitation
 
 ADMIN_EMAIL = "admin@cove.local"
 
@@ -97,6 +98,51 @@ def create_account(store: Store, email: str, password: str | None) -> Account:
     return account
 
 
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def invite(store: Store, account_id: str) -> str:
+    """A one-time invitation token for the account to set its password with (only its
+    hash is kept; a new invitation replaces the previous one)."""
+    token = "cove_invite_" + secrets.token_urlsafe(32)
+    with store.session() as s:
+        if s.get(Account, account_id) is None:
+            raise NotFound("Couldn't find that user.")
+        s.execute(delete(Invitation).where(Invitation.account_id == account_id))
+        s.add(
+            Invitation(
+                account_id=account_id,
+                token_hash=hash_token(token),
+                expires_at=datetime.now(UTC) + INVITATION_LIFETIME,
+            )
+        )
+    return token
+
+
+def invited_account(store: Store, token: str) -> Account:
+    """The account a live invitation token belongs to."""
+    with store.session() as s:
+        found = s.execute(
+            select(Account, Invitation.expires_at)
+            .join(Invitation, Invitation.account_id == Account.id)
+            .where(Invitation.token_hash == hash_token(token))
+        ).first()
+    expires = found[1] if found else None
+    if expires is not None and expires.tzinfo is None:  # (SQLite keeps naive UTC)
+        expires = expires.replace(tzinfo=UTC)
+    if found is None or expires is None or expires < datetime.now(UTC):
+        raise Unauthorized("This invitation is not valid (used, replaced or expired).")
+    account: Account = found[0]
+    return account
+
+
+def accept_invitation(store: Store, account_id: str, password: str) -> None:
+    """Set the first password; the invitation can't be used again."""
+    set_password(store, account_id, password)
+    with store.session() as s:
+        s.execute(delete(Invitation).where(Invitation.account_id == account_id))
+
+
 def set_password(store: Store, account_id: str, password: str) -> None:
     password_hash = passwords.hash_password(password)
     with store.session() as s:
@@ -122,6 +168,7 @@ def remove_account(store: Store, email: str) -> Account:
             )
         s.execute(delete(Token).where(Token.account_id == account.id))
         s.execute(delete(Collaborator).where(Collaborator.account_id == account.id))
+        s.execute(delete(Invitation).where(Invitation.account_id == account.id))
         account.password_hash = None
         account.admin = False
         if not _named_by_records(s, account.id):
