@@ -66,6 +66,19 @@ class App(Timestamps, Base):
     uid: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
 
 
+class Invitation(Timestamps, Base):
+    """A pending invitation for an account to set its first password: the SHA-256 of its
+    one-time token, and when it lapses (one per account)."""
+
+    __tablename__ = "invitations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 class Collaborator(Timestamps, Base):
     """An account, other than the owner, that may act on an app."""
 
