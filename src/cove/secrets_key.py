@@ -5,7 +5,6 @@ See docs/security.md."""
 from __future__ import annotations
 
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,15 @@ from sqlalchemy.exc import OperationalError
 
 from cove.settings import Settings
 from cove.store.db import Store
-from cove.store.secrets import ENCRYPTED_COLUMNS, Keyring, SecretsKeyError, from_stored, to_stored
+from cove.store.models import Base
+from cove.store.secrets import (
+    EncryptedJSON,
+    EncryptedText,
+    Keyring,
+    SecretsKeyError,
+    from_stored,
+    to_stored,
+)
 from cove.store.sqlite import sqlite_file
 
 HELP = (
@@ -64,8 +71,16 @@ def open_keyring(settings: Settings, *, create: bool) -> Keyring:
     return keyring
 
 
-def exposed(path: Path) -> bool:
-    return path.is_file() and bool(stat.S_IMODE(path.stat().st_mode) & 0o077)
+def encrypted_columns() -> list[tuple[str, str, str]]:
+    """(table, column, "json" | "text") of every encrypted column of today's models."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, EncryptedJSON):
+                found.append((table.name, column.name, "json"))
+            elif isinstance(column.type, EncryptedText):
+                found.append((table.name, column.name, "text"))
+    return found
 
 
 def rotate(settings: Settings) -> Path:
@@ -90,7 +105,7 @@ def rotate(settings: Settings) -> Path:
     store = Store(settings.db_url, both)
     try:
         with store.engine.begin() as conn:
-            for table, column, kind in ENCRYPTED_COLUMNS:
+            for table, column, kind in encrypted_columns():
                 rows = conn.execute(sa.text(f"SELECT id, {column} FROM {table}")).all()
                 for row_id, raw in rows:
                     if raw is not None:

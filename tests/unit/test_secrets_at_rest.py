@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 
 from cove.domain.errors import InvalidParams, NotFound
 from cove.home_check import check_home, report
-from cove.secrets_key import open_keyring, rotate
+from cove.secrets_key import encrypted_columns, open_keyring, rotate
 from cove.services import drains
 from cove.settings import Settings
 from cove.store import AddOn, App, Release, Store
@@ -240,3 +240,15 @@ def test_log_drain_urls_are_encrypted_and_still_found_by_url(tmp_path: Path) -> 
     assert drains.get(store, app.id, drain.token).url == url
     with pytest.raises(NotFound):
         drains.get(store, app.id, url + "x")
+
+
+def test_rotation_covers_every_encrypted_column() -> None:
+    found = set(encrypted_columns())
+    assert {
+        ("apps", "config", "json"),
+        ("releases", "config", "json"),
+        ("addons", "resource", "json"),
+        ("addons", "url", "text"),
+        ("log_drains", "url", "text"),
+        ("sni_endpoints", "private_key", "text"),
+    } <= found

@@ -138,17 +138,6 @@ class EncryptedText(TypeDecorator[str]):
         return None if value is None else keyring_of(dialect).decrypt(value)
 
 
-# (table, column, kind) of every encrypted column today: a rotation walks these (each
-# migration keeps its own list, as of its revision).
-ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("apps", "config", "json"),
-    ("releases", "config", "json"),
-    ("addons", "resource", "json"),
-    ("addons", "url", "text"),
-    ("log_drains", "url", "text"),
-)
-
-
 def to_stored(keyring: Keyring, kind: str, raw: Any) -> Any:
     """A column's raw stored value (as the driver returns it) encrypted."""
     if raw is None:
