@@ -75,9 +75,7 @@ def environment(api_url: str, ca: str | None, token: str | None) -> list[str]:
     if token is not None:
         lines.append(_export("HEROKU_API_KEY", token))
     else:
-        lines.append(
-            "# Token: `heroku login -i` (email, then your Cove API token as the password),"
-        )
+        lines.append("# Token: `heroku login -i` (your Cove email and password, or an API token),")
         lines.append("# or eval `cove heroku-env --with-token` to export HEROKU_API_KEY.")
     lines.append("#")
     lines.append("# heroku3 (Python):")
