@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from cove.settings import Settings
 from cove.store.db import Store
+from cove.store.digests import digest
 from cove.store.models import Base
 from cove.store.secrets import (
     EncryptedJSON,
@@ -116,6 +117,12 @@ def rotate(settings: Settings) -> Path:
                                 "id": row_id,
                             },
                         )
+            # Keyed digests (cove.store.digests) follow the key that encrypts.
+            for row_id, raw in conn.execute(sa.text("SELECT id, url FROM log_drains")).all():
+                conn.execute(
+                    sa.text("UPDATE log_drains SET url_digest = :d WHERE id = :id"),
+                    {"d": digest(both, from_stored(both, "text", raw)), "id": row_id},
+                )
             conn.execute(
                 sa.text("UPDATE secrets_key_check SET token = :t WHERE id = 1"),
                 {"t": both.check_token()},

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from cove.domain import drain_url
 from cove.domain.errors import InvalidParams, NotFound
 from cove.store import App, LogDrain, Store
+from cove.store.digests import candidates, digest
+from cove.store.secrets import keyring_of
 
 MAX_DRAINS = 5  # per app, as Heroku
 
@@ -34,10 +36,8 @@ def create(store: Store, app: App, url: str) -> LogDrain:
     drain_url.parse(url)
     try:
         with store.session() as s:
-            # URLs are encrypted (non-deterministically): compared here, not in SQL.
-            if any(
-                d.url == url for d in s.scalars(select(LogDrain).where(LogDrain.app_id == app.id))
-            ):
+            # URLs are encrypted (non-deterministically): compared by their keyed digest.
+            if _by_url(s, app.id, url) is not None:
                 raise _taken()
             count = s.scalar(
                 select(func.count()).select_from(LogDrain).where(LogDrain.app_id == app.id)
@@ -47,11 +47,11 @@ def create(store: Store, app: App, url: str) -> LogDrain:
                     "You have already added the maximum number of drains allowed "
                     f"({MAX_DRAINS} per app)."
                 )
-            drain = LogDrain(app_id=app.id, url=url)
+            drain = LogDrain(app_id=app.id, url=url, url_digest=digest(store.keyring, url))
             s.add(drain)
             s.flush()
             store.emit(s, "log_drain.created", app.id, drain_id=drain.id)
-    except IntegrityError:  # the same URL, added concurrently
+    except IntegrityError:  # the same URL, added concurrently: (app_id, url_digest) refuses it
         raise _taken() from None
     return drain
 
@@ -62,12 +62,23 @@ def _taken() -> InvalidParams:
 
 def find(session: Session, app_id: str, ident: str) -> LogDrain:
     """A drain of the app by its id, URL or token (what `drains:remove` is given)."""
-    drains = session.scalars(select(LogDrain).where(LogDrain.app_id == app_id))
-    # (a URL is encrypted in the store, so it is matched here; an app has few drains)
-    drain = next((d for d in drains if ident in (d.id, d.url, d.token)), None)
+    drain = session.scalars(
+        select(LogDrain).where(
+            LogDrain.app_id == app_id, (LogDrain.id == ident) | (LogDrain.token == ident)
+        )
+    ).first() or _by_url(session, app_id, ident)
     if drain is None:
         raise NotFound("Couldn't find that log drain (give its URL or its token, d.<uuid>).")
     return drain
+
+
+def _by_url(session: Session, app_id: str, url: str) -> LogDrain | None:
+    keyring = keyring_of(session.get_bind().dialect)
+    return session.scalars(
+        select(LogDrain).where(
+            LogDrain.app_id == app_id, LogDrain.url_digest.in_(candidates(keyring, url))
+        )
+    ).first()
 
 
 def get(store: Store, app_id: str, ident: str) -> LogDrain:

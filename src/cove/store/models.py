@@ -214,12 +214,13 @@ class LogDrain(Timestamps, Base):
     ``Logplex-Drain-Token`` header)."""
 
     __tablename__ = "log_drains"
-    __table_args__ = (UniqueConstraint("app_id", "url"),)
+    __table_args__ = (UniqueConstraint("app_id", "url_digest"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     # May hold credentials (user:password@, a token in the query): encrypted at rest, so
-    # the (app_id, url) constraint no longer holds; services/drains.py checks in Python.
+    # uniqueness and lookups by URL go through its keyed digest (cove.store.digests).
     url: Mapped[str] = mapped_column(EncryptedText)
+    url_digest: Mapped[str] = mapped_column(String(64))
     token: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: f"d.{new_id()}")
 
 
