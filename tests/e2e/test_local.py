@@ -278,7 +278,11 @@ def test_a_process_that_finishes_ends_cove_local_with_status_0(tmp_path: Path) -
 
 
 def test_prefixes_are_coloured_on_a_terminal(tmp_path: Path) -> None:
-    (tmp_path / "Procfile").write_text("web: echo hello\nworker: echo there\n")
+    # web ends (ending cove local) only once worker has printed: both lines are there.
+    (tmp_path / "Procfile").write_text(
+        "web: echo hello; while [ ! -e there.done ]; do sleep 0.05; done\n"
+        "worker: echo there; touch there.done; exec sleep 30\n"
+    )
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
         [PY, "-m", "cove.cli.main", "local", "-p", "6000"],
