@@ -113,25 +113,14 @@ class Installer:
         if package_manager == "uv":
             self._install_uv()  # fast no-op check; re-installs the project if it's a package
         elif package_manager == "project":
-            # uv keeps the wheel it built from a directory until pyproject.toml's mtime
-            # changes; the app's code can change without it: build the project afresh.
             self._run(
                 "uv pip install --reinstall --no-deps .",
-                self._uv_pip("--reinstall", "--no-deps", *self._refresh_project(), "."),
+                self._uv_pip("--reinstall", "--no-deps", "."),
             )
         elif package_manager == "pip" and has_local:
             self._install_pip()  # requirements reference local paths (e.g. -e .)
         else:
             step("Skipping dependency install: nothing changed since the last build")
-
-    def _refresh_project(self) -> list[str]:
-        """uv's option to rebuild the app's own package rather than reuse its cached wheel."""
-        try:
-            pyproject = poetry_lock.load_toml(os.path.join(self.build_dir, "pyproject.toml"))
-        except BuildError:
-            return ["--refresh"]
-        name = (pyproject.get("project") or {}).get("name")
-        return ["--refresh-package", name] if isinstance(name, str) and name else ["--refresh"]
 
     def _install_pip(self) -> None:
         self._run("uv pip install -r requirements.txt", self._uv_pip("-r", "requirements.txt"))
