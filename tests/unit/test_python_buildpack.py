@@ -502,6 +502,11 @@ def test_poetry_lock_app(builder: Builder) -> None:
     assert not venv_has(build_dir, "iniconfig")
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug, flaky: a cached rebuild in the same second can keep the old module "
+    "(stale wheel or bytecode whose source mtime and size match); see the issue note",
+)
 def test_pyproject_only_project_is_installed(builder: Builder) -> None:
     files = {
         "pyproject.toml": """\
