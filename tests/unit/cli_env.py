@@ -15,6 +15,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from cove import tls
 from cove.cli.context import CliState
 from cove.cli.main import cli
 
@@ -27,6 +28,13 @@ def isolate_cli(monkeypatch: pytest.MonkeyPatch, home: Path, cwd: Path | None = 
     for name in ("COVE_APP", "COVE_API_URL", "PGPASSWORD", "REDISCLI_AUTH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(cwd or home)
+
+
+def server_ca(home: Path) -> Path:
+    """Cove's CA in the test's server home beside ``home`` (the one the CLI finds)."""
+    files = tls.TlsFiles(home.parent / "server-home" / "tls")
+    tls.ensure_ca(files)
+    return files.ca_cert
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from cove import tls
 from cove.cli import trust
 from cove.cli.git import set_remote
 from cove.cli.main import cli
-from tests.unit.cli_env import isolate_cli
+from tests.unit.cli_env import isolate_cli, server_ca
 
 API = "https://127.0.0.1:5055"
 
@@ -25,12 +25,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COVE_HOME", str(tmp_path / "server-home"))
     monkeypatch.setenv("COVE_API_URL", API)
     return home
-
-
-def server_ca(home: Path) -> Path:
-    files = tls.TlsFiles(home.parent / "server-home" / "tls")
-    tls.ensure_ca(files)
-    return files.ca_cert
 
 
 def certs_ca(*args: str) -> tuple[int, str]:
