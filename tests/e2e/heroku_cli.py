@@ -88,6 +88,8 @@ class HerokuUser(User):
             HEROKU_API_KEY=self.token,
             DISABLE_TELEMETRY="true",
             HEROKU_SKIP_NEW_VERSION_CHECK="true",
+            # Else a new HOME spawns a detached `heroku update --autoupdate` outliving the test.
+            HEROKU_DISABLE_AUTOUPDATE="true",
             NODE_EXTRA_CA_CERTS=str(self.server.ca_file),
             # The CLI runs `heroku` itself (git's credential helper, hooks).
             PATH=f"{heroku_bin().parent}:{node_dir()}:{env.get('PATH', '')}",

@@ -14,7 +14,8 @@ import pytest
 
 from cove import tls
 from tests.e2e.harness import CoveServer, User, wait_for
-from tests.e2e.heroku_cli import HerokuUser
+from tests.e2e.heroku_cli import HerokuUser, heroku_bin
+from tests.e2e.terminal import run_in_terminal
 
 APP = "domained"
 OTHER = "domained-other"
@@ -248,6 +249,50 @@ def test_custom_domains_over_https_with_their_own_certificate(
     with pytest.raises(httpx.ConnectError):  # Cove's certificate doesn't name the domain
         https_via_router(server, server.ca_file, "secure.example.test")
     dev.cove("domains:clear", "-a", APP)
+
+
+def test_the_heroku_cli_adds_a_certificate_to_the_domains_picked_at_its_prompt(
+    dev: User, server: CoveServer, tmp_path: Path
+) -> None:
+    """`heroku certs:add` lists the app's domains the certificate covers and asks which to
+    attach it to: only the one picked moves to it (the other keeps its old certificate)."""
+    old_ca, new_ca = tls.TlsFiles(tmp_path / "old-ca"), tls.TlsFiles(tmp_path / "new-ca")
+    names = ["swap.example.test", "kept.example.test"]
+    old_crt, old_key = tmp_path / "old.pem", tmp_path / "old-key.pem"
+    new_crt, new_key = tmp_path / "new.pem", tmp_path / "new-key.pem"
+    tls.issue(tls.ensure_ca(old_ca), names, old_crt, old_key)
+    tls.issue(tls.ensure_ca(new_ca), names, new_crt, new_key)
+    h = HerokuUser.with_token(tmp_path / "h", dev, server.admin_token)
+    try:
+        for name in names:
+            dev.cove("domains:add", name, "-a", APP)
+        dev.cove("certs:add", str(old_crt), str(old_key), "-a", APP)
+        run = run_in_terminal(
+            [str(heroku_bin()), "certs:add", str(new_crt), str(new_key), "-a", APP],
+            env=h.env,  # HEROKU_DISABLE_AUTOUPDATE: no `heroku update` left running
+            cwd=h.home,
+            replies=[("Select domains", b" \r")],  # tick the first choice, submit
+        )
+        assert run.returncode == 0, run.output
+        assert "swap.example.test" in run.output and "kept.example.test" in run.output
+        wait_for(
+            partial(served_by_own_certificate, server, new_ca.ca_cert, "swap.example.test"),
+            30,
+            interval=0.1,
+            what="the picked domain over HTTPS with the new certificate",
+        )
+        assert served_by_own_certificate(server, old_ca.ca_cert, "kept.example.test")
+
+        endpoints = server.api("GET", f"/apps/{APP}/sni-endpoints").json()
+        old, new = (e["name"] for e in endpoints)
+        listing = h.heroku("certs", "-a", APP).stdout
+        rows = {line.split()[0]: line for line in listing.splitlines() if line.strip()}
+        assert "swap.example.test, kept.example.test" in rows[new]
+        assert rows[old].split()[-1] == "1" and rows[new].split()[-1] == "1"
+    finally:
+        for endpoint in server.api("GET", f"/apps/{APP}/sni-endpoints").json():
+            server.api("DELETE", f"/apps/{APP}/sni-endpoints/{endpoint['id']}")
+        dev.cove("domains:clear", "-a", APP)
 
 
 def test_certs_add_refuses_a_bad_certificate_or_key(
