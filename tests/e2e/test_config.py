@@ -71,3 +71,21 @@ def test_invalid_config_keys_are_refused(user: User, server: CoveServer) -> None
     assert server.api("GET", "/apps/config-bad/config-vars").json() == {}
     # No release was created by the refused changes.
     assert len(server.api("GET", "/apps/config-bad/releases").json()) == 1
+
+
+def test_a_lone_surrogate_in_a_value_is_refused(server: CoveServer) -> None:
+    """JSON can escape half a UTF-16 pair (``"\\ud800"``), which no UTF-8 text (the store,
+    a process environment) can hold: a 422, not a 500, and nothing is released."""
+    server.api("POST", "/apps", json={"name": "config-surrogate"}).raise_for_status()
+    for raw in ('{"LONE": "\\ud800"}', '{"LONE": "ok \\udfff then"}'):
+        response = server.api(
+            "PATCH",
+            "/apps/config-surrogate/config-vars",
+            content=raw.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["id"] == "invalid_params"
+        assert "LONE" in response.json()["message"] and "UTF-8" in response.json()["message"]
+    assert server.api("GET", "/apps/config-surrogate/config-vars").json() == {}
+    assert len(server.api("GET", "/apps/config-surrogate/releases").json()) == 1

@@ -57,6 +57,8 @@ def test_config_keys_and_values() -> None:
         validate_changes({"A": {"nested": 1}})
     with pytest.raises(InvalidParams, match="must not contain a NUL character"):
         validate_changes({"A": "x\0y"})
+    with pytest.raises(InvalidParams, match="A must be valid UTF-8 text"):
+        validate_changes({"A": "half \ud800 a pair"})
 
 
 def test_config_apply_and_size_limit() -> None:

@@ -34,7 +34,21 @@ def validate_changes(changes: Mapping[str, object]) -> dict[str, str | None]:
         if "\0" in (clean[key] or ""):
             # A process environment can't hold NUL (execve ends the string there).
             raise InvalidParams(f"Config var {key} must not contain a NUL character.")
+        if not _is_utf8(clean[key] or ""):
+            # JSON's "\ud800" escapes half a UTF-16 pair: no UTF-8 text (the store, an
+            # environment) can hold it.
+            raise InvalidParams(
+                f"Config var {key} must be valid UTF-8 text (it holds a lone surrogate)."
+            )
     return clean
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def apply_changes(current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
