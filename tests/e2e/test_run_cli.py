@@ -221,6 +221,33 @@ def test_ps_stop_ends_a_detached_run(dev: User) -> None:
     )
 
 
+def test_restarting_a_one_off_dyno_stops_it(dev: User, server: CoveServer) -> None:
+    """One-off dynos are never restarted: `ps:restart run.N` (the CLI) and `DELETE
+    /apps/{app}/dynos/run.N` (the API) stop them; an unknown one is a 404."""
+    dynos = []
+    for _ in range(2):
+        started = dev.cove("run:detached", "-a", APP, "sleep 300")
+        dynos.append(started.stderr.strip().rsplit(" ", 1)[-1])
+
+    def up() -> bool:
+        listing = dev.cove("ps", "-a", APP).stdout
+        return all(re.search(rf"^{re.escape(d)} .*: up ", listing, re.M) for d in dynos)
+
+    wait_for(up, 60, interval=0.2, what=f"{dynos} up in cove ps")
+    by_cli, by_api = dynos
+    dev.cove("ps:restart", by_cli, "-a", APP)
+    assert server.api("DELETE", f"/apps/{APP}/dynos/{by_api}").status_code == 202
+    for dyno in dynos:
+        wait_for(
+            lambda dyno=dyno: dyno not in dev.cove("ps", "-a", APP).stdout,
+            60,
+            interval=0.2,
+            what=f"{dyno} gone, not restarted, after a restart",
+        )
+    unknown = server.api("DELETE", f"/apps/{APP}/dynos/run.1")
+    assert unknown.status_code == 404 and "run.1" in unknown.json()["message"]
+
+
 def test_run_without_a_release_is_a_clear_error(dev: User) -> None:
     dev.cove("apps:create", "run-cli-empty")
     result = dev.cove("run", "-a", "run-cli-empty", "bash", check=False)

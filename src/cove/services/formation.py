@@ -90,13 +90,17 @@ def get_type(store: Store, app_ident: str, type_: str) -> Formation:
 
 def request_restart(store: Store, app_ident: str, target: str = "*") -> None:
     """Restart all dynos (``*``), one process type (``web``) or one dyno (``web.1``): bump a
-    counter that is part of the dyno revision, so the dyno manager replaces them."""
+    counter that is part of the dyno revision, so the dyno manager replaces them. A one-off
+    dyno named (``run.1234``) is stopped instead: one-off dynos are never restarted."""
     with store.session() as s:
         app = apps.find(s, app_ident)
         if target != "*":
             known = process_types(s, app.id)
             type_ = target.split(".", 1)[0]
             if type_ not in known:
+                if s.scalar(select(Dyno.id).where(Dyno.app_id == app.id, Dyno.name == target)):
+                    store.emit(s, "dyno.stop", app.id, target=target)  # as ps:stop does
+                    return
                 raise NotFound(f"Couldn't find that process type or dyno ({target}).")
         restarts = dict(app.restarts)
         restarts[target] = int(restarts.get(target, 0)) + 1
