@@ -275,6 +275,7 @@ def test_the_heroku_cli_adds_a_certificate_to_the_domains_picked_at_its_prompt(
         )
         assert run.returncode == 0, run.output
         assert "swap.example.test" in run.output and "kept.example.test" in run.output
+        assert "SSL certificate is not trusted." in run.output  # a private CA's
         wait_for(
             partial(served_by_own_certificate, server, new_ca.ca_cert, "swap.example.test"),
             30,

@@ -11,8 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
+from cove import tls
 from cove.domain import certificates
 from cove.domain.errors import InvalidParams
 from cove.router.sni import SniCertificates, load_context
@@ -72,6 +74,24 @@ def test_an_expired_certificate_is_refused() -> None:
     chain, key = self_signed(["www.example.test"], days=-1)
     with pytest.raises(InvalidParams, match="The certificate expired at"):
         certificates.check(chain, key)
+
+
+def test_ca_signed_means_a_chain_up_to_a_root_this_machine_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = tls.ensure_ca(tls.TlsFiles(tmp_path / "ca"))
+    crt, key = tmp_path / "site.pem", tmp_path / "site-key.pem"
+    tls.issue(ca, ["*.example.test", "example.test"], crt, key)
+    chain = crt.read_text()
+    info = certificates.check(chain, key.read_text())
+    assert not info.self_signed and not info.ca_signed  # a private CA: not trusted
+    self_chain, self_key = self_signed(["www.example.test"])
+    assert not certificates.check(self_chain, self_key).ca_signed
+
+    trusting = verification.Store([ca[0]])  # a machine that trusts that CA
+    monkeypatch.setattr(certificates, "_system_roots", lambda: trusting)
+    assert certificates.check_chain(chain).ca_signed
+    assert not certificates.check_chain(self_chain).ca_signed
 
 
 def test_covers_exact_and_one_label_wildcards() -> None:

@@ -3,16 +3,22 @@
 The chain is PEM certificates, the server's first; the key an unencrypted PEM private key
 that belongs to that first certificate. What the API shows of it (``ssl_cert``) comes from
 the first certificate: its names (subjectAltName DNS names, else the common name), validity,
-subject and issuer.
+subject and issuer; whether the chain leads to a root this machine trusts (``ca_signed?``,
+"verified by a root authority" in the Heroku CLI).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
+import ssl
+import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 from cove.domain import hostnames
@@ -29,6 +35,7 @@ class CertInfo:
     subject: str
     issuer: str
     self_signed: bool
+    ca_signed: bool
 
 
 def _valid(name: str) -> bool:
@@ -50,20 +57,53 @@ def _names(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.lower().rstrip(".") for n in names if _valid(n)))
 
 
-def _info(leaf: x509.Certificate) -> CertInfo:
+@functools.cache
+def _system_roots() -> verification.Store | None:
+    """The root certificates this machine's OpenSSL trusts (None if it has none)."""
+    paths = ssl.get_default_verify_paths()
+    for cafile in (paths.cafile, paths.openssl_cafile):
+        try:
+            with open(cafile or "", "rb") as pem, warnings.catch_warnings():
+                # (An old root or two has a serial number RFC 5280 now disallows.)
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                return verification.Store(x509.load_pem_x509_certificates(pem.read()))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _ca_signed(chain: list[x509.Certificate], names: tuple[str, ...]) -> bool:
+    """Does the chain verify, now, for its first name, up to a root this machine trusts?
+    (Not the same as "not self-signed": a private CA's certificate is not trusted.)"""
+    roots = _system_roots()
+    if roots is None or not names:
+        return False
+    name = "x" + names[0][1:] if names[0].startswith("*.") else names[0]
+    verifier = verification.PolicyBuilder().store(roots).build_server_verifier(x509.DNSName(name))
+    try:
+        verifier.verify(chain[0], chain[1:])
+    except (verification.VerificationError, ValueError):
+        return False
+    return True
+
+
+def _info(chain: list[x509.Certificate]) -> CertInfo:
+    leaf = chain[0]
+    names = _names(leaf)
     return CertInfo(
-        cert_domains=_names(leaf),
+        cert_domains=names,
         starts_at=leaf.not_valid_before_utc,
         expires_at=leaf.not_valid_after_utc,
         subject=leaf.subject.rfc4514_string(),
         issuer=leaf.issuer.rfc4514_string(),
         self_signed=leaf.issuer == leaf.subject,
+        ca_signed=_ca_signed(chain, names),
     )
 
 
 def check_chain(certificate_chain: str) -> CertInfo:
-    """What a stored (already checked) chain's first certificate says."""
-    return _info(x509.load_pem_x509_certificates(certificate_chain.encode())[0])
+    """What a stored (already checked) chain says."""
+    return _info(x509.load_pem_x509_certificates(certificate_chain.encode()))
 
 
 def check(certificate_chain: str, private_key: str) -> CertInfo:
@@ -95,7 +135,7 @@ def check(certificate_chain: str, private_key: str) -> CertInfo:
         )
     if leaf.not_valid_after_utc <= datetime.datetime.now(datetime.UTC):
         raise InvalidParams(f"The certificate expired at {leaf.not_valid_after_utc:%Y-%m-%d}.")
-    return _info(leaf)
+    return _info(chain)
 
 
 def covers(cert_domains: tuple[str, ...] | list[str], hostname: str) -> bool:

@@ -36,7 +36,7 @@ def serialize(request: Request, e: SniEndpoint, a: App) -> dict[str, Any]:
             "subject": info.subject,
             "issuer": info.issuer,
             "self_signed?": info.self_signed,
-            "ca_signed?": not info.self_signed,
+            "ca_signed?": info.ca_signed,
         },
         "created_at": iso(e.created_at),
         "updated_at": iso(e.updated_at),
