@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -502,35 +503,67 @@ def test_poetry_lock_app(builder: Builder) -> None:
     assert not venv_has(build_dir, "iniconfig")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, flaky: a cached rebuild in the same second can keep the old module "
-    "(stale wheel or bytecode whose source mtime and size match); see the issue note",
-)
-def test_pyproject_only_project_is_installed(builder: Builder) -> None:
-    files = {
-        "pyproject.toml": """\
-            [project]
-            name = "projapp"
-            version = "0.1.0"
-            dependencies = ["six"]
+# A project installed as a package by uv (no requirements.txt): a single top-level module.
+PROJECT_APP = {
+    "pyproject.toml": """\
+        [project]
+        name = "projapp"
+        version = "0.1.0"
+        dependencies = ["six"]
 
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
-            """,
-        "projapp.py": "VALUE = 42\n",
-    }
-    build_dir, result = builder.build(files)
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+        """,
+    "projapp.py": "VALUE = 42\n",
+}
+
+
+def test_pyproject_only_project_is_installed(builder: Builder) -> None:
+    build_dir, result = builder.build(PROJECT_APP)
     out = ok(result)
     assert "-----> Installing dependencies using 'uv pip install .'" in out
     assert venv_python(build_dir, "import os, projapp, six; print(projapp.VALUE)") == "42"
 
     # Same dependencies, changed code: cached venv restored, the project itself reinstalled.
-    build_dir, result = builder.build({**files, "projapp.py": "VALUE = 43\n"})
+    build_dir, result = builder.build({**PROJECT_APP, "projapp.py": "VALUE = 43\n"})
     out = ok(result)
     assert "-----> Restoring cache" in out
     assert "'uv pip install --reinstall --no-deps .'" in out
+    assert venv_python(build_dir, "import projapp; print(projapp.VALUE)") == "43"
+
+
+def pin_module_mtime_to_cached_pyc(cache: Path, module: str) -> None:
+    """Make every later interpreter of the cached venv see site-packages/`module`.py with the
+    source mtime its cached .pyc records: what a rebuild landing in the same second as the last
+    build sees, since a reinstalled file's mtime is its install time. A .pth file runs in every
+    interpreter started from the venv, including the one uv compiles bytecode with right after
+    installing: the collision happens every time, not once in a while."""
+    (site,) = (cache / "python-venv/lib").glob("python*/site-packages")
+    (pyc,) = (site / "__pycache__").glob(f"{module}.*.pyc")
+    flags, mtime = struct.unpack("<II", pyc.read_bytes()[4:12])
+    assert flags == 0, "expected a timestamp-based .pyc from a fresh install"
+    (site / "zz-pin-mtime.pth").write_text(
+        "import glob, os, sys; "
+        f"[os.utime(p, ({mtime}, {mtime})) for p in glob.glob(os.path.join("
+        f"sys.prefix, 'lib', 'python*', 'site-packages', '{module}.py'))]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"requirements.txt": ".\n"}], ids=["pyproject-only", "requirements-local-path"]
+)
+def test_cached_rebuild_in_same_second_ships_new_module(
+    builder: Builder, extra: dict[str, str]
+) -> None:
+    # uv's uninstall leaves site-packages/__pycache__/projapp.*.pyc behind and --compile-bytecode
+    # keeps a .pyc whose recorded mtime and size (11 bytes both times) match the new source.
+    files = {**PROJECT_APP, **extra}
+    ok(builder.build(files)[1])
+    pin_module_mtime_to_cached_pyc(builder.cache, "projapp")
+
+    build_dir, result = builder.build({**files, "projapp.py": "VALUE = 43\n"})
+    assert "-----> Restoring cache" in ok(result)
     assert venv_python(build_dir, "import projapp; print(projapp.VALUE)") == "43"
 
 

@@ -116,14 +116,30 @@ class Installer:
             self._run(
                 "uv pip install --reinstall --no-deps .",
                 self._uv_pip("--reinstall", "--no-deps", "."),
+                env=self._fresh_bytecode_env(),
             )
         elif package_manager == "pip" and has_local:
-            self._install_pip()  # requirements reference local paths (e.g. -e .)
+            # requirements reference local paths (e.g. -e .)
+            self._install_pip(env=self._fresh_bytecode_env())
         else:
             step("Skipping dependency install: nothing changed since the last build")
 
-    def _install_pip(self) -> None:
-        self._run("uv pip install -r requirements.txt", self._uv_pip("-r", "requirements.txt"))
+    def _fresh_bytecode_env(self) -> dict[str, str]:
+        """uv's environment for reinstalling the app's own code over a restored venv.
+
+        uv's uninstall leaves site-packages/__pycache__ in place, so a top-level module's old
+        .pyc survives its reinstall; --compile-bytecode then keeps any .pyc whose recorded
+        source mtime (whole seconds) and size match, and the reinstalled file's mtime is the
+        install time: a rebuild within the same second as the last one shipped the old
+        bytecode. Hash-based .pyc are always rewritten by uv and checked against the source
+        at import. Only the files this command (re)installs are compiled, so it stays cheap.
+        """
+        return dict(self.env, PYC_INVALIDATION_MODE="CHECKED_HASH")
+
+    def _install_pip(self, env: dict[str, str] | None = None) -> None:
+        self._run(
+            "uv pip install -r requirements.txt", self._uv_pip("-r", "requirements.txt"), env=env
+        )
 
     def _install_project(self) -> None:
         self._run("uv pip install .", self._uv_pip("."))
