@@ -27,6 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from cove import recovery, sandbox, tls
+from cove.acm.challenges import Http01Challenges
+from cove.acm.issuer import AcmeIssuer
+from cove.acm.manager import AcmManager
 from cove.addons import Registry
 from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
@@ -276,6 +279,8 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     if server_tls is not None:
         await router.start_tls(settings.router_host, settings.router_https_port, server_tls.context)
     settings = settings.with_ports(api_sock.getsockname()[1], router.port, router.tls_port)
+    acme_challenges = Http01Challenges()  # answered by the router's HTTP listener
+    router.acme = acme_challenges
 
     backend = LocalBackend(settings.dynos_dir, stack, users, cgroups)
     one_offs = OneOffDynos(settings, store, backend, logs)
@@ -361,6 +366,8 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
                 tasks.append(group.create_task(_renew_certificates(server_tls, names)))
                 sni = SniFeed(store, server_tls, settings.tls_dir)
                 tasks.append(group.create_task(sni.run()))
+                acm = _acm_manager(settings, store, acme_challenges)
+                tasks.append(group.create_task(acm.run()))
             await stop.wait()
             http.should_exit = True
             await builder.close()
@@ -380,6 +387,18 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         await asyncio.to_thread(cgroups.close)
         with contextlib.suppress(OSError):
             (settings.home / "server.json").unlink()
+
+
+def _acm_manager(settings: Settings, store: Store, challenges: Http01Challenges) -> AcmManager:
+    """Certificates for the custom domains of apps with ACM on (certs:auto)."""
+    issuer = AcmeIssuer(
+        settings.acme_directory_url,
+        settings.acme_ca_file,
+        settings.acme_dir,
+        challenges,
+        settings.acme_issue_timeout,
+    )
+    return AcmManager(store, issuer, settings.acme_check_interval)
 
 
 def _refuse(message: str) -> NoReturn:

@@ -134,6 +134,15 @@ class Settings:
     # (cove.store.secrets): the operator's key file, or COVE_HOME/secrets.key, made at
     # the first start.
     secrets_key_file: str = ""
+    # Automated Certificate Management (certs:auto): the ACME directory certificates come
+    # from (Let's Encrypt's by default), CA certificates (PEM) its HTTPS is verified with
+    # instead of the system's (a private or test CA such as Pebble's), how often certificates
+    # are checked for renewal (and failing domains tried again), and the most one issuance
+    # (order, challenges, certificate) may take.
+    acme_directory_url: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_file: str = ""
+    acme_check_interval: float = 12 * 3600.0
+    acme_issue_timeout: float = 120.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -191,6 +200,12 @@ class Settings:
             store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
             store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
             secrets_key_file=os.environ.get("COVE_SECRETS_KEY_FILE", ""),
+            acme_directory_url=os.environ.get(
+                "COVE_ACME_DIRECTORY_URL", "https://acme-v02.api.letsencrypt.org/directory"
+            ),
+            acme_ca_file=os.environ.get("COVE_ACME_CA_FILE", ""),
+            acme_check_interval=_env_float("COVE_ACME_CHECK_INTERVAL", 12 * 3600.0),
+            acme_issue_timeout=_env_float("COVE_ACME_ISSUE_TIMEOUT", 120.0),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
@@ -297,6 +312,11 @@ class Settings:
     def secrets_key_path(self) -> Path:
         """The secrets key file (see docs/security.md): never inside the store's backups."""
         return Path(self.secrets_key_file) if self.secrets_key_file else self.home / "secrets.key"
+
+    @property
+    def acme_dir(self) -> Path:
+        """The ACME account key (certs:auto), 0600 in a 0700 directory."""
+        return self.home / "acme"
 
     @property
     def backups_dir(self) -> Path:

@@ -10,6 +10,7 @@ from cove.api import auth, errors, limits, paging, request_headers
 from cove.api.context import ApiContext
 from cove.api.routes import (
     account,
+    acm,
     addons,
     apps,
     builds,
@@ -77,6 +78,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         tls,
         domains,
         sni_endpoints,
+        acm,
     ):
         api.include_router(module.router)
     for router in extra:

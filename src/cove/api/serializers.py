@@ -63,7 +63,7 @@ def app(a: App, owner: Account, settings: Settings, slug_size: int | None = None
         "git_url": settings.git_url(a.name),
         "web_url": settings.web_url(a.name),
         "maintenance": a.maintenance,
-        "acm": False,
+        "acm": a.acm,
         "repo_size": None,
         "slug_size": slug_size,
         "buildpack_provided_description": None,

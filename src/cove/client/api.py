@@ -560,6 +560,17 @@ class CoveClient:
         data = self._request("DELETE", f"/apps/{_seg(app)}/sni-endpoints/{_seg(endpoint)}")
         return cast(SniEndpoint, data)
 
+    # -- Automated Certificate Management (certs:auto) ---------------------------------------
+
+    def enable_acm(self, app: str) -> App:
+        return cast(App, self._request("POST", f"/apps/{_seg(app)}/acm"))
+
+    def disable_acm(self, app: str) -> App:
+        return cast(App, self._request("DELETE", f"/apps/{_seg(app)}/acm"))
+
+    def refresh_acm(self, app: str) -> App:
+        return cast(App, self._request("PATCH", f"/apps/{_seg(app)}/acm"))
+
     # -- buildpacks -------------------------------------------------------------------------
 
     def list_buildpack_installations(self, app: str) -> list[BuildpackInstallation]:

@@ -42,6 +42,7 @@ class App(TypedDict):
     git_url: str
     web_url: str
     maintenance: bool
+    acm: bool
     repo_size: int | None
     slug_size: int | None
     buildpack_provided_description: str | None
@@ -132,6 +133,7 @@ class Domain(TypedDict):
     cname: str | None  # the DNS target: <app>.<COVE_DOMAIN>
     status: str
     acm_status: str | None
+    acm_status_reason: str | None
     sni_endpoint: IdName | None
     app: IdName
     created_at: str

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from cove import tls_handshake
+from cove.acm.challenges import response as challenge_response
 from cove.limits import half_close, refuse
 from cove.router.exchange import Exchange
 from cove.router.headers import (
@@ -363,6 +364,11 @@ class ClientConn(asyncio.Protocol):
             router = self.router
             route, ex.host_str = router.table.resolve(ex.host)
             ex.route = route
+            if router.acme is not None and not self.tls:
+                key_authorization = router.acme.answer(ex.host_str, ex.url)
+                if key_authorization is not None:  # an ACME CA validating a domain
+                    self._answer_challenge(ex, key_authorization)
+                    return
             if route is None:
                 self._respond(ex, 404, NO_SUCH_APP)
             elif route.maintenance:
@@ -649,6 +655,19 @@ class ClientConn(asyncio.Protocol):
                 attempted=attempted,
                 cause=cause,
             )
+        self.exchange_done(ex)
+
+    def _answer_challenge(self, ex: Exchange, key_authorization: bytes) -> None:
+        """Answer an http-01 challenge from the router itself (not logged: the line would
+        hold the token)."""
+        ex.resp_started = ex.resp_done = True
+        close = not ex.keep_alive or not ex.req_done or ex.upgrade or self.router.closing
+        ex.close_after = close
+        self.transport.write(
+            challenge_response(
+                key_authorization, head_request=ex.is_head, close=close, http11=ex.http11
+            )
+        )
         self.exchange_done(ex)
 
     def exchange_done(self, ex: Exchange) -> None:

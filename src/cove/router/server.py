@@ -11,6 +11,7 @@ from collections.abc import Coroutine, Iterable
 from time import monotonic
 from typing import Any
 
+from cove.acm.challenges import Http01Challenges
 from cove.limits import Budget, Caps, ConnectionCounter, open_files_limit
 from cove.router.exchange import Exchange
 from cove.router.proxy import ClientConn, LogFn, TlsClientConn
@@ -93,6 +94,8 @@ class Router:
         self.forwarded = b""  # X-Forwarded-Proto/-Port for the HTTP listener
         self.tls_forwarded = b""  # ... and for the HTTPS listener
         self.tls_context: ssl.SSLContext | None = None
+        # http-01 challenges the ACM issuer is having validated (cove.acm.challenges).
+        self.acme: Http01Challenges | None = None
         # Redirects an app sends to https on the HTTP listener's own port (which can't
         # speak TLS) are pointed at the HTTPS listener's: see ``https_location``.
         self.plain_suffix = b""

@@ -64,6 +64,8 @@ class App(Timestamps, Base):
     released_at: Mapped[datetime | None] = mapped_column(default=None)
     # The unprivileged Unix user the app's builds and dynos run as (when Cove runs as root).
     uid: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+    # Automated Certificate Management (certs:auto): Cove gets its domains' certificates.
+    acm: Mapped[bool] = mapped_column(default=False)
 
 
 class Invitation(Timestamps, Base):
@@ -281,6 +283,7 @@ class Domain(Timestamps, Base):
     cname: Mapped[str | None] = mapped_column(String(255), default=None)
     status: Mapped[str] = mapped_column(String(16), default="succeeded")
     acm_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    acm_status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     sni_endpoint: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
@@ -296,6 +299,8 @@ class SniEndpoint(Timestamps, Base):
     private_key: Mapped[str] = mapped_column(EncryptedText)  # encrypted at rest
     # From the certificate, kept to list and match without parsing it again.
     cert_domains: Mapped[list[Any]] = mapped_column(default=list)
+    # Issued by Cove's ACME client for one domain (certs:auto), not uploaded.
+    acm: Mapped[bool] = mapped_column(default=False)
 
 
 class SecretsKeyCheck(Base):

@@ -34,7 +34,7 @@ def serialize(d: Domain, a: App) -> dict[str, Any]:
         "cname": d.cname,
         "status": d.status,
         "acm_status": d.acm_status,
-        "acm_status_reason": None,
+        "acm_status_reason": d.acm_status_reason,
         "sni_endpoint": _endpoint(d.sni_endpoint),
         "app": {"id": a.id, "name": a.name},
         "created_at": iso(d.created_at),

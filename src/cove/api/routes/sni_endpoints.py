@@ -37,6 +37,7 @@ def serialize(request: Request, e: SniEndpoint, a: App) -> dict[str, Any]:
             "issuer": info.issuer,
             "self_signed?": info.self_signed,
             "ca_signed?": info.ca_signed,
+            "acm": e.acm,
         },
         "created_at": iso(e.created_at),
         "updated_at": iso(e.updated_at),
