@@ -6,6 +6,8 @@
 #   bench/router.sh                  # wrk -t2 -c32 -d10s against direct / nginx / cove
 #   DURATION=30s CONNS=64 bench/router.sh
 #   NGINX_WORKERS=auto bench/router.sh  # nginx with one worker per core (default: 1, like Cove)
+#   DYNO_NETNS=1 bench/router.sh     # upstreams in a dyno network namespace, as Cove runs
+#                                    # dynos (root: cove.sandbox.netns makes it)
 #
 # Installs wrk and nginx with apt-get when missing. Everything listens on 127.0.0.1 only,
 # on free ports picked at run time; all processes started here are stopped on exit.
@@ -33,8 +35,16 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 WORK=$(mktemp -d)
 PIDS=()
+UP_HOST=127.0.0.1 # where the upstreams listen
+IN_NS=()          # how they are started
+NETWORKS="from pathlib import Path; from cove.sandbox.netns import DynoNetworks, Pool
+n = DynoNetworks(Pool.parse('10.213.0.0/16'), Path('$WORK/networks'))"
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [ -d "$WORK/networks" ]; then
+        PYTHONPATH="$ROOT/src" "$PY" -c "$NETWORKS
+for r in Path('$WORK/networks').iterdir(): n.remove(n._load(r))" || true
+    fi
     [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$WORK"
@@ -45,9 +55,9 @@ free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_port() {  # wait (up to 10 s) until something accepts on 127.0.0.1:$1
+wait_port() {  # wait (up to 10 s) until something accepts on ${2:-127.0.0.1}:$1
     for _ in $(seq 100); do
-        if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null
+        if "$PY" -c "import socket,sys; socket.create_connection(('${2:-127.0.0.1}',$1),0.2)" 2>/dev/null
         then return 0; fi
         sleep 0.1
     done
@@ -57,7 +67,7 @@ wait_port() {  # wait (up to 10 s) until something accepts on 127.0.0.1:$1
 
 start_nginx() {  # $1 = listen port, $2 = upstream port
     sed -e "s|@WORKERS@|$NGINX_WORKERS|" -e "s|@PREFIX@|$WORK|g" \
-        -e "s|@LISTEN_PORT@|$1|" -e "s|@UPSTREAM_PORT@|$2|" \
+        -e "s|@LISTEN_PORT@|$1|" -e "s|@UPSTREAM_PORT@|$2|" -e "s|@UPSTREAM_HOST@|$UP_HOST|" \
         "$ROOT/bench/nginx.conf.in" >"$WORK/nginx-$1.conf"
     "$NGINX" -c "$WORK/nginx-$1.conf" -p "$WORK" -e "$WORK/nginx-error.log"
     wait_port "$1"
@@ -71,12 +81,12 @@ stop_nginx() {
 }
 
 # run_wrk NAME PORT -> prints a table row
-run_wrk() {
-    local out
+run_wrk() {  # NAME PORT [HOST]
+    local out host=${3:-127.0.0.1}
     # A short warm-up fills the proxies' upstream pools before measuring.
-    wrk -t"$THREADS" -c"$CONNS" -d2s -H "Host: $HOST_HEADER" "http://127.0.0.1:$2/" >/dev/null
+    wrk -t"$THREADS" -c"$CONNS" -d2s -H "Host: $HOST_HEADER" "http://$host:$2/" >/dev/null
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Host: $HOST_HEADER" \
-        "http://127.0.0.1:$2/")
+        "http://$host:$2/")
     echo "$out" >"$WORK/wrk-$1.txt"
     local rps p50 p99 errs
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -97,15 +107,15 @@ bench_upstream() {
     local up=$2 nginx_port cove_port
     nginx_port=$(free_port)
     cove_port=$(free_port)
-    header "$1"
-    run_wrk "direct" "$up"
+    header "$1 (upstream on $UP_HOST)"
+    run_wrk "direct" "$up" "$UP_HOST"
 
     start_nginx "$nginx_port" "$up"
     run_wrk "nginx" "$nginx_port"
     stop_nginx
 
     PYTHONPATH="$ROOT/src" "$PY" -m cove.router --port "$cove_port" --app bench \
-        --backend "127.0.0.1:$up" >"$WORK/cove.log" 2>&1 &
+        --backend "$UP_HOST:$up" >"$WORK/cove.log" 2>&1 &
     local cove_pid=$!
     PIDS+=("$cove_pid")
     wait_port "$cove_port"
@@ -114,18 +124,25 @@ bench_upstream() {
     wait "$cove_pid" 2>/dev/null || true
 }
 
+if [ "${DYNO_NETNS:-}" = 1 ]; then
+    read -r NS UP_HOST < <(PYTHONPATH="$ROOT/src" "$PY" -c "$NETWORKS
+n.setup(); d = n.create('bench-router'); print(d.name, d.address)")
+    IN_NS=(ip netns exec "$NS")
+fi
+export BIND_HOST=$UP_HOST
+
 # 1. The trivial uvloop upstream.
 UP=$(free_port)
-"$PY" "$ROOT/bench/upstream_app.py" "$UP" >"$WORK/upstream.log" 2>&1 &
+"${IN_NS[@]}" "$PY" "$ROOT/bench/upstream_app.py" "$UP" >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
-wait_port "$UP"
+wait_port "$UP" "$UP_HOST"
 bench_upstream "hello (uvloop upstream_app.py)" "$UP"
 
 # 2. The same app spending 1 ms of CPU per request, like a small real handler.
 WUP=$(free_port)
-"$PY" "$ROOT/bench/upstream_app.py" "$WUP" 1000 >"$WORK/upstream-work.log" 2>&1 &
+"${IN_NS[@]}" "$PY" "$ROOT/bench/upstream_app.py" "$WUP" 1000 >"$WORK/upstream-work.log" 2>&1 &
 PIDS+=($!)
-wait_port "$WUP"
+wait_port "$WUP" "$UP_HOST"
 bench_upstream "1 ms/request app (upstream_app.py WORK_US=1000)" "$WUP"
 
 # 3. A Flask hello app under gunicorn, when both are importable.
@@ -141,10 +158,10 @@ app = Flask(__name__)
 def hello():
     return "Hello, world!"
 EOF
-    (cd "$WORK" && "$PY" -m gunicorn -w 2 -b "127.0.0.1:$GUP" flask_app:app \
+    (cd "$WORK" && "${IN_NS[@]}" "$PY" -m gunicorn -w 2 -b "$UP_HOST:$GUP" flask_app:app \
         >"$WORK/gunicorn.log" 2>&1) &
     PIDS+=($!)
-    wait_port "$GUP"
+    wait_port "$GUP" "$UP_HOST"
     bench_upstream "flask hello (gunicorn -w 2)" "$GUP"
 else
     echo

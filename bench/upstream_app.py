@@ -9,6 +9,7 @@ WORK_US burns that much CPU per request, to stand in for a real app's handler.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from email.utils import formatdate
@@ -71,8 +72,9 @@ class App(asyncio.Protocol):
 async def main(port: int) -> None:
     loop = asyncio.get_running_loop()
     _Date.tick()
-    server = await loop.create_server(App, "127.0.0.1", port, backlog=2048)
-    print(f"upstream listening on 127.0.0.1:{port}", flush=True)
+    host = os.environ.get("BIND_HOST", "127.0.0.1")
+    server = await loop.create_server(App, host, port, backlog=2048)
+    print(f"upstream listening on {host}:{port}", flush=True)
     async with server:
         await server.serve_forever()
 

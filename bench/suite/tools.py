@@ -209,6 +209,7 @@ def nginx(upstream_port: int, workers: str = "1") -> Iterator[Nginx]:
             "WORKERS": workers,
             "PREFIX": prefix,
             "LISTEN_PORT": str(port),
+            "UPSTREAM_HOST": "127.0.0.1",
             "UPSTREAM_PORT": str(upstream_port),
         }.items():
             conf = conf.replace(f"@{key}@", value)

@@ -31,6 +31,7 @@ from cove.acm.challenges import Http01Challenges
 from cove.acm.issuer import AcmeIssuer
 from cove.acm.manager import AcmManager
 from cove.addons import Registry
+from cove.addons.provider import DynoAccess
 from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
 from cove.builder import Builder, remove_slug, slug_path
@@ -52,6 +53,7 @@ from cove.router.feed import RouteFeed
 from cove.router.sni import SniFeed
 from cove.sandbox import bwrap_path
 from cove.sandbox.cgroups import Cgroups
+from cove.sandbox.netns import DynoNetworks, NetworkError, Pool
 from cove.secrets_key import HELP as SECRETS_KEY_HELP
 from cove.secrets_key import open_keyring
 from cove.services import accounts, addons
@@ -233,6 +235,26 @@ def _server_tls(settings: Settings, table: RouteTable) -> tls.ServerTls | None:
     )
 
 
+def _dyno_networks(settings: Settings) -> tuple[DynoNetworks | None, str | None]:
+    """The dyno networks (set up on this host), or why dynos share the host's network."""
+    if settings.network_isolation == "off":
+        return None, "turned off by COVE_NETWORK_ISOLATION=off"
+    problem = DynoNetworks.unavailable()
+    if problem is not None:
+        return None, problem
+    try:
+        pool = Pool.parse(settings.dyno_network)
+    except ValueError as exc:
+        _refuse(str(exc))
+    networks = DynoNetworks(pool, settings.networks_dir)
+    try:
+        networks.setup()
+    except (NetworkError, OSError) as exc:
+        log.warning("dyno networks unavailable: %s", exc)
+        return None, f"setting up dyno networks failed: {exc}"
+    return networks, None
+
+
 async def serve(settings: Settings, keyring: Keyring) -> None:
     bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
     settings.ensure_dirs()
@@ -241,7 +263,8 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     home_key = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
     cgroups = await asyncio.to_thread(partial(Cgroups.detect, name=f"cove-{home_key}"))
     await asyncio.to_thread(cgroups.sweep)  # dynos of a previous run that died with it
-    isolation = await asyncio.to_thread(sandbox.check, users, cgroups)
+    networks, no_network = await asyncio.to_thread(_dyno_networks, settings)
+    isolation = await asyncio.to_thread(sandbox.check, users, cgroups, no_network)
     store = Store(settings.db_url, keyring)
     await asyncio.to_thread(store.migrate)
     admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
@@ -282,7 +305,14 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     acme_challenges = Http01Challenges()  # answered by the router's HTTP listener
     router.acme = acme_challenges
 
-    backend = LocalBackend(settings.dynos_dir, stack, users, cgroups)
+    backend = LocalBackend(
+        settings.dynos_dir,
+        stack,
+        users,
+        cgroups,
+        networks,
+        partial(addons.local_addon_ports, store),
+    )
     one_offs = OneOffDynos(settings, store, backend, logs)
     rendezvous = RendezvousListener(
         one_offs.claim,
@@ -299,7 +329,10 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     )
     await asyncio.to_thread(manager.forget_stale_rows)
     registry = Registry.default(
-        settings.addons_dir, loop, tls.TlsFiles(settings.tls_dir) if settings.tls else None
+        settings.addons_dir,
+        loop,
+        tls.TlsFiles(settings.tls_dir) if settings.tls else None,
+        DynoAccess(networks.addon_address, str(networks.pool.network)) if networks else None,
     )
     recovered += await recovery.reconcile_addons(store, registry)
     await start_addons(store, registry)

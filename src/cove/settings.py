@@ -143,6 +143,10 @@ class Settings:
     acme_ca_file: str = ""
     acme_check_interval: float = 12 * 3600.0
     acme_issue_timeout: float = 120.0
+    # Each dyno in its own network namespace (cove.sandbox.netns): "auto" (when Cove is
+    # root and the host has ip and nft) or "off"; the pool of dyno addresses, one /30 each.
+    network_isolation: str = "auto"
+    dyno_network: str = "10.213.0.0/16"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -206,6 +210,8 @@ class Settings:
             acme_ca_file=os.environ.get("COVE_ACME_CA_FILE", ""),
             acme_check_interval=_env_float("COVE_ACME_CHECK_INTERVAL", 12 * 3600.0),
             acme_issue_timeout=_env_float("COVE_ACME_ISSUE_TIMEOUT", 120.0),
+            network_isolation=os.environ.get("COVE_NETWORK_ISOLATION", "auto"),
+            dyno_network=os.environ.get("COVE_DYNO_NETWORK", "10.213.0.0/16"),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
@@ -281,6 +287,11 @@ class Settings:
     @property
     def dynos_dir(self) -> Path:
         return self.home / "dynos"
+
+    @property
+    def networks_dir(self) -> Path:
+        """The dyno networks this server made (cove.sandbox.netns), to sweep after a crash."""
+        return self.home / "networks"
 
     @property
     def logs_dir(self) -> Path:

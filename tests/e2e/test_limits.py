@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cove.sandbox import seccomp
 from cove.sandbox.cgroups import Cgroups
+from cove.sandbox.netns import DynoNetworks
 from tests.e2e.harness import CoveServer, User, running_server
 
 
@@ -89,7 +90,11 @@ def test_server_says_which_isolation_is_in_force(server: CoveServer) -> None:
     seccomp_line = "Isolation in force: seccomp: builds and dynos cannot create user namespaces"
     assert (seccomp_line in log) == (seccomp.program() is not None)
     # What is not there is said, not hidden.
-    assert "Isolation NOT in force: network isolation" in log
+    network = "network isolation: each dyno in its own network namespace"
+    if DynoNetworks.unavailable() is None:
+        assert f"Isolation in force: {network}" in log
+    else:
+        assert "Isolation NOT in force: network isolation" in log
 
 
 def test_server_files_are_private(server: CoveServer) -> None:

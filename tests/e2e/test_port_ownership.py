@@ -90,7 +90,9 @@ def apps(
         yield Apps(server, user, noop_buildpack(server.home.parent))
         return
     root = tmp_path_factory.mktemp("ports")
-    with running_server(root) as server:
+    # Squatting needs a shared network namespace: dynos with their own (the default when
+    # root) can't bind each other's ports at all (test_network_isolation.py).
+    with running_server(root, COVE_NETWORK_ISOLATION="off") as server:
         yield Apps(server, User.logged_in(root / "dev", server), noop_buildpack(root))
 
 

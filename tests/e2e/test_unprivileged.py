@@ -100,6 +100,7 @@ def test_server_as_ordinary_user_says_what_is_missing(
     assert "Isolation NOT in force: per-app Unix users: Cove is not running as root" in log
     assert "Isolation NOT in force: no memory controller" in log
     assert "Isolation NOT in force: hard memory limits: dyno memory is polled" in log
+    assert "Isolation NOT in force: network isolation (Cove is not running as root)" in log
 
 
 def test_apps_deploy_and_stay_sandboxed_without_root(

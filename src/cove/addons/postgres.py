@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed, service_user
-from cove.addons.provider import ProviderError, Provisioned
+from cove.addons.provider import DynoAccess, ProviderError, Provisioned
 from cove.ports import free_port
 from cove.tls import TlsFiles, ensure_ca, issue, needs_issuing
 
@@ -58,12 +58,17 @@ class Cluster:
     """The PostgreSQL server Cove manages: initialised once, started with `cove server`."""
 
     def __init__(
-        self, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+        self,
+        root: Path,
+        loop: asyncio.AbstractEventLoop,
+        tls: TlsFiles | None = None,
+        dynos: DynoAccess | None = None,
     ) -> None:
         self.root = root
         self.data = root / "data"
         self.loop = loop
         self.tls = tls
+        self.dynos = dynos
         self._server: Supervised | None = None
 
     @property
@@ -117,9 +122,18 @@ class Cluster:
                 f"port = {self.port}\nunix_socket_directories = '{ADDON_ROOT}/run'\n"
                 "max_connections = 200\n"
             )
-        (self.data / "pg_hba.conf").write_text(
-            "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
-        )
+
+    def _access(self) -> list[str]:
+        """Where the cluster listens, and pg_hba.conf (Cove's own: written at each start)
+        for it: passwords (SCRAM) from loopback and, when dynos have networks of their own,
+        from their pool through the add-on address."""
+        listen = ["127.0.0.1"]
+        hba = "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        if self.dynos:
+            listen.append(self.dynos.address)
+            hba += f"host all all {self.dynos.network} scram-sha-256\n"
+        (self.data / "pg_hba.conf").write_text(hba)
+        return ["-c", f"listen_addresses={','.join(listen)}"]
 
     async def start(self) -> None:
         if self._server is not None:
@@ -127,6 +141,7 @@ class Cluster:
         if not self.initialised():
             await asyncio.to_thread(self._initialise)
         argv = [str(find_bin_dir() / "postgres"), "-D", f"{ADDON_ROOT}/data"]
+        argv += await asyncio.to_thread(self._access)
         if self.tls is not None:
             await asyncio.to_thread(self._certificate, self.tls)
             argv += [
@@ -149,8 +164,9 @@ class Cluster:
         own_dir(self.root / "tls")
         cert, key = self.root / "tls" / "server.pem", self.root / "tls" / "server-key.pem"
         ca = ensure_ca(files)
-        if needs_issuing(cert, key, _TLS_NAMES, ca[0]):
-            issue(ca, _TLS_NAMES, cert, key)
+        names = (*_TLS_NAMES, self.dynos.address) if self.dynos else _TLS_NAMES
+        if needs_issuing(cert, key, names, ca[0]):
+            issue(ca, names, cert, key)
         user = service_user()
         if user:
             shutil.chown(key, user, user)
@@ -193,10 +209,14 @@ class PostgresProvider:
     secondary_prefix = "HEROKU_POSTGRESQL"
 
     def __init__(
-        self, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+        self,
+        root: Path,
+        loop: asyncio.AbstractEventLoop,
+        tls: TlsFiles | None = None,
+        dynos: DynoAccess | None = None,
     ) -> None:
         self.external = os.environ.get("COVE_POSTGRES_ADMIN_URL")
-        self.cluster = Cluster(root / "postgres", loop, tls)
+        self.cluster = Cluster(root / "postgres", loop, tls, dynos)
         self.backups_dir = root / "postgres-backups"
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -14,6 +14,16 @@ class Provisioned:
     url: str  # the value of the NAME_URL config var
 
 
+@dataclass(frozen=True)
+class DynoAccess:
+    """Where dynos in network namespaces of their own (cove.sandbox.netns) reach the add-on
+    servers: ``address`` on this host, from addresses in ``network``. The servers listen
+    there as well as on 127.0.0.1."""
+
+    address: str
+    network: str
+
+
 class ProviderError(CoveError):
     """A provider failed in a way the user should hear about (message is shown)."""
 

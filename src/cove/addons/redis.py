@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.addons.processes import ADDON_ROOT, Supervised, own_dir, sandboxed, service_user
-from cove.addons.provider import ProviderError, Provisioned
+from cove.addons.provider import DynoAccess, ProviderError, Provisioned
 from cove.ports import free_port
 
 
@@ -34,11 +34,12 @@ def _binary(name: str, env: str) -> str:
 CONFIG_FILE = "redis.conf"  # in the add-on's data directory, 0600: it holds the password
 
 
-def config_text(resource: dict[str, Any]) -> str:
+def config_text(resource: dict[str, Any], dyno_address: str | None = None) -> str:
     """The server's settings. A file rather than options, so the password is not on the
-    server's command line, which any user of the host can read."""
+    server's command line, which any user of the host can read. It listens on loopback and
+    on ``dyno_address``, where namespaced dynos reach it (cove.sandbox.netns)."""
     settings = {
-        "bind": "127.0.0.1",
+        "bind": f"127.0.0.1 {dyno_address}" if dyno_address else "127.0.0.1",
         "port": str(resource["port"]),
         "requirepass": resource["password"],
         "dir": ADDON_ROOT,
@@ -81,14 +82,18 @@ class RedisProvider:
     primary_attachment = "REDIS"
     secondary_prefix = "HEROKU_REDIS"
 
-    def __init__(self, root: Path, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, root: Path, loop: asyncio.AbstractEventLoop, dynos: DynoAccess | None = None
+    ) -> None:
         self.root = root / "redis"
+        self.dynos = dynos
         self.loop = loop
         self._servers: dict[str, Supervised] = {}
 
     def _server(self, resource: dict[str, Any]) -> Supervised:
         data = self.root / resource["id"]
-        _write_private(data / CONFIG_FILE, config_text(resource), owner=service_user())
+        text = config_text(resource, self.dynos.address if self.dynos else None)
+        _write_private(data / CONFIG_FILE, text, owner=service_user())
         server = [_binary("redis-server", "COVE_REDIS_SERVER"), f"{ADDON_ROOT}/{CONFIG_FILE}"]
         command = sandboxed(server, data, f"redis-{resource['id'][:8]}")
         return Supervised(f"redis {resource['id']}", command, self.loop)

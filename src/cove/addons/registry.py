@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from cove.addons.postgres import PostgresProvider
-from cove.addons.provider import Provider
+from cove.addons.provider import DynoAccess, Provider
 from cove.addons.redis import RedisProvider
 from cove.domain.errors import InvalidParams
 from cove.tls import TlsFiles
@@ -19,10 +19,15 @@ class Registry:
 
     @classmethod
     def default(
-        cls, root: Path, loop: asyncio.AbstractEventLoop, tls: TlsFiles | None = None
+        cls,
+        root: Path,
+        loop: asyncio.AbstractEventLoop,
+        tls: TlsFiles | None = None,
+        dynos: DynoAccess | None = None,
     ) -> Registry:
-        """``tls``: Cove's CA, which signs the add-on servers' certificates (None: no TLS)."""
-        return cls([PostgresProvider(root, loop, tls), RedisProvider(root, loop)])
+        """``tls``: Cove's CA, which signs the add-on servers' certificates (None: no TLS).
+        ``dynos``: where namespaced dynos reach the add-on servers."""
+        return cls([PostgresProvider(root, loop, tls, dynos), RedisProvider(root, loop, dynos)])
 
     def get(self, service: str) -> Provider:
         provider = self._by_name.get(service)

@@ -1,5 +1,6 @@
 """The local backend: each dyno is a bubblewrap sandbox on this host, running a fresh
-copy of its slug at ``/app`` as its app's own user, in a cgroup sized by its dyno size."""
+copy of its slug at ``/app`` as its app's own user, in a cgroup sized by its dyno size and
+(where the host allows) a network namespace of its own (cove.sandbox.netns)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from cove.logs import READ_CHUNK, ProcessOutput
 from cove.ports import free_port
 from cove.sandbox import listeners
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
+from cove.sandbox.netns import DynoNetwork, DynoNetworks, dyno_config
 
 # Heroku's start-up: source the buildpacks' .profile.d scripts and .profile, then run the
 # command through the shell (so `$PORT` and `&&` work in Procfile commands). The shell
@@ -76,8 +78,10 @@ class LocalDyno:
         on_system: Callable[[str], None] | None = None,
         report_fd: int | None = None,
         terminal: LocalTerminal | None = None,
+        network: tuple[DynoNetworks, DynoNetwork] | None = None,
     ) -> None:
         self.spec = spec
+        self._network = network
         # An attached one-off dyno's stdio (its output is then None).
         self.terminal: Terminal | None = terminal
         self._report_fd = report_fd  # the read end of the launcher's report (LAUNCHER)
@@ -86,7 +90,8 @@ class LocalDyno:
         self._on_system = on_system or (lambda message: None)
         self._cgroup = cgroup
         self._final_oom_kills = 0
-        self.host = "127.0.0.1"
+        # Where the router reaches $PORT: the dyno's own address, or the shared loopback.
+        self.host = str(network[1].address) if network else "127.0.0.1"
         self.port = port
         self._proc = proc
         self._root = root
@@ -124,6 +129,9 @@ class LocalDyno:
             await asyncio.gather(self._pump, return_exceptions=True)
         self._left_running = self._read_report()
         shutil.rmtree(self._root, ignore_errors=True)
+        if self._network is not None:
+            networks, network = self._network
+            await asyncio.to_thread(networks.remove, network)
         if self._cgroup is not None:
             self._final_oom_kills = self._cgroup.oom_kills()
             await asyncio.to_thread(self._cgroup.remove)
@@ -195,7 +203,8 @@ class LocalDyno:
         """Whether only this dyno listens on ``port`` ("own"), someone else does too
         ("taken"), or it can't tell yet: nobody listens any more, or the sandbox's
         processes aren't found yet."""
-        found = listeners.listeners(port, self.host)
+        net = Path(f"/proc/{self._proc.pid}/net") if self._network else Path("/proc/net")
+        found = listeners.listeners(port, self.host, net)
         namespace = self._ns()
         if not found or namespace is None:
             return "unknown"
@@ -238,12 +247,20 @@ class LocalDyno:
 
 class LocalBackend:
     def __init__(
-        self, dynos_dir: Path, stack: Stack, users: sandbox.Users, cgroups: Cgroups
+        self,
+        dynos_dir: Path,
+        stack: Stack,
+        users: sandbox.Users,
+        cgroups: Cgroups,
+        networks: DynoNetworks | None = None,
+        addon_ports: Callable[[str], set[int]] = lambda app_id: set(),
     ) -> None:
         self.dynos_dir = dynos_dir
         self.stack = stack
         self.users = users
         self.cgroups = cgroups
+        self.networks = networks
+        self.addon_ports = addon_ports  # app id -> ports of its add-ons on this host
 
     async def _app_mount(
         self, spec: DynoSpec, root: Path, user: sandbox.SandboxUser | None
@@ -290,7 +307,21 @@ class LocalBackend:
         }
         if port is not None:
             env["PORT"] = str(port)
-        cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
+        network: tuple[DynoNetworks, DynoNetwork] | None = None
+        if self.networks is not None:
+            try:
+                network = await asyncio.to_thread(self._network, spec)
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
+            ports = network[1].addon_ports
+            env = dyno_config(env, ports, self.networks.addon_address)
+        try:
+            cgroup = await asyncio.to_thread(self.cgroups.create, spec.id, size_limits(size))
+        except BaseException:
+            if network is not None:
+                await asyncio.to_thread(network[0].remove, network[1])
+            raise
         report, report_w = os.pipe()  # not inherited, but by this dyno's command
         os.set_blocking(report, False)
         argv = ["/bin/bash", "-c", LAUNCHER, "cove-dyno", str(report_w), spec.command]
@@ -311,10 +342,13 @@ class LocalBackend:
                 user=user,
                 cgroup=cgroup,
                 pass_fds=(report_w,),
+                netns=network[1].path if network else None,
                 **stdio,
             )
         except BaseException:
             os.close(report)
+            if network is not None:
+                await asyncio.to_thread(network[0].remove, network[1])
             if terminal is not None:
                 terminal.close()
             if cgroup is not None:
@@ -325,4 +359,10 @@ class LocalBackend:
             if stdio:
                 close_child_ends(stdio["stdin"], stdio["stdout"])
         uid = user.uid if user is not None else None
-        return LocalDyno(spec, proc, root, port, output, cgroup, uid, on_system, report, terminal)
+        return LocalDyno(
+            spec, proc, root, port, output, cgroup, uid, on_system, report, terminal, network
+        )
+
+    def _network(self, spec: DynoSpec) -> tuple[DynoNetworks, DynoNetwork]:
+        assert self.networks is not None
+        return self.networks, self.networks.create(spec.id, self.addon_ports(spec.app_id))

@@ -1,7 +1,8 @@
 """Who listens on a TCP port: the check that a dyno's ``$PORT`` is served by the dyno.
 
-A dyno's port is picked free and handed to the dyno, which binds it a moment later; any
-process on the host could bind it in between and receive the dyno's traffic. So before a
+A dyno's port is picked free and handed to the dyno, which binds it a moment later; where
+dynos share the host's network namespace, any process on the host could bind it in between
+and receive the dyno's traffic (with a network namespace of its own, only the dyno can). So before a
 dyno counts as up, every socket listening where the router connects must belong to it: its
 uid is the app's (when apps have their own users), and its inode is held open by a process
 in the dyno's PID namespace (which also tells apps apart when they share Cove's user).
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from cove.sandbox.processes import members
 
-TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+TCP_TABLES = ("tcp", "tcp6")
 LISTEN = "0A"  # TCP_LISTEN in the tables' `st` column
 
 
@@ -62,12 +63,14 @@ def parse_tcp_table(text: str, port: int) -> list[Listener]:
     return found
 
 
-def listeners(port: int, host: str) -> list[Listener]:
-    """The sockets listening on ``port`` that connections to ``host`` can reach."""
+def listeners(port: int, host: str, net: Path = Path("/proc/net")) -> list[Listener]:
+    """The sockets listening on ``port`` that connections to ``host`` can reach, in the
+    network namespace whose tables are in ``net`` (``/proc/<pid>/net``: the namespace of
+    process ``pid``; by default Cove's own)."""
     found: list[Listener] = []
     for table in TCP_TABLES:
         with contextlib.suppress(OSError):  # no IPv6 on this host
-            found += parse_tcp_table(table.read_text(), port)
+            found += parse_tcp_table((net / table).read_text(), port)
     return [listener for listener in found if listener.reaches(host)]
 
 

@@ -29,7 +29,8 @@ def _namespaces_work() -> bool:
     )
 
 
-def check(users: Users, cgroups: Cgroups) -> IsolationReport:
+def check(users: Users, cgroups: Cgroups, network: str | None = None) -> IsolationReport:
+    """``network``: why dynos have no network namespace of their own (None: they have)."""
     report = IsolationReport()
     if _namespaces_work():
         report.in_force.append(
@@ -74,8 +75,15 @@ def check(users: Users, cgroups: Cgroups) -> IsolationReport:
             "hard memory limits: dyno memory is polled (R14, and R15 kills at twice the "
             "quota) but a fast allocation can outrun the check"
         )
-    report.missing.append(
-        "network isolation: dynos share the host network namespace (to bind $PORT); services "
-        "on 127.0.0.1 they can reach require credentials"
-    )
+    if network is None:
+        report.in_force.append(
+            "network isolation: each dyno in its own network namespace, reachable only "
+            "through the router; it reaches its own add-ons and the outside world, not other "
+            "dynos, Cove's API or anything else on this host"
+        )
+    else:
+        report.missing.append(
+            f"network isolation ({network}): dynos share the host network namespace; "
+            "services on 127.0.0.1 they can reach require credentials"
+        )
     return report

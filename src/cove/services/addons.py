@@ -3,10 +3,12 @@ is a new release (so dynos restart onto it, without downtime)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -441,3 +443,24 @@ def find_backup(store: Store, addon_id: str, ident: str | None) -> Backup:
         if ident in (backup.id, f"b{backup.num:03d}", str(backup.num)):
             return backup
     raise NotFound(f"Couldn't find that backup. ({ident})")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def local_addon_ports(store: Store, app_id: str) -> set[int]:
+    """The ports of the add-on servers on this host (their URLs name loopback) that the
+    app's attachments name: its dynos may reach these, and no other (cove.sandbox.netns)."""
+    with store.session() as s:
+        urls = s.scalars(
+            select(AddOn.url)
+            .join(Attachment, Attachment.addon_id == AddOn.id)
+            .where(Attachment.app_id == app_id)
+        ).all()
+    ports = set()
+    for url in urls:
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(url)
+            if parts.hostname in LOOPBACK_HOSTS and parts.port:
+                ports.add(parts.port)
+    return ports

@@ -12,6 +12,8 @@ attack on a neighbouring app or on Cove and answers with what happened, as JSON:
 /alloc?mb=N                 allocate and hold N more MB
 /squat?port=P               listen on port P (another dyno's next $PORT), answering "squatter"
 /squatted                   how many HTTP requests the squatted ports received
+/connect?host=H&port=P      open a TCP connection (2 s at most) and read what it says
+/address                    this dyno's own address (its route out) and $PORT
 """
 
 import ctypes
@@ -19,6 +21,7 @@ import json
 import os
 import pwd
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -161,6 +164,25 @@ def squatted(_: dict[str, str]) -> dict[str, object]:
     return {"requests": len(SQUATTED_REQUESTS), "hosts": sorted(set(SQUATTED_REQUESTS))}
 
 
+def connect(q: dict[str, str]) -> dict[str, object]:
+    try:
+        conn = socket.create_connection((q["host"], int(q["port"])), timeout=2)
+    except OSError as exc:
+        return failure(exc)
+    with conn:
+        try:  # what it says first, if anything (Redis waits for the client)
+            said = conn.recv(64).decode(errors="replace")
+        except OSError:
+            said = ""
+        return {"ok": True, "said": said}
+
+
+def address(_: dict[str, str]) -> dict[str, object]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: this picks the route out
+        return {"address": probe.getsockname()[0], "port": int(os.environ["PORT"])}
+
+
 ATTACKS = {
     "/whoami": whoami,
     "/read": read,
@@ -173,6 +195,8 @@ ATTACKS = {
     "/alloc": alloc,
     "/squat": squat,
     "/squatted": squatted,
+    "/connect": connect,
+    "/address": address,
 }
 
 
