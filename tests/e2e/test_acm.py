@@ -2,7 +2,8 @@
 custom domain gets its certificate from a real ACME server (Pebble, tests/e2e/pebble.py),
 whose http-01 challenge is answered by Cove's router on its HTTP port, and the router's
 HTTPS listener then serves that domain, by SNI, with a certificate chained to Pebble's
-root. The error paths: a directory that can't be reached, an unknown app, no domains."""
+root. The error paths: a directory that can't be reached, an unknown app, no domains; and
+the real Heroku CLI's certs:auto commands."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ import pytest
 
 from tests.e2e import pebble
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
+from tests.e2e.heroku_cli import HerokuUser
 
 APP = "acm-echo"
 DOWN = "acm-down"
 BARE = "acm-bare"
+HEROKU_APP = "acm-heroku"
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +183,26 @@ def test_enable_without_domains_and_on_unknown_apps(acm_server: CoveServer, dev:
     assert "not enabled" in refresh.json()["message"]
     refused = dev.cove("certs:auto:refresh", "-a", BARE, check=False)
     assert refused.returncode != 0 and "not enabled" in refused.stderr
+
+
+def test_the_heroku_cli_drives_acm(acm_server: CoveServer, dev: User, tmp_path: Path) -> None:
+    host = "cli.acm-shop.test"
+    dev.cove("apps:create", HEROKU_APP)
+    dev.cove("domains:add", host, "-a", HEROKU_APP)
+    h = HerokuUser.with_token(tmp_path / "h", dev, acm_server.admin_token)
+    enabled = h.heroku("certs:auto:enable", "-a", HEROKU_APP)
+    assert "Enabling Automatic Certificate Management" in enabled.stdout + enabled.stderr
+    # Pebble isn't running here: the domain ends up failing, with the reason shown.
+    status = wait_for(
+        lambda: "Failing" in (out := h.heroku("certs:auto", "-a", HEROKU_APP).stdout) and out,
+        60,
+        interval=0.5,
+        what=f"heroku certs:auto to show {host} failing",
+    )
+    assert "Automatic Certificate Management is enabled" in status
+    assert host in status and "can't be reached" in status
+    h.heroku("certs:auto:refresh", "-a", HEROKU_APP)
+    h.heroku("certs:auto:disable", "-a", HEROKU_APP, "--confirm", HEROKU_APP)
+    assert acm_server.api("GET", f"/apps/{HEROKU_APP}").json()["acm"] is False
+    status = h.heroku("certs:auto", "-a", HEROKU_APP).stdout
+    assert "Automatic Certificate Management is disabled" in status
