@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import http.server
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from cove import tls
 from cove.acm import account
+from cove.acm import issuer as issuer_module
 from cove.acm.challenges import Http01Challenges, response
 from cove.acm.issuer import AcmeIssuer, Issued, IssueError
 from cove.acm.manager import AcmManager
@@ -117,6 +120,45 @@ def test_an_unreachable_directory_is_a_clear_reason(tmp_path: Path) -> None:
     with pytest.raises(IssueError) as failed:
         asyncio.run(issuer.issue("www.example.com"))
     assert "can't be reached" in failed.value.reason and "127.0.0.1" in failed.value.reason
+
+
+class _HugeDirectory(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"x": "' + b"a" * (issuer_module.MAX_RESPONSE + 10) + b'"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()  # no Content-Length: read until the cap
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_oversized_answer_is_refused(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HugeDirectory)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/dir"
+        issuer = AcmeIssuer(url, "", tmp_path, Http01Challenges(), 10)
+        with pytest.raises(IssueError, match="sent an answer over 1048576 bytes"):
+            asyncio.run(issuer.issue("www.example.com"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_issuance_past_its_deadline_is_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck = threading.Event()
+    monkeypatch.setattr(issuer_module, "REQUEST_TIMEOUT", 0.01)
+    issuer = AcmeIssuer("https://127.0.0.1:9/dir", "", tmp_path, Http01Challenges(), 0.05)
+    monkeypatch.setattr(issuer, "issue_blocking", lambda hostname: stuck.wait(30))
+    try:
+        with pytest.raises(IssueError, match=r"didn't finish within 0\.05 s"):
+            asyncio.run(issuer.issue("www.example.com"))
+    finally:
+        stuck.set()
 
 
 # -- the store's side --------------------------------------------------------------------

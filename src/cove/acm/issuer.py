@@ -36,7 +36,28 @@ from cove.domain.errors import InvalidParams
 log = logging.getLogger("cove.acm")
 
 REQUEST_TIMEOUT = 10  # seconds, each request to the CA
+MAX_RESPONSE = 1024 * 1024  # bytes of one answer from the CA (a chain is a few KB)
 USER_AGENT = "cove-acm"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _capped(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A response hook (it runs before requests reads the body): read at most
+    MAX_RESPONSE bytes of it, or refuse the answer."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_RESPONSE:
+        response.close()
+        raise _TooLarge()
+    body = response.raw.read(MAX_RESPONSE + 1, decode_content=True)
+    if len(body) > MAX_RESPONSE:
+        response.close()
+        raise _TooLarge()
+    response._content = body
+    response._content_consumed = True
+    return response
 
 
 @dataclass(frozen=True)
@@ -97,7 +118,16 @@ class AcmeIssuer:
                 loop.call_soon_threadsafe(settle, result, error)
 
         threading.Thread(target=work, name="cove-acme", daemon=True).start()
-        return await done
+        # Each request has a timeout, but one trickling bytes could outlast the deadline:
+        # past it (and a margin) the thread is left to end on its own, its result ignored.
+        try:
+            return await asyncio.wait_for(done, self.timeout + 2 * REQUEST_TIMEOUT)
+        except TimeoutError:
+            raise IssueError(self._too_slow) from None
+
+    @property
+    def _too_slow(self) -> str:
+        return f"The ACME server didn't finish within {self.timeout:g} s; tried again later."
 
     def issue_blocking(self, hostname: str) -> Issued:
         deadline = datetime.datetime.now() + datetime.timedelta(seconds=self.timeout)
@@ -126,8 +156,10 @@ class AcmeIssuer:
                 f"{hostname} failed validation: " + "; ".join(details or ["no reason given"])
             ) from None
         except errors.TimeoutError:
+            raise IssueError(self._too_slow) from None
+        except _TooLarge:
             raise IssueError(
-                f"The ACME server didn't finish within {self.timeout:g} s; tried again later."
+                f"The ACME server at {self._host} sent an answer over {MAX_RESPONSE} bytes."
             ) from None
         except errors.IssuanceError as exc:
             raise IssueError(f"The CA refused: {_problem(exc.error, secrets)}") from None
@@ -146,6 +178,7 @@ class AcmeIssuer:
         net = client.ClientNetwork(
             key, verify_ssl=verify, user_agent=USER_AGENT, timeout=REQUEST_TIMEOUT
         )
+        net.session.hooks["response"].append(_capped)
         try:
             directory = client.ClientV2.get_directory(self.directory_url, net)
             acme = client.ClientV2(directory, net)
