@@ -267,6 +267,9 @@ def server_env(home: Path) -> dict[str, str]:
         COVE_CRASH_BACKOFF_SCALE="0.005",
         # No Python downloads from the network (tests/e2e/python_mirror.py serves them).
         COVE_PYTHON_DOWNLOADS="never",
+        # No real CA: an app given ACM in a test (the API fuzz's) gets "can't be reached";
+        # tests/e2e/test_acm.py points its server at Pebble.
+        COVE_ACME_DIRECTORY_URL="https://127.0.0.1:9/directory",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -34,6 +34,8 @@ from cove.domain import acm, certificates
 from cove.domain.errors import InvalidParams
 
 log = logging.getLogger("cove.acm")
+# The library's debug lines hold whole requests and answers (challenge tokens among them).
+logging.getLogger("acme").setLevel(logging.WARNING)
 
 REQUEST_TIMEOUT = 10  # seconds, each request to the CA
 MAX_RESPONSE = 1024 * 1024  # bytes of one answer from the CA (a chain is a few KB)
