@@ -3,6 +3,8 @@ running them in the build sandbox."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,35 @@ from cove.sandbox.cgroups import Cgroup
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
 BUILTIN = {"heroku/python": BUILTIN_DIR / "python", "cove/python": BUILTIN_DIR / "python"}
 DEFAULT_BUILDPACKS = ("heroku/python",)
+
+
+# Where Heroku's own tools point for its buildpacks: the registry's blob (what the heroku
+# CLI's buildpacks:add heroku/x sends), the older codon one and the GitHub repository.
+_HEROKU_URL = re.compile(
+    r"https://(?:buildpack-registry|codon-buildpacks)\.s3\.amazonaws\.com/buildpacks/"
+    r"heroku/([a-z0-9-]+)\.tgz"
+    r"|https://github\.com/heroku/heroku-buildpack-([a-z0-9-]+?)(?:\.git)?/?(?:#.*)?"
+)
+# The classic buildpack API's hand-over between buildpacks: what a buildpack writes to
+# ``<its directory>/export`` (shell) is sourced before every later buildpack's compile.
+EXPORT_FILE = "export"
+# Runs a compile after sourcing the earlier buildpacks' export files, in order, in the
+# build sandbox as the app's user (never in the server): $0 is the list's end marker.
+_SOURCE_EXPORTS = (
+    'here=$PWD; while [ "$1" != -- ]; do if [ -f "$1" ]; then . "$1"; fi; shift; done; '
+    'shift; cd "$here" && exec "$@"'
+)
+
+
+def builtin_name(url: str) -> str:
+    """``heroku/python`` for any of Heroku's URLs of a buildpack Cove has built in (so the
+    heroku CLI's ``buildpacks:add heroku/python`` works); other URLs are left as given."""
+    match = _HEROKU_URL.fullmatch(url)
+    if match is not None:
+        name = f"heroku/{match.group(1) or match.group(2)}"
+        if name in BUILTIN:
+            return name
+    return url
 
 
 class BuildFailed(Exception):
@@ -38,7 +69,7 @@ class Buildpack:
 
 def validate_url(url: str) -> str:
     """A buildpack is a built-in name or a local directory with ``bin/detect``."""
-    url = url.strip()
+    url = builtin_name(url.strip())
     if url in BUILTIN:
         return url
     path = Path(url.removeprefix("file://"))
@@ -52,10 +83,20 @@ def validate_url(url: str) -> str:
     return url
 
 
+def validate_urls(urls: Sequence[str]) -> list[str]:
+    """An app's buildpack list: each one valid, none twice (``heroku/python`` and Heroku's
+    URL of it are the same buildpack)."""
+    valid = [validate_url(url) for url in urls]
+    for index, url in enumerate(valid):
+        if url in valid[:index]:
+            raise InvalidParams(f"The buildpack {url} is already set on this app.")
+    return valid
+
+
 def resolve(urls: Sequence[str]) -> list[Buildpack]:
     packs = []
     for index, url in enumerate(urls or DEFAULT_BUILDPACKS):
-        path = BUILTIN.get(url) or Path(url.removeprefix("file://"))
+        path = BUILTIN.get(builtin_name(url)) or Path(url.removeprefix("file://"))
         if not (path / "bin" / "compile").is_file():
             raise BuildFailed(f"Buildpack {url} is not available on this server.")
         packs.append(Buildpack(url, path, index))
@@ -67,6 +108,30 @@ def closed_to_others(pack: Buildpack) -> Path | None:
     reach (builds run as the app's own user), or None."""
     bin_dir = pack.path / "bin"
     return users.closed_to_others((pack.path, bin_dir, *sorted(bin_dir.iterdir())))
+
+
+def stage(packs: Sequence[Buildpack], root: Path) -> sandbox.Mount:
+    """A private copy of each buildpack for one build, mounted writable at /buildpacks:
+    classic buildpacks write their ``export`` file into their own directory, and the
+    originals (built-ins, an operator's directories) stay read-only to every build."""
+    root.mkdir(parents=True, exist_ok=True)
+    for pack in packs:
+
+        def ignore(directory: str, names: list[str], top: str = str(pack.path)) -> set[str]:
+            # A stale export left in the original (a buildpack tried out by hand) would
+            # otherwise reach the next buildpack as if this build had written it.
+            return {".git"} | ({EXPORT_FILE} if directory == top else set())
+
+        shutil.copytree(pack.path, root / str(pack.index), symlinks=True, ignore=ignore)
+    return sandbox.Mount(root, "/buildpacks", writable=True)
+
+
+def compile_argv(pack: Buildpack, earlier: Sequence[Buildpack]) -> list[str]:
+    """``bin/compile BUILD_DIR CACHE_DIR ENV_DIR``, run by a shell that first sources the
+    ``export`` files of the buildpacks that compiled before it."""
+    exports = [f"{p.mount_point}/{EXPORT_FILE}" for p in earlier]
+    command = [f"{pack.mount_point}/bin/compile", "/app", "/cache", "/env"]
+    return ["/bin/bash", "-c", _SOURCE_EXPORTS, "--", *exports, "--", *command]
 
 
 @dataclass
@@ -102,13 +167,10 @@ class BuildSandbox:
     def out_of_memory(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
-    def with_buildpack(self, pack: Buildpack) -> list[sandbox.Mount]:
-        return [*self.mounts, sandbox.Mount(pack.path, pack.mount_point)]
-
     async def detect(self, pack: Buildpack) -> str | None:
         status, out = await self.run(
             [f"{pack.mount_point}/bin/detect", "/app"],
-            self.with_buildpack(pack),
+            self.mounts,
             on_line=None,
             timeout=min(self.timeout, 60),
         )
@@ -116,11 +178,17 @@ class BuildSandbox:
             return None
         return out.strip().splitlines()[0] if out.strip() else pack.url
 
-    async def compile(self, pack: Buildpack, on_line: Callable[[str], None]) -> None:
+    async def compile(
+        self,
+        pack: Buildpack,
+        on_line: Callable[[str], None],
+        earlier: Sequence[Buildpack] = (),
+    ) -> None:
+        """``pack``'s compile, in the environment the ``earlier`` buildpacks exported."""
         try:
             status, _ = await self.run(
-                [f"{pack.mount_point}/bin/compile", "/app", "/cache", "/env"],
-                self.with_buildpack(pack),
+                compile_argv(pack, earlier),
+                self.mounts,
                 on_line=on_line,
                 timeout=self.timeout,
             )
@@ -140,7 +208,7 @@ class BuildSandbox:
             return {}
         status, out = await self.run(
             [f"{pack.mount_point}/bin/release", "/app"],
-            self.with_buildpack(pack),
+            self.mounts,
             on_line=None,
             timeout=min(self.timeout, 60),
         )

@@ -237,27 +237,21 @@ class Builder:
                     f"user, who can't read {closed}. Make it readable by all users "
                     f"(chmod -R a+rX {pack.path})."
                 )
-        names = []
-        for pack in packs:
-            name = await box.detect(pack)
-            if name is None and app.buildpacks:
-                raise BuildFailed(f"The buildpack {pack.url} could not detect this app.")
-            if name is not None:
-                names.append((pack, name))
-        if not names:
-            raise BuildFailed(
-                "No default language could be detected for this app. Add a requirements.txt, "
-                "pyproject.toml, Pipfile.lock or setup.py, or set a buildpack with "
-                "`cove buildpacks:set`."
-            )
-        defaults: dict[str, str] = {}
+        # Each build compiles with its own writable copies (for their export files).
+        staged = await asyncio.to_thread(buildpacks.stage, packs, workdir / "buildpacks")
+        if user is not None:
+            await asyncio.to_thread(user.chown, staged.source, recursive=True)
+        box.mounts.append(staged)
         async with python_requests.serving(self.python_installer, user) as installer_mount:
             box.mounts.append(installer_mount)
             box.env["COVE_PYTHON_INSTALLER"] = installer_mount.target
-            for pack, name in names if app.buildpacks else names[:1]:
-                out.step(f"{name} app detected")
-                await box.compile(pack, out.write)
-                defaults.update(await box.release(pack))
+            if app.buildpacks:
+                names = await _compile_set(box, packs, out)
+            else:
+                names = await _compile_detected(box, packs, out)
+            # The last buildpack's default process types are the app's (Heroku ignores the
+            # earlier ones': the primary language's buildpack goes last).
+            defaults = await box.release(names[-1][0])
 
         out.step("Discovering process types")
         process_types = {**defaults, **(procfile or {})}
@@ -360,6 +354,10 @@ class Builder:
             s.flush()
             fresh_app = s.get(App, app.id)
             assert fresh_app is not None
+            if not fresh_app.buildpacks:
+                # As on Heroku, the detected buildpack becomes the app's: later builds use
+                # it, and `buildpacks` shows it.
+                fresh_app.buildpacks = [pack.url for pack, _ in names]
             formation.ensure_types(s, app.id, process_types)
             if manifest is not None:
                 app_setup.apply_formation(s, app.id, manifest)
@@ -447,6 +445,45 @@ class Builder:
             raise BuildFailed(str(exc)) from None
         except UnicodeDecodeError:
             raise BuildFailed("The Procfile is not valid UTF-8 text.") from None
+
+
+async def _compile_set(
+    box: BuildSandbox, packs: list[buildpacks.Buildpack], out: OutputStream
+) -> list[tuple[buildpacks.Buildpack, str]]:
+    """The app's buildpacks, in order: each must detect the app (just before its compile,
+    so it sees what the earlier ones built) and compiles with their exports."""
+    if len(packs) == 1:
+        out.step(f"Using buildpack: {packs[0].url}")
+    else:
+        out.step("Using buildpacks:")
+        for pack in packs:
+            out.detail(f"{pack.index + 1}. {pack.url}")
+    names: list[tuple[buildpacks.Buildpack, str]] = []
+    for pack in packs:
+        name = await box.detect(pack)
+        if name is None:
+            raise BuildFailed(f"The buildpack {pack.url} could not detect this app.")
+        out.step(f"{name} app detected")
+        await box.compile(pack, out.write, [p for p, _ in names])
+        names.append((pack, name))
+    return names
+
+
+async def _compile_detected(
+    box: BuildSandbox, packs: list[buildpacks.Buildpack], out: OutputStream
+) -> list[tuple[buildpacks.Buildpack, str]]:
+    """No buildpacks set: the first default buildpack that detects the app builds it."""
+    for pack in packs:
+        name = await box.detect(pack)
+        if name is not None:
+            out.step(f"{name} app detected")
+            await box.compile(pack, out.write)
+            return [(pack, name)]
+    raise BuildFailed(
+        "No default language could be detected for this app. Add a requirements.txt, "
+        "pyproject.toml, Pipfile.lock or setup.py, or set a buildpack with "
+        "`cove buildpacks:set`."
+    )
 
 
 def _warn_no_web_process(out: OutputStream, no_procfile: bool) -> None:

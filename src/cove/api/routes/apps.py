@@ -12,7 +12,7 @@ from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes import reference
 from cove.api.routes.common import audit, ctx, load_app, owner_of
-from cove.builder import validate_url
+from cove.builder.buildpacks import validate_urls
 from cove.domain.errors import Conflict, InvalidParams
 from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import move_repo
@@ -201,7 +201,7 @@ def set_buildpacks(
 ) -> list[dict[str, Any]]:
     app = load_app(request, ident, account)
     updates = params.objects(body, "updates", "{buildpack: url}")
-    urls = [validate_url(params.required_text(u, "buildpack", "updates[].")) for u in updates]
+    urls = validate_urls([params.required_text(u, "buildpack", "updates[].") for u in updates])
     store = ctx(request).store
     with store.session() as s:
         row = s.scalar(select(App).where(App.id == app.id))

@@ -1,0 +1,218 @@
+"""Multi-buildpack builds (classic buildpack API): the app's buildpacks run in order, each
+later compile sees what the earlier ones exported, every buildpack's .profile.d reaches the
+dynos, the last buildpack's default process types are the app's, and an app with no
+buildpacks set keeps the one detected on its first build."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import CoveServer, User
+from tests.e2e.heroku_cli import HerokuUser
+
+# The first buildpack installs a tool and exports it the classic way: into <its dir>/export.
+TOOL_BUILDPACK = {
+    "detect": """
+        #!/usr/bin/env bash
+        [ -f "$1/tool.txt" ] && echo "Tool" && exit 0
+        exit 1
+    """,
+    "compile": """
+        #!/usr/bin/env bash
+        set -euo pipefail
+        bp_dir=$(cd "$(dirname "$0")/.." && pwd)
+        echo "-----> Installing greet"
+        mkdir -p "$1/.tool/bin" "$1/.profile.d"
+        printf '#!/bin/sh\\necho "greet: $*"\\n' > "$1/.tool/bin/greet"
+        chmod +x "$1/.tool/bin/greet"
+        cat > "$bp_dir/export" <<EOF
+        export PATH="$1/.tool/bin:\\$PATH"
+        export TOOL_FLAVOUR=mint
+        EOF
+        echo 'export PATH="$HOME/.tool/bin:$PATH"; export TOOL_READY=tool' > "$1/.profile.d/tool.sh"
+    """,
+    "release": """
+        #!/usr/bin/env bash
+        echo "---"
+        echo "default_process_types:"
+        echo "  web: echo the first buildpack's web must not be used"
+        echo "  clock: sleep infinity"
+    """,
+}
+
+# The second one needs the first's tool and variable during its compile.
+APP_BUILDPACK = {
+    "detect": """
+        #!/usr/bin/env bash
+        [ -f "$1/tool.txt" ] && echo "Site" && exit 0
+        exit 1
+    """,
+    "compile": """
+        #!/usr/bin/env bash
+        set -euo pipefail
+        echo "-----> Building the site with $(command -v greet)"
+        mkdir -p "$1/public" "$1/.profile.d"
+        greet "$TOOL_FLAVOUR" > "$1/public/index.html"
+        echo 'export SITE_READY=site' > "$1/.profile.d/site.sh"
+        mkdir -p "$1/bin"
+        cat > "$1/bin/start-site" <<'EOF'
+        #!/usr/bin/env bash
+        echo "runtime $TOOL_READY $SITE_READY $(greet dyno)" >> public/index.html
+        exec python3 -m http.server "$PORT" --directory public
+        EOF
+        chmod +x "$1/bin/start-site"
+    """,
+    "release": """
+        #!/usr/bin/env bash
+        echo "---"
+        echo "default_process_types:"
+        echo '  web: bin/start-site'
+    """,
+}
+
+
+def write_buildpack(root: Path, name: str, scripts: dict[str, str]) -> Path:
+    bp = root / name
+    (bp / "bin").mkdir(parents=True)
+    for script, body in scripts.items():
+        path = bp / "bin" / script
+        path.write_text(textwrap.dedent(body).lstrip())
+        path.chmod(0o755)
+    bp.chmod(0o755)
+    return bp
+
+
+@pytest.fixture
+def packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("buildpacks")
+    root.chmod(0o755)  # builds run as the app's user, who must read them
+    return (
+        write_buildpack(root, "tool-buildpack", TOOL_BUILDPACK),
+        write_buildpack(root, "site-buildpack", APP_BUILDPACK),
+    )
+
+
+def site_repo(user: User, app: str) -> Path:
+    repo = user.home / app
+    repo.mkdir()
+    (repo / "tool.txt").write_text("the tool buildpack detects this file\n")
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "site")
+    user.cove("apps:create", app, cwd=repo)
+    return repo
+
+
+def pushed(user: User, repo: Path) -> str:
+    """What the push printed, without the padding git adds to remote lines."""
+    return "\n".join(line.rstrip() for line in user.push(repo).stderr.splitlines())
+
+
+def process_types(server: CoveServer, app: str) -> list[str]:
+    formation = server.api("GET", f"/apps/{app}/formation").json()
+    return sorted(f["type"] for f in formation)
+
+
+def test_two_buildpacks_hand_over_by_export(
+    user: User, server: CoveServer, packs: tuple[Path, Path]
+) -> None:
+    tool, site = packs
+    repo = site_repo(user, "multi-bp")
+    user.cove("buildpacks:add", str(site), cwd=repo)
+    added = user.cove("buildpacks:add", "--index", "1", str(tool), cwd=repo).stdout
+    assert f"  1. {tool}\n  2. {site}\n" in added
+    listed = user.cove("buildpacks", cwd=repo).stdout
+    assert listed.endswith(f"1. {tool}\n2. {site}\n")
+
+    push = pushed(user, repo)
+    assert f"-----> Using buildpacks:\nremote:        1. {tool}\nremote:        2. {site}" in push
+    tool_at, site_at = push.index("Tool app detected"), push.index("Site app detected")
+    assert tool_at < push.index("Installing greet") < site_at
+    assert "Building the site with /app/.tool/bin/greet" in push
+    # Only the last buildpack's default process types: the first one's are ignored.
+    assert "Default types for buildpack -> web\n" in push
+    assert process_types(server, "multi-bp") == ["web"]
+
+    # Built with the first buildpack's tool and variable; at run time both buildpacks'
+    # .profile.d scripts ran (the tool is on the dyno's PATH too).
+    assert server.get("multi-bp").text == "greet: mint\nruntime tool site greet: dyno\n"
+
+
+def test_a_later_buildpack_that_does_not_detect_fails_the_build(
+    user: User, server: CoveServer, packs: tuple[Path, Path]
+) -> None:
+    tool, _ = packs
+    repo = site_repo(user, "multi-bp-undetected")
+    user.cove("buildpacks:set", str(tool), cwd=repo)
+    user.cove("buildpacks:add", "heroku/python", cwd=repo)
+    push = user.push(repo, check=False)
+    assert push.returncode != 0
+    assert "Installing greet" in push.stderr  # the first one ran
+    assert "The buildpack heroku/python could not detect this app." in push.stderr
+
+
+def test_detected_buildpack_is_kept_and_a_tool_reaches_python_hooks(
+    user: User, server: CoveServer, packs: tuple[Path, Path]
+) -> None:
+    tool, _ = packs
+    repo = user.new_repo("no-procfile", "detected-python")
+    hook = repo / "bin" / "post_compile"
+    hook.parent.mkdir()
+    hook.write_text("#!/usr/bin/env bash\nif command -v greet; then greet from-python; fi\n")
+    hook.chmod(0o755)
+    (repo / "tool.txt").write_text("\n")
+    user.commit_all(repo, "hook")
+    user.cove("apps:create", "detected-python", cwd=repo)
+    assert "has no Buildpacks" in user.cove("buildpacks", cwd=repo).stdout
+
+    first = pushed(user, repo)
+    assert "Using buildpack" not in first and "Python app detected" in first
+    # As on Heroku, the first build records what it detected.
+    assert user.cove("buildpacks", cwd=repo).stdout.endswith("Buildpack URL\n\nheroku/python\n")
+
+    # The primary language last: the tool buildpack first, its export reaches the Python
+    # build's own subprocesses (as Node's PATH reaches collectstatic).
+    user.cove("buildpacks:add", "-i", "1", str(tool), cwd=repo)
+    (repo / "README").write_text("again\n")
+    user.commit_all(repo, "again")
+    second = pushed(user, repo)
+    assert "greet: from-python" in second
+    assert "Default types for buildpack" not in second  # the Python buildpack gives none
+    assert "clock" not in process_types(server, "detected-python")
+
+
+def test_the_heroku_cli_orders_the_buildpacks(
+    tmp_path: Path, user: User, server: CoveServer, packs: tuple[Path, Path]
+) -> None:
+    tool, site = packs
+    h = HerokuUser.with_token(tmp_path / "h", user, server.admin_token)
+    repo = site_repo(user, "multi-bp-heroku")
+    app = ("-a", "multi-bp-heroku")
+    # file:// URLs: the CLI sends them as given (a bare path is no URL to it).
+    tool_url, site_url = f"file://{tool}", f"file://{site}"
+
+    added = h.heroku("buildpacks:add", site_url, *app).stdout
+    assert f"will use {site_url}." in added
+    h.heroku("buildpacks:add", "--index", "1", tool_url, *app)
+    assert h.heroku("buildpacks", *app).stdout.endswith(f"1. {tool_url}\n2. {site_url}\n")
+
+    # set -i N replaces the buildpack at N (here with heroku/python: the registry's URL
+    # for it is Cove's built-in, shown by name).
+    registry_python = "https://buildpack-registry.s3.amazonaws.com/buildpacks/heroku/python.tgz"
+    h.heroku("buildpacks:set", "-i", "2", registry_python, *app)
+    assert h.heroku("buildpacks", *app).stdout.endswith(f"1. {tool_url}\n2. heroku/python\n")
+    # The same buildpack twice is refused, whichever of its names is given.
+    codon = "https://codon-buildpacks.s3.amazonaws.com/buildpacks/heroku/python.tgz"
+    again = h.heroku("buildpacks:add", codon, *app, check=False)
+    assert again.returncode != 0 and "already set" in again.stderr
+    h.heroku("buildpacks:set", "--index", "2", site_url, *app)
+
+    push = pushed(user, repo)
+    assert push.index("Tool app detected") < push.index("Site app detected")
+    assert server.get("multi-bp-heroku").text.startswith("greet: mint\n")
+
+    cleared = h.heroku("buildpacks:clear", *app).stdout
+    assert "Buildpacks cleared." in cleared and "will detect buildpacks normally" in cleared
+    assert "has no Buildpacks." in h.heroku("buildpacks", *app).stdout
