@@ -159,6 +159,28 @@ def test_buildpacks_add_remove_clear() -> None:
     assert "will detect buildpacks normally" in result.stdout
 
 
+def test_buildpacks_index_past_the_end_appends_as_herokus_cli_does() -> None:
+    api = FakeApi(["heroku/python"])
+    assert api.run(["buildpacks:add", "-i", "5", "heroku/nodejs"]).exit_code == 0
+    assert api.buildpacks == ["heroku/python", "heroku/nodejs"]
+    assert api.run(["buildpacks:set", "-i", "9", "/srv/bp"]).exit_code == 0
+    assert api.buildpacks == ["heroku/python", "heroku/nodejs", "/srv/bp"]
+    assert api.run(["buildpacks:set", "-i", "2", "/srv/other"]).exit_code == 0
+    assert api.buildpacks == ["heroku/python", "/srv/other", "/srv/bp"]
+    for command in ("buildpacks:add", "buildpacks:set"):
+        refused = api.run([command, "-i", "0", "/srv/zero"])
+        assert refused.exit_code == 1
+        assert "Invalid index. Must be greater than 0." in refused.stderr
+    assert api.buildpacks == ["heroku/python", "/srv/other", "/srv/bp"]
+
+
+def test_removing_the_last_buildpack_says_detection_is_back() -> None:
+    api = FakeApi(["heroku/python"])
+    result = api.run(["buildpacks:remove", "-i", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Buildpack removed. Next release on ⬢ app1 will detect")
+
+
 def test_local_buildpack_dir_becomes_absolute(tmp_path: Path) -> None:
     (tmp_path / "my-bp").mkdir()
     assert normalise("my-bp") == str((tmp_path / "my-bp").resolve())

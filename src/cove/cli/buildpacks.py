@@ -31,7 +31,8 @@ def normalise(buildpack: str) -> str:
 def _report(app: str, verb: str, urls: list[str]) -> None:
     label = app_label(app)
     if not urls:
-        echo(f"Buildpacks {verb}. Next release on {label} will detect buildpacks normally.")
+        noun = "Buildpacks" if verb == "cleared" else "Buildpack"
+        echo(f"{noun} {verb}. Next release on {label} will detect buildpacks normally.")
         return
     if len(urls) == 1:
         echo(f"Buildpack {verb}. Next release on {label} will use {urls[0]}.")
@@ -46,6 +47,13 @@ def _check_index(index: int, limit: int) -> int:
     if index < 1 or index > limit:
         raise click.BadParameter(f"must be between 1 and {limit}", param_hint="'-i' / '--index'")
     return index - 1
+
+
+def _position(index: int, urls: list[str]) -> int:
+    """Where ``--index`` puts a buildpack, as Heroku's CLI does: past the end is last."""
+    if index < 1:
+        raise CliError("Invalid index. Must be greater than 0.")
+    return min(index - 1, len(urls))
 
 
 @click.command("buildpacks")
@@ -75,7 +83,7 @@ def buildpacks_set(state: CliState, app: str, buildpack: str, index: int) -> Non
     buildpack = normalise(buildpack)
     client = state.client()
     urls = _current(client, app)
-    position = _check_index(index, len(urls) + 1)
+    position = _position(index, urls)
     if buildpack in urls:
         raise CliError(f"The buildpack {buildpack} is already set on {app_label(app)}.")
     if position == len(urls):
@@ -97,7 +105,7 @@ def buildpacks_add(state: CliState, app: str, buildpack: str, index: int | None)
     urls = _current(client, app)
     if buildpack in urls:
         raise CliError(f"The buildpack {buildpack} is already set on {app_label(app)}.")
-    position = len(urls) if index is None else _check_index(index, len(urls) + 1)
+    position = len(urls) if index is None else _position(index, urls)
     urls.insert(position, buildpack)
     _report(app, "added", _urls(client.update_buildpack_installations(app, urls)))
 
