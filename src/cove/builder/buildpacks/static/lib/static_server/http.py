@@ -295,7 +295,7 @@ class Connection(asyncio.Protocol):
             self.site.log.add(
                 f'{fwd} "{method} {target} {version.decode()}" {status} {length_sent}'
             )
-        if close and not self.busy:
+        if (close or status == 400) and not self.busy:  # a 400: what follows can't be trusted
             self._close()
         elif not self.busy:
             self.deadline = self.site.loop.time() + (HEAD_TIMEOUT if self.buffer else IDLE_TIMEOUT)
@@ -309,15 +309,15 @@ class Connection(asyncio.Protocol):
         raw_path, _, query = target.partition("?")
         path = normalize(raw_path)
         if path is None:
-            return self._simple(400, method, [], close)
+            return self._simple(400, method, [], True)
         extra = list(cfg.headers_for(path))
         host = headers.get(b"host", "")
         if host and not _HOST.fullmatch(host):
-            return self._simple(400, method, [], close)
+            return self._simple(400, method, [], True)
         proto = headers.get(b"x-forwarded-proto", "http").split(",")[0].strip().lower()
         if cfg.https_only and proto != "https":
             if not host:
-                return self._simple(400, method, extra, close)
+                return self._simple(400, method, extra, True)
             return self._redirect(301, f"https://{host}{target}", method, extra, close)
         if cfg.canonical_host is not None and host:
             bare = host if host.startswith("[") else host.split(":")[0]
