@@ -482,3 +482,32 @@ def test_connections_over_the_cap_are_refused(quick_site: int) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+# --- the buildpack's names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("cove/static", "cove/static"),
+        ("heroku-community/static", "heroku-community/static"),
+        (
+            "https://buildpack-registry.s3.amazonaws.com/buildpacks/heroku-community/static.tgz",
+            "heroku-community/static",
+        ),
+        ("https://github.com/heroku/heroku-buildpack-static", "heroku-community/static"),
+        ("https://github.com/heroku/heroku-buildpack-static.git", "heroku-community/static"),
+    ],
+)
+def test_names_users_write_for_the_static_buildpack(url: str, name: str) -> None:
+    from cove.builder import buildpacks
+
+    assert buildpacks.validate_url(url) == name
+    assert buildpacks.resolve([url])[0].path == BUILDPACK
+
+
+def test_a_static_site_is_detected_without_buildpacks_set() -> None:
+    from cove.builder import buildpacks
+
+    assert "heroku-community/static" in buildpacks.DEFAULT_BUILDPACKS

@@ -19,15 +19,21 @@ from cove.sandbox import users
 from cove.sandbox.cgroups import Cgroup
 
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
-BUILTIN = {"heroku/python": BUILTIN_DIR / "python", "cove/python": BUILTIN_DIR / "python"}
-DEFAULT_BUILDPACKS = ("heroku/python",)
+BUILTIN = {
+    "heroku/python": BUILTIN_DIR / "python",
+    "cove/python": BUILTIN_DIR / "python",
+    # A built single-page app or static site, as heroku-buildpack-static's static.json says.
+    "heroku-community/static": BUILTIN_DIR / "static",
+    "cove/static": BUILTIN_DIR / "static",
+}
+DEFAULT_BUILDPACKS = ("heroku/python", "heroku-community/static")
 
 
 # Where Heroku's own tools point for its buildpacks: the registry's blob (what the heroku
 # CLI's buildpacks:add heroku/x sends), the older codon one and the GitHub repository.
 _HEROKU_URL = re.compile(
     r"https://(?:buildpack-registry|codon-buildpacks)\.s3\.amazonaws\.com/buildpacks/"
-    r"heroku/([a-z0-9-]+)\.tgz"
+    r"(heroku(?:-community)?/[a-z0-9-]+)\.tgz"
     r"|https://github\.com/heroku/heroku-buildpack-([a-z0-9-]+?)(?:\.git)?/?(?:#.*)?"
 )
 # The classic buildpack API's hand-over between buildpacks: what a buildpack writes to
@@ -46,7 +52,9 @@ def builtin_name(url: str) -> str:
     heroku CLI's ``buildpacks:add heroku/python`` works); other URLs are left as given."""
     match = _HEROKU_URL.fullmatch(url)
     if match is not None:
-        name = f"heroku/{match.group(1) or match.group(2)}"
+        name = match.group(1) or f"heroku/{match.group(2)}"
+        if name == "heroku/static":  # heroku-buildpack-static's repository
+            name = "heroku-community/static"
         if name in BUILTIN:
             return name
     return url
