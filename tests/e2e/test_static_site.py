@@ -1,0 +1,110 @@
+"""Static sites (issue 16 item 4): a built single-page app with a static.json, deployed with
+the built-in static buildpack and served through Cove's router."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from tests.e2e.harness import CoveServer, User
+
+INDEX = "<!doctype html><div id=app></div><script src=/assets/index-3f2a1b9c.js></script>\n"
+ASSET = "document.getElementById('app').textContent = 'hello from the bundle';\n" * 20
+STATIC_JSON = {
+    "root": "dist/",
+    "routes": {"/**": "index.html"},
+    "headers": {"/**": {"X-Frame-Options": "DENY"}, "/assets/**": {"X-Asset": "yes"}},
+    "redirects": {"/old-page": {"url": "/new-page", "status": 302}},
+}
+
+
+def site_repo(user: User, app: str, static_json: dict[str, object] = STATIC_JSON) -> Path:
+    """A repository holding a built SPA (dist/ with an index and a fingerprinted bundle)."""
+    repo = user.home / app
+    (repo / "dist" / "assets").mkdir(parents=True)
+    (repo / "dist" / "index.html").write_text(INDEX)
+    (repo / "dist" / "assets" / "index-3f2a1b9c.js").write_text(ASSET)
+    (repo / "static.json").write_text(json.dumps(static_json, indent=2))
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "built site")
+    user.cove("apps:create", app, cwd=repo)
+    return repo
+
+
+def raw_get(server: CoveServer, app: str, target: str) -> tuple[int, bytes]:
+    """A request whose target goes to the router exactly as written (no client
+    normalizes its dots away)."""
+    port = int(server.router_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: {server.app_host(app)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_spa_served_through_the_router(user: User, server: CoveServer) -> None:
+    repo = site_repo(user, "spa-site")
+    user.cove("buildpacks:set", "cove/static", cwd=repo)
+    push = user.push(repo)
+    assert "Static HTML app detected" in push.stderr
+    assert "Installed Cove's static server" in push.stderr
+
+    index = server.get("spa-site", "/")
+    assert (index.status_code, index.text) == (200, INDEX)
+    assert index.headers["content-type"] == "text/html; charset=UTF-8"
+    assert index.headers["cache-control"] == "no-cache"
+    assert index.headers["x-frame-options"] == "DENY"
+
+    route = server.get("spa-site", "/some/client/route")
+    assert (route.status_code, route.text) == (200, INDEX)
+
+    asset = server.get("spa-site", "/assets/index-3f2a1b9c.js")
+    assert (asset.status_code, asset.text) == (200, ASSET)
+    assert asset.headers["content-type"] == "text/javascript; charset=UTF-8"
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.headers["x-asset"] == "yes" and "x-frame-options" not in asset.headers
+    assert asset.headers["content-encoding"] == "gzip"  # httpx asks for it and decodes it
+
+    missing = server.get("spa-site", "/assets/index-00000000.js")
+    assert missing.status_code == 404 and INDEX not in missing.text
+
+    etag = asset.headers["etag"]
+    again = server.get("spa-site", "/assets/index-3f2a1b9c.js", headers={"If-None-Match": etag})
+    assert (again.status_code, again.content) == (304, b"")
+    index_again = server.get(
+        "spa-site", "/another/route", headers={"If-None-Match": index.headers["etag"]}
+    )
+    assert index_again.status_code == 304
+
+    moved = server.get("spa-site", "/old-page")
+    assert (moved.status_code, moved.headers["location"]) == (302, "/new-page")
+
+    for target in ("/../static.json", "/%2e%2e/static.json", "/assets/..%2f..%2fstatic.json"):
+        status, data = raw_get(server, "spa-site", target)
+        assert status in (400, 404), (target, data[:200])
+        assert b'"routes"' not in data
+
+
+def test_static_site_is_detected_without_buildpacks_set(user: User, server: CoveServer) -> None:
+    repo = site_repo(user, "plain-site", {"root": "dist/", "clean_urls": True})
+    (repo / "dist" / "about.html").write_text("<h1>about</h1>")
+    user.commit_all(repo, "about page")
+    push = user.push(repo)
+    assert "Static HTML app detected" in push.stderr
+    assert "heroku-community/static" in user.cove("buildpacks", cwd=repo).stdout
+    about = server.get("plain-site", "/about")
+    assert (about.status_code, about.text) == (200, "<h1>about</h1>")
+    assert server.get("plain-site", "/some/route").status_code == 404  # no routes: no fallback
+
+
+def test_a_missing_root_fails_the_build(user: User, server: CoveServer) -> None:
+    repo = site_repo(user, "unbuilt-site", {"root": "build/"})
+    user.cove("buildpacks:set", "heroku-community/static", cwd=repo)
+    push = user.push(repo, check=False)
+    assert push.returncode != 0
+    assert 'The site\'s root "build/" is not a directory of the app' in push.stderr
