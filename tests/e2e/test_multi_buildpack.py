@@ -5,6 +5,7 @@ buildpacks set keeps the one detected on its first build."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -33,6 +34,7 @@ TOOL_BUILDPACK = {
         export TOOL_FLAVOUR=mint
         EOF
         echo 'export PATH="$HOME/.tool/bin:$PATH"; export TOOL_READY=tool' > "$1/.profile.d/tool.sh"
+        if cat "$bp_dir/operator-only" 2>/dev/null; then echo "read operator-only"; fi
     """,
     "release": """
         #!/usr/bin/env bash
@@ -89,10 +91,11 @@ def write_buildpack(root: Path, name: str, scripts: dict[str, str]) -> Path:
 def packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("buildpacks")
     root.chmod(0o755)  # builds run as the app's user, who must read them
-    return (
-        write_buildpack(root, "tool-buildpack", TOOL_BUILDPACK),
-        write_buildpack(root, "site-buildpack", APP_BUILDPACK),
-    )
+    tool = write_buildpack(root, "tool-buildpack", TOOL_BUILDPACK)
+    # A file the app's user can't read in the original stays unreadable in its copy.
+    (tool / "operator-only").write_text("not for apps\n")
+    (tool / "operator-only").chmod(0o600)
+    return tool, write_buildpack(root, "site-buildpack", APP_BUILDPACK)
 
 
 def site_repo(user: User, app: str) -> Path:
@@ -131,6 +134,8 @@ def test_two_buildpacks_hand_over_by_export(
     tool_at, site_at = push.index("Tool app detected"), push.index("Site app detected")
     assert tool_at < push.index("Installing greet") < site_at
     assert "Building the site with /app/.tool/bin/greet" in push
+    if os.geteuid() == 0:  # builds run as the app's own user
+        assert "not for apps" not in push and "read operator-only" not in push
     # Only the last buildpack's default process types: the first one's are ignored.
     assert "Default types for buildpack -> web\n" in push
     assert process_types(server, "multi-bp") == ["web"]

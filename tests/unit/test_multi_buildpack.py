@@ -3,6 +3,7 @@ copies of its buildpacks, and Heroku's URLs of the built-in buildpacks."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def test_stage_copies_each_buildpack_without_git_or_a_stale_export(tmp_path: Pat
     (source / ".git").mkdir()
     (source / ".git" / "HEAD").write_text("ref\n")
     (source / "link").symlink_to("/etc/hostname")
+    os.mkfifo(source / "lib" / "fifo")  # would block the copy forever
     packs = [
         Buildpack("/x", source, 0),
         Buildpack("heroku/python", buildpacks.BUILTIN_DIR / "python", 1),
@@ -110,6 +112,7 @@ def test_stage_copies_each_buildpack_without_git_or_a_stale_export(tmp_path: Pat
     assert (copy / "lib" / "export").is_file()
     assert not (copy / "export").exists() and not (copy / ".git").exists()
     assert (copy / "link").is_symlink()  # copied as a link, never followed on the host
+    assert not (copy / "lib" / "fifo").exists()
     assert (tmp_path / "staged" / "1" / "bin" / "release").is_file()
     assert (source / "export").exists()  # the original is untouched
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,11 +128,18 @@ def stage(packs: Sequence[Buildpack], root: Path) -> sandbox.Mount:
 
         def ignore(directory: str, names: list[str], top: str = str(pack.path)) -> set[str]:
             # A stale export left in the original (a buildpack tried out by hand) would
-            # otherwise reach the next buildpack as if this build had written it.
-            return {".git"} | ({EXPORT_FILE} if directory == top else set())
+            # otherwise reach the next buildpack as if this build had written it; a FIFO or
+            # device would block or flood the copy (only files, dirs and links are copied).
+            skipped = {".git"} | ({EXPORT_FILE} if directory == top else set())
+            return skipped | {name for name in names if not _copyable(Path(directory, name))}
 
         shutil.copytree(pack.path, root / str(pack.index), symlinks=True, ignore=ignore)
     return sandbox.Mount(root, "/buildpacks", writable=True)
+
+
+def _copyable(path: Path) -> bool:
+    mode = path.lstat().st_mode
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
 
 
 def compile_argv(pack: Buildpack, earlier: Sequence[Buildpack]) -> list[str]:

@@ -237,10 +237,13 @@ class Builder:
                     f"user, who can't read {closed}. Make it readable by all users "
                     f"(chmod -R a+rX {pack.path})."
                 )
-        # Each build compiles with its own writable copies (for their export files).
+        # Each build compiles with its own copies, whose directories (only: the files keep
+        # root's ownership and modes, so the app's user reads no more than in the
+        # originals) are the app user's, for their export files.
         staged = await asyncio.to_thread(buildpacks.stage, packs, workdir / "buildpacks")
         if user is not None:
-            await asyncio.to_thread(user.chown, staged.source, recursive=True)
+            copies = [staged.source / str(pack.index) for pack in packs]
+            await asyncio.to_thread(user.chown, staged.source, *copies)
         box.mounts.append(staged)
         async with python_requests.serving(self.python_installer, user) as installer_mount:
             box.mounts.append(installer_mount)
