@@ -28,6 +28,8 @@ from cove.api.routes import (
     tls,
     users,
 )
+from cove.dashboard import PREFIX as DASHBOARD_PREFIX
+from cove.dashboard import create_dashboard
 
 # Every error answer has Heroku's shape (see errors.py); the schema says so.
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -83,4 +85,6 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         api.include_router(module.router)
     for router in extra:
         api.include_router(router, include_in_schema=False)
+    # The web dashboard: HTML pages over the same services (not part of the schema).
+    api.mount(DASHBOARD_PREFIX, create_dashboard(context, DASHBOARD_PREFIX))
     return api

@@ -46,6 +46,9 @@ PUSH_COMMANDS_ALLOWANCE = 1 << 20
 
 _SOURCE = re.compile(r"^/sources/[^/]+$")
 _GIT = re.compile(r"^/[^/]+\.git/")
+# The web dashboard (cove.dashboard) logs in with a session cookie: it checks the session
+# before it reads a form, and reads at most 64 KiB of it.
+_DASHBOARD = re.compile(r"^/dashboard(/|$)")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ def budget_for(scope: Scope, limits: BodyLimits) -> Budget:
         return Budget("push", "The push", limits.push, limits.push + PUSH_COMMANDS_ALLOWANCE)
     if scope["method"] == "PUT" and _SOURCE.match(path):
         return Budget("source", "The source archive", limits.source, limits.source)
+    if _DASHBOARD.match(path):
+        return Budget("dashboard", "The form", limits.api, limits.api)
     return Budget("api", "The request body", limits.api, limits.api)
 
 
@@ -124,7 +129,7 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         budget = scope[BUDGET] = budget_for(scope, self.limits)
-        if budget.kind == "api":  # git and source uploads check their own credentials
+        if budget.kind == "api":  # git, uploads and the dashboard check their own
             try:
                 scope[ACCOUNT] = await self.authenticate(
                     headers.get("authorization"), scope["path"]

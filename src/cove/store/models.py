@@ -310,3 +310,19 @@ class SecretsKeyCheck(Base):
     __tablename__ = "secrets_key_check"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[str] = mapped_column(Text)
+
+
+class DashboardSession(Timestamps, Base):
+    """A web dashboard log-in (cove.dashboard.sessions): the SHA-256 of its cookie, the
+    form token that every POST must carry (CSRF), when it lapses, and a digest of the
+    password it was opened with, so changing the password or removing the user ends it."""
+
+    __tablename__ = "dashboard_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    password_digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+    # A one-time notice for the next page (Post/Redirect/Get), e.g. "Scaled web to 2".
+    flash: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,0 +1,79 @@
+"""The dashboard's ASGI app: its routes, and the headers every answer carries."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cove.api.context import ApiContext
+from cove.dashboard import pages_app, pages_apps, pages_auth
+from cove.dashboard.web import Dashboard
+
+PREFIX = "/dashboard"
+
+# Scripts, styles and forms from this origin only: no inline script can run, and no page
+# can be framed (clickjacking).
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class _SecurityHeaders:
+    """Every answer gets the headers above; pages (not the hashed assets) are not cached,
+    since they show one user's data."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in _HEADERS if h[0] not in names]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
+    """The dashboard, to be mounted at ``prefix`` of the API app."""
+    app_page = "/apps/{app}"
+    routes = [
+        Route("/", pages_apps.home),
+        Route("/login", pages_auth.login_page, methods=["GET"]),
+        Route("/login", pages_auth.login, methods=["POST"]),
+        Route("/logout", pages_auth.logout, methods=["POST"]),
+        Route("/apps", pages_apps.apps_list, methods=["GET"]),
+        Route("/apps", pages_apps.create_app, methods=["POST"]),
+        Route("/new-app", pages_apps.new_app_page, methods=["GET"]),
+        Route(app_page, pages_app.overview, methods=["GET"]),
+        Route(app_page + "/dynos", pages_app.dynos_fragment, methods=["GET"]),
+        Route(app_page + "/activity", pages_app.activity, methods=["GET"]),
+        Route(app_page + "/rollback", pages_app.rollback, methods=["POST"]),
+        Route(app_page + "/resources", pages_app.resources, methods=["GET"]),
+        Route(app_page + "/formation", pages_app.scale, methods=["POST"]),
+        Route(app_page + "/settings", pages_app.settings, methods=["GET"]),
+        Route(app_page + "/config", pages_app.set_config, methods=["POST"]),
+        Route(app_page + "/config/unset", pages_app.unset_config, methods=["POST"]),
+    ]
+    dashboard = Dashboard.create(context, prefix)
+    routes.append(Route("/assets/{name}", dashboard.assets.serve, methods=["GET"]))
+    app = Starlette(routes=routes)
+    app.state.dashboard = dashboard
+    return _SecurityHeaders(app)
