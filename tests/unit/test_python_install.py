@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cove.builder.python_install import PythonInstaller, PythonUnavailable, _last_error
+from cove.builder.python_install import PythonInstaller, PythonUnavailable
 from cove.builder.stack import Interpreter, Stack, discover, read_record
+from cove.builder.streamed import last_error as _last_error
 from cove.settings import Settings
 from tests.e2e.python_mirror import system_python
 

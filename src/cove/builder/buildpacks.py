@@ -23,11 +23,16 @@ BUILTIN_DIR = Path(__file__).parent / "buildpacks"
 BUILTIN = {
     "heroku/python": BUILTIN_DIR / "python",
     "cove/python": BUILTIN_DIR / "python",
+    "heroku/nodejs": BUILTIN_DIR / "nodejs",
+    "cove/nodejs": BUILTIN_DIR / "nodejs",
     # A built single-page app or static site, as heroku-buildpack-static's static.json says.
     "heroku-community/static": BUILTIN_DIR / "static",
     "cove/static": BUILTIN_DIR / "static",
 }
-DEFAULT_BUILDPACKS = ("heroku/python", "heroku-community/static")
+# Detected in this order when an app sets none; the first that detects builds it (a Python
+# app with a package.json for its assets is a Python app, as on Heroku; a package.json app
+# is built by Node.js before any static site in it is considered).
+DEFAULT_BUILDPACKS = ("heroku/python", "heroku/nodejs", "heroku-community/static")
 
 
 # Where Heroku's own tools point for its buildpacks: the registry's blob (what the heroku
@@ -84,7 +89,8 @@ def validate_url(url: str) -> str:
     path = Path(url.removeprefix("file://"))
     if not path.is_absolute():
         raise InvalidParams(
-            f"Buildpack {url!r} is not supported: use heroku/python or an absolute path to a "
+            f"Buildpack {url!r} is not supported: use heroku/python, heroku/nodejs or an "
+            "absolute path to a "
             "buildpack directory on the Cove server."
         )
     if not (path / "bin" / "compile").is_file() or not (path / "bin" / "detect").is_file():

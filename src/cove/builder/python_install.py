@@ -14,7 +14,7 @@ import asyncio
 import json
 import os
 import shlex
-from asyncio.subprocess import DEVNULL, PIPE, STDOUT
+from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from cove.builder.stack import (
     installed_dirs,
     open_to_others,
 )
+from cove.builder.streamed import last_error, run_streamed
 from cove.settings import Settings
 
 # Heroku's Python buildpack (v351, 2026-08-18): the major versions it installs, and its
@@ -112,7 +113,7 @@ class PythonInstaller:
             ["python", "install", version, "--install-dir", str(self.root), "--no-bin"], emit
         )
         if code != 0:
-            raise self._unavailable(spec, where, f"The download failed: {_last_error(out)}")
+            raise self._unavailable(spec, where, f"The download failed: {last_error(out)}")
         interp = await asyncio.to_thread(self._settle, version)
         if interp is not None:
             self.stack.add(interp)
@@ -138,7 +139,7 @@ class PythonInstaller:
             rows = None
         if not isinstance(rows, list):
             raise self._unavailable(
-                spec, where, f"The list of downloads couldn't be read: {_last_error(err or out)}"
+                spec, where, f"The list of downloads couldn't be read: {last_error(err or out)}"
             )
         versions = [
             str(r["version"])
@@ -200,25 +201,7 @@ class PythonInstaller:
     async def _uv_streamed(self, args: list[str], emit: Emit) -> tuple[int, str]:
         """Run uv, showing its lines as they come; returns (exit status, all of them)."""
         cmd, env = self._command(args)
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdin=DEVNULL, stdout=PIPE, stderr=STDOUT, env=env
-        )
-        assert proc.stdout is not None
-        lines: list[str] = []
-        try:
-            async with asyncio.timeout(COMMAND_TIMEOUT):
-                while raw := await proc.stdout.readline():
-                    line = raw.decode(errors="replace").strip()
-                    lines.append(line)
-                    if line:
-                        emit("line", line)
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            lines.append(f"error: uv took longer than {COMMAND_TIMEOUT:.0f} seconds")
-            return 1, "\n".join(lines)
-        return proc.returncode or 0, "\n".join(lines)
+        return await run_streamed(cmd, env, lambda line: emit("line", line), COMMAND_TIMEOUT)
 
     def _unavailable(self, spec: str, where: str, reason: str) -> PythonUnavailable:
         have = ", ".join(i.version for i in self.stack.interpreters)
@@ -251,15 +234,6 @@ class PythonInstaller:
 
 def _span() -> str:
     return "{}.{} to {}.{}".format(*OLDEST_SUPPORTED, *NEWEST_SUPPORTED)
-
-
-def _last_error(out: str) -> str:
-    """uv's own error, without its progress lines (an ``error:`` line and its causes)."""
-    lines = [line.strip() for line in out.splitlines() if line.strip()]
-    for i, line in enumerate(lines):
-        if line.startswith("error:"):
-            return " ".join(lines[i:])[:600]
-    return (lines[-1] if lines else "uv failed without saying why")[:600]
 
 
 def _open_tree(root: Path) -> None:

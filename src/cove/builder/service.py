@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from cove import sandbox, testpoints
 from cove.addons import Registry
-from cove.builder import app_setup, buildpacks, python_requests
+from cove.builder import app_setup, buildpacks, runtime_requests
 from cove.builder.app_setup import AppSetup, RunPostdeploy
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
+from cove.builder.node_install import NodeInstaller
 from cove.builder.python_install import HEROKU_DEFAULT, PythonInstaller
 from cove.builder.slug import human_size, keep_unpacked, write_slug
 from cove.builder.stack import Stack
@@ -64,6 +65,8 @@ class Builder:
         self.stack = stack
         # Python versions the stack lacks, installed when a build asks for them.
         self.python_installer = PythonInstaller(settings, stack)
+        # Node.js runtimes likewise (shared by every app, under COVE_HOME/stack/nodes).
+        self.node_installer = NodeInstaller(settings, stack.uv)
         self.logs = logs
         self.wait_serving = wait_serving
         self.follow_release = follow_release
@@ -213,7 +216,7 @@ class Builder:
                 sandbox.Mount(root, "/app", writable=True),
                 sandbox.Mount(cache, "/cache", writable=True),
                 sandbox.Mount(env_dir, "/env"),
-                *self.stack.mounts(),
+                *self.stack.build_mounts(),
             ],
             env=self._build_env(build.version),
             timeout=self.settings.build_timeout,
@@ -245,9 +248,10 @@ class Builder:
             copies = [staged.source / str(pack.index) for pack in packs]
             await asyncio.to_thread(user.chown, staged.source, *copies)
         box.mounts.append(staged)
-        async with python_requests.serving(self.python_installer, user) as installer_mount:
+        runtimes = runtime_requests.providers(self.python_installer, self.node_installer)
+        async with runtime_requests.serving(runtimes, user) as installer_mount:
             box.mounts.append(installer_mount)
-            box.env["COVE_PYTHON_INSTALLER"] = installer_mount.target
+            box.env["COVE_RUNTIME_INSTALLER"] = installer_mount.target
             if app.buildpacks:
                 names = await _compile_set(box, packs, out)
             else:
@@ -484,7 +488,7 @@ async def _compile_detected(
             return [(pack, name)]
     raise BuildFailed(
         "No default language could be detected for this app. Add a requirements.txt, "
-        "pyproject.toml, Pipfile.lock or setup.py, or set a buildpack with "
+        "pyproject.toml, Pipfile.lock, setup.py or package.json, or set a buildpack with "
         "`cove buildpacks:set`."
     )
 

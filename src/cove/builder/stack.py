@@ -42,6 +42,10 @@ _PROBE = "import json,sys;print(json.dumps([sys.version.split()[0], sys.prefix])
 _SYSTEM = tuple(PurePosixPath(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64"))
 # Where every sandbox sees COVE_HOME/stack/pythons (beside /cove/bin/uv).
 PYTHONS_IN_SANDBOX = PurePosixPath("/cove/pythons")
+# Where builds see COVE_HOME/stack/nodes, and dynos the one Node.js their slug links to
+# (``.heroku/node``, a link to ``/cove/nodes/<version>``).
+NODES_IN_SANDBOX = PurePosixPath("/cove/nodes")
+_NODE_LINK = re.compile(r"^/cove/nodes/(\d{1,3}\.\d{1,4}\.\d{1,4})/?$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,18 @@ class MissingInterpreter(RuntimeError):
             "that interpreter at the same path and restart cove server."
         )
         self.path = path
+
+
+class MissingNodeRuntime(MissingInterpreter):
+    """A slug links to a Node.js runtime the stack doesn't have (any more)."""
+
+    def __init__(self, version: str) -> None:
+        RuntimeError.__init__(
+            self,
+            f"the slug runs on Node.js {version}, which the stack no longer has. Deploy "
+            "again (the build installs it), or restore it under COVE_HOME/stack/nodes.",
+        )
+        self.path = str(NODES_IN_SANDBOX / version)
 
 
 @dataclass
@@ -85,6 +101,8 @@ class Stack:
     # PYTHONS_IN_SANDBOX) and the record.
     installs: Path | None = None
     record: Path | None = None
+    # Where Cove installs Node.js runtimes (cove.builder.node_install).
+    nodes: Path | None = None
 
     def all(self) -> tuple[Interpreter, ...]:
         return self.provided or self.interpreters
@@ -101,6 +119,30 @@ class Stack:
             mounts.append(Mount(interp.prefix, str(interp.prefix)))
         mounts.append(Mount(self.uv, "/cove/bin/uv"))
         return mounts
+
+    def build_mounts(self) -> list[Mount]:
+        """A build's mounts: the interpreters and every Node.js runtime (a runtime
+        installed during the build is visible to it at once)."""
+        mounts = self.mounts()
+        if self.nodes is not None and self.nodes.is_dir():
+            mounts.append(Mount(self.nodes, str(NODES_IN_SANDBOX)))
+        return mounts
+
+    def node_mounts(self, app_dir: Path) -> list[Mount]:
+        """The Node.js runtime the slug unpacked at ``app_dir`` links to, if any; raises
+        MissingNodeRuntime if the stack lacks it. The link is the app's to write: only a
+        version directory of the stack's own is ever bound."""
+        link = app_dir / ".heroku" / "node"
+        if not link.is_symlink():
+            return []
+        match = _NODE_LINK.match(str(link.readlink()))
+        if match is None:
+            return []
+        version = match[1]
+        runtime = self.nodes / version if self.nodes is not None else None
+        if runtime is None or not (runtime / "bin" / "node").is_file():
+            raise MissingNodeRuntime(version)
+        return [Mount(runtime, str(NODES_IN_SANDBOX / version))]
 
     def _installed(self, interp: Interpreter) -> bool:
         return self.installs is not None and self.installs in interp.prefix.parents
@@ -158,7 +200,7 @@ class Stack:
         needed = venv_interpreter(app_dir)
         if needed is not None and not self.provides(needed):
             raise MissingInterpreter(needed)
-        return self.mounts()
+        return [*self.mounts(), *self.node_mounts(app_dir)]
 
     def versions_json(self) -> str:
         """COVE_PYTHONS: full version -> interpreter, as the build's sandbox sees it."""
@@ -258,12 +300,15 @@ def discover_stack(settings: Settings, *, shared: bool) -> Stack:
     one interpreter; with them it may start empty (builds install what they ask for)."""
     settings.pythons_dir.mkdir(parents=True, exist_ok=True)
     settings.pythons_dir.chmod(0o755)  # app users run what Cove installs there
+    settings.nodes_dir.mkdir(parents=True, exist_ok=True)
+    settings.nodes_dir.chmod(0o755)
     return discover(
         STACK,
         (*(settings.python_dirs or default_dirs()), *installed_dirs(settings.pythons_dir)),
         shared=shared,
         record=settings.stack_file,
         installs=settings.pythons_dir,
+        nodes=settings.nodes_dir,
         allow_empty=settings.python_downloads != "never",
     )
 
@@ -284,6 +329,7 @@ def discover(
     record: Path | None = None,
     installs: Path | None = None,
     allow_empty: bool = False,
+    nodes: Path | None = None,
 ) -> Stack:
     """The interpreters found in ``dirs`` (or the usual places), plus those recorded in
     ``record`` that still exist; the record is then updated with what was found (an
@@ -334,4 +380,5 @@ def discover(
         # Resolved as probed paths are, so that what is installed there is recognised.
         installs=installs.resolve() if installs is not None else None,
         record=record,
+        nodes=nodes,
     )

@@ -73,7 +73,7 @@ def available_pythons(environ: dict[str, str]) -> dict[str, str]:
 
     Without COVE_PYTHONS (running the buildpack by hand) the interpreter running the buildpack
     is the only one available. It may be empty where Cove's server installs versions on
-    request (COVE_PYTHON_INSTALLER).
+    request (COVE_RUNTIME_INSTALLER).
     """
     raw = environ.get("COVE_PYTHONS", "").strip()
     if not raw:

@@ -2,7 +2,8 @@
 
 The build runs as the app's user and can't write the shared stack, so the server installs
 the version (once, for every app) when the buildpack asks over the socket named by
-``COVE_PYTHON_INSTALLER``; its progress is shown as build output. Without that variable
+``COVE_RUNTIME_INSTALLER`` (cove.builder.runtime_requests); its progress is shown as build
+output. Without that variable
 (the buildpack run by hand) only the interpreters in ``COVE_PYTHONS`` exist.
 """
 
@@ -15,7 +16,7 @@ from output import BuildError, detail, step
 
 
 def installer(environ: dict[str, str]) -> str | None:
-    return environ.get("COVE_PYTHON_INSTALLER") or None
+    return environ.get("COVE_RUNTIME_INSTALLER") or None
 
 
 def request(path: str, spec: str, where: str) -> tuple[str, str]:
@@ -23,7 +24,8 @@ def request(path: str, spec: str, where: str) -> tuple[str, str]:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(path)
-            sock.sendall(json.dumps({"version": spec, "where": where}).encode() + b"\n")
+            ask = {"runtime": "python", "version": spec, "where": where}
+            sock.sendall(json.dumps(ask).encode() + b"\n")
             for raw in sock.makefile("rb"):
                 message = json.loads(raw)
                 if "step" in message:
