@@ -82,6 +82,7 @@ class HerokuUser(User):
         env.update(
             HEROKU_HOST=api,
             HEROKU_PARTICLEBOARD_URL=api,  # else the token goes to particleboard.heroku.com
+            HEROKU_BUILDPACK_REGISTRY_URL=api,  # buildpacks:add heroku/x looks x up here
             # pg:* call the data API on this host name, with the API's scheme and port.
             HEROKU_DATA_HOST=urlsplit(api).hostname or "127.0.0.1",
             PGDIAGNOSE_URL=urlsplit(api).hostname or "127.0.0.1",  # pg:diagnose, likewise

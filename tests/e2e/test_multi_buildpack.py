@@ -5,13 +5,14 @@ buildpacks set keeps the one detected on its first build."""
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CoveServer, User
+from tests.e2e.harness import CoveServer, User, wait_for
 from tests.e2e.heroku_cli import HerokuUser
 
 # The first buildpack installs a tool and exports it the classic way: into <its dir>/export.
@@ -203,11 +204,12 @@ def test_the_heroku_cli_orders_the_buildpacks(
     h.heroku("buildpacks:add", "--index", "1", tool_url, *app)
     assert h.heroku("buildpacks", *app).stdout.endswith(f"1. {tool_url}\n2. {site_url}\n")
 
-    # set -i N replaces the buildpack at N (here with heroku/python: the registry's URL
-    # for it is Cove's built-in, shown by name).
-    registry_python = "https://buildpack-registry.s3.amazonaws.com/buildpacks/heroku/python.tgz"
-    h.heroku("buildpacks:set", "-i", "2", registry_python, *app)
+    # set -i N replaces the buildpack at N; the CLI looks heroku/python up in the registry
+    # (this server, HEROKU_BUILDPACK_REGISTRY_URL) and installs the URL it gets.
+    h.heroku("buildpacks:set", "-i", "2", "heroku/python", *app)
     assert h.heroku("buildpacks", *app).stdout.endswith(f"1. {tool_url}\n2. heroku/python\n")
+    unknown = h.heroku("buildpacks:add", "heroku/ruby", *app, check=False)
+    assert unknown.returncode != 0 and "Built-in buildpacks: " in unknown.stderr
     # The same buildpack twice is refused, whichever of its names is given.
     codon = "https://codon-buildpacks.s3.amazonaws.com/buildpacks/heroku/python.tgz"
     again = h.heroku("buildpacks:add", codon, *app, check=False)
@@ -221,3 +223,114 @@ def test_the_heroku_cli_orders_the_buildpacks(
     cleared = h.heroku("buildpacks:clear", *app).stdout
     assert "Buildpacks cleared." in cleared and "will detect buildpacks normally" in cleared
     assert "has no Buildpacks." in h.heroku("buildpacks", *app).stdout
+
+
+# A Django app with a package.json for its assets: Node.js builds them, then the Python
+# buildpack's collectstatic collects them, with node still on its PATH (the storage below
+# stamps the Node version it finds while collecting).
+DJANGO_ASSETS_APP = {
+    "requirements.txt": "Django==5.2.17\ngunicorn==27.0.1\n",
+    "Procfile": "web: gunicorn site_app:application\n",
+    "package.json": json.dumps(
+        {
+            "name": "django-assets",
+            "version": "1.0.0",
+            "private": True,
+            "engines": {"node": "22.x"},
+            "scripts": {"build": "node build.js"},
+        }
+    ),
+    "package-lock.json": json.dumps(
+        {
+            "name": "django-assets",
+            "version": "1.0.0",
+            "lockfileVersion": 3,
+            "requires": True,
+            "packages": {"": {"name": "django-assets", "version": "1.0.0"}},
+        }
+    ),
+    "build.js": """
+        const fs = require("fs");
+        fs.mkdirSync("assets", { recursive: true });
+        fs.writeFileSync("assets/bundle.js", `// bundled by node ${process.version}\\n`);
+        console.log("build.js wrote assets/bundle.js");
+    """,
+    "manage.py": """
+        import sys
+
+        import site_app  # noqa: F401  (configures Django)
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(sys.argv)
+    """,
+    "site_app.py": """
+        import json
+        import subprocess
+        from pathlib import Path
+
+        from django.conf import settings
+        from django.contrib.staticfiles.storage import StaticFilesStorage
+
+        HERE = Path(__file__).resolve().parent
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="not-a-secret-in-a-test-app",
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF=__name__,
+            INSTALLED_APPS=["django.contrib.staticfiles"],
+            STATIC_URL="/static/",
+            STATIC_ROOT=HERE / "staticfiles",
+            STATICFILES_DIRS=[HERE / "assets"],
+            STORAGES={"staticfiles": {"BACKEND": "site_app.NodeStampedStorage"}},
+        )
+
+
+        class NodeStampedStorage(StaticFilesStorage):
+            def post_process(self, paths, dry_run=False, **options):
+                node = subprocess.run(["node", "--version"], capture_output=True, text=True)
+                Path(self.location, "collected-with.txt").write_text(node.stdout.strip())
+                yield from ()
+
+
+        from django.core.wsgi import get_wsgi_application  # noqa: E402
+        from django.http import HttpResponse  # noqa: E402
+        from django.urls import path  # noqa: E402
+
+
+        def index(request):
+            static = HERE / "staticfiles"
+            body = {
+                "bundle": (static / "bundle.js").read_text(),
+                "collectedWith": (static / "collected-with.txt").read_text(),
+            }
+            return HttpResponse(json.dumps(body), content_type="application/json")
+
+
+        urlpatterns = [path("", index)]
+        application = get_wsgi_application()
+    """,
+}
+
+
+def test_django_assets_built_by_node_then_collected_by_python(
+    user: User, server: CoveServer
+) -> None:
+    repo = user.home / "django-assets"
+    repo.mkdir()
+    for name, text in DJANGO_ASSETS_APP.items():
+        (repo / name).write_text(textwrap.dedent(text).lstrip())
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "django with assets")
+    user.cove("apps:create", "django-assets", cwd=repo)
+    user.cove("buildpacks:set", "heroku/nodejs", cwd=repo)
+    user.cove("buildpacks:add", "heroku/python", cwd=repo)
+
+    push = pushed(user, repo)
+    node_at, python_at = push.index("Node.js app detected"), push.index("Python app detected")
+    assert node_at < push.index("build.js wrote assets/bundle.js") < python_at
+    assert python_at < push.index("collectstatic --noinput")
+
+    body = wait_for(lambda: server.get("django-assets").json(), what="django-assets to answer")
+    node_version = body["collectedWith"]
+    assert node_version.startswith("v22.")  # node was on collectstatic's PATH
+    assert body["bundle"] == f"// bundled by node {node_version}\n"

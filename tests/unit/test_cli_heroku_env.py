@@ -51,6 +51,7 @@ def test_the_environment_points_the_cli_and_git_at_this_server(home: Path) -> No
     assert env["HEROKU_HOST"] == API
     assert env["HEROKU_PARTICLEBOARD_URL"] == API
     assert env["HEROKU_EXEC_URL"] == API + "/"
+    assert env["HEROKU_BUILDPACK_REGISTRY_URL"] == API
     assert env["DISABLE_TELEMETRY"] == "true"
     assert env["HEROKU_SKIP_NEW_VERSION_CHECK"] == "true"
     assert env["HEROKU_DATA_HOST"] == "127.0.0.1"

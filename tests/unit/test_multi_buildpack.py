@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from cove.api.routes.buildpack_registry import registry_buildpack
 from cove.builder import buildpacks
 from cove.builder.buildpacks import Buildpack, builtin_name, compile_argv, stage, validate_url
-from cove.domain.errors import InvalidParams
+from cove.domain.errors import InvalidParams, NotFound
 
 
 def _pack(root: Path, index: int, compile_body: str = "") -> Buildpack:
@@ -146,3 +147,18 @@ def test_other_urls_are_not_taken_for_a_built_in(url: str) -> None:
     assert builtin_name(url) == url
     with pytest.raises(InvalidParams, match="is not supported"):
         validate_url(url)
+
+
+def test_the_registry_lookup_gives_the_cli_a_url_cove_reads_as_the_built_in() -> None:
+    answer = registry_buildpack("heroku", "python")
+    assert answer["blob_url"] == (
+        "https://buildpack-registry.s3.amazonaws.com/buildpacks/heroku/python.tgz"
+    )
+    assert validate_url(answer["blob_url"]) == "heroku/python"
+    # Cove's own names aren't Heroku's registry's: the CLI installs the name itself.
+    assert registry_buildpack("cove", "python")["blob_url"] == "cove/python"
+
+
+def test_the_registry_lookup_of_another_buildpack_is_not_found() -> None:
+    with pytest.raises(NotFound, match="heroku/ruby is not a built-in buildpack"):
+        registry_buildpack("heroku", "ruby")

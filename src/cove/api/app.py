@@ -13,6 +13,7 @@ from cove.api.routes import (
     acm,
     addons,
     apps,
+    buildpack_registry,
     builds,
     collaborators,
     domains,
@@ -81,6 +82,7 @@ def create_api(context: ApiContext, *extra: APIRouter) -> FastAPI:
         domains,
         sni_endpoints,
         acm,
+        buildpack_registry,
     ):
         api.include_router(module.router)
     for router in extra:

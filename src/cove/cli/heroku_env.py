@@ -52,6 +52,8 @@ def environment(api_url: str, ca: str | None, token: str | None) -> list[str]:
         _export("HEROKU_PARTICLEBOARD_URL", origin),
         "# ps:exec, ps:copy, ps:forward, ps:socks: here, not to exec-manager.heroku.com.",
         _export("HEROKU_EXEC_URL", origin + "/"),
+        "# buildpacks:add|set heroku/python: names looked up here, not in Heroku's registry.",
+        _export("HEROKU_BUILDPACK_REGISTRY_URL", origin),
         _export("DISABLE_TELEMETRY", "true"),
         _export("HEROKU_SKIP_NEW_VERSION_CHECK", "true"),
         "# pg:* call the data API, which this same server answers: the CLI keeps the",

@@ -12,7 +12,7 @@ from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes import reference
 from cove.api.routes.common import audit, ctx, load_app, owner_of
-from cove.builder.buildpacks import validate_urls
+from cove.builder.buildpacks import BUILTIN, validate_urls
 from cove.domain.errors import Conflict, InvalidParams
 from cove.gitreceiver.push_locks import push_lock
 from cove.gitreceiver.repos import move_repo
@@ -201,6 +201,12 @@ def set_buildpacks(
 ) -> list[dict[str, Any]]:
     app = load_app(request, ident, account)
     updates = params.objects(body, "updates", "{buildpack: url}")
+    if any("buildpack" not in update for update in updates):
+        # What the heroku CLI sends for a name its registry lookup didn't find.
+        raise InvalidParams(
+            "updates[].buildpack is required: the buildpack registry (this server) knows no "
+            f"buildpack of that name. Built-in buildpacks: {', '.join(sorted(BUILTIN))}."
+        )
     urls = validate_urls([params.required_text(u, "buildpack", "updates[].") for u in updates])
     store = ctx(request).store
     with store.session() as s:
