@@ -18,19 +18,23 @@ SHOWN = ("NPM_CONFIG_", "YARN_", "NODE_", "USE_NPM_", "USE_YARN_")
 
 
 def read_config_vars(env_dir: str) -> dict[str, str]:
-    config: dict[str, str] = {}
-    if not env_dir or not os.path.isdir(env_dir):
-        return config
-    for name in sorted(os.listdir(env_dir)):
-        path = os.path.join(env_dir, name)
-        if BLOCKED.match(name) or not os.path.isfile(path):
-            continue
-        try:
-            with open(path, encoding="utf-8") as fh:
-                config[name] = fh.read()
-        except (OSError, UnicodeDecodeError):
-            continue
-    return config
+    """ENV_DIR's files (one per config var), less the blocked ones."""
+    entries = os.scandir(env_dir) if env_dir and os.path.isdir(env_dir) else []
+    return {
+        entry.name: value
+        for entry in entries
+        if entry.is_file()
+        and not BLOCKED.match(entry.name)
+        and (value := _text(entry.path)) is not None
+    }
+
+
+def _text(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def tool_path(build_dir: str) -> str:

@@ -106,19 +106,17 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3):
+    """Exit status: 0 built, 1 a build error (explained), 2 wrong arguments."""
+    if not 2 <= len(argv) <= 3:
         print("usage: bin/compile BUILD_DIR CACHE_DIR [ENV_DIR]", file=sys.stderr)
         return 2
-    build_dir, cache_dir = (os.path.abspath(p) for p in argv[:2])
-    env_dir = os.path.abspath(argv[2]) if len(argv) == 3 else ""
+    build_dir, cache_dir, env_dir = (*map(os.path.abspath, argv), "")[:3]
     try:
         compile_app(build_dir, cache_dir, env_dir)
+        return 0
     except BuildError as exc:
         error(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 PAD = "       "
 BANG = " !     "
 TAIL_LINES = 200
+# A command's stdout and stderr, as one stream.
+_MERGED: dict[str, int] = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
 
 class BuildError(Exception):
@@ -51,12 +53,7 @@ def stream(cmd: Sequence[str], env: Mapping[str, str], cwd: str) -> tuple[int, s
     its exit status and its last lines."""
     try:
         proc = subprocess.Popen(
-            list(cmd),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, **_MERGED
         )
     except OSError as exc:
         raise BuildError(f"Couldn't start {cmd[0]}: {exc.strerror or exc}") from None

@@ -26,18 +26,14 @@ def request(environ: dict[str, str], requested: str, allow_wide: bool) -> tuple[
             sock.settimeout(ANSWER_TIMEOUT)
             sock.connect(path)
             sock.sendall(json.dumps(ask).encode() + b"\n")
-            for raw in sock.makefile("rb"):
-                message = json.loads(raw)
+            show = {"step": step, "line": detail, "warning": warning}
+            for message in map(json.loads, sock.makefile("rb")):
                 if "error" in message:
                     raise BuildError(str(message["error"]))
-                if "step" in message:
-                    step(str(message["step"]))
-                elif "line" in message:
-                    detail(str(message["line"]))
-                elif "warning" in message:
-                    warning(str(message["warning"]))
-                else:
+                kind = next((k for k in show if k in message), None)
+                if kind is None:
                     return str(message["version"]), str(message["path"])
+                show[kind](str(message[kind]))
     except (OSError, ValueError, KeyError) as exc:
         raise BuildError(
             f"Couldn't ask the Cove server for Node.js ({exc}). This is a Cove bug."
