@@ -312,25 +312,33 @@ DJANGO_ASSETS_APP = {
 }
 
 
+@pytest.mark.parametrize("set_by", ["cli", "app.json"])
 def test_django_assets_built_by_node_then_collected_by_python(
-    user: User, server: CoveServer
+    user: User, server: CoveServer, set_by: str
 ) -> None:
-    repo = user.home / "django-assets"
+    app = f"django-assets-{set_by.replace('.', '')}"
+    repo = user.home / app
     repo.mkdir()
     for name, text in DJANGO_ASSETS_APP.items():
         (repo / name).write_text(textwrap.dedent(text).lstrip())
+    if set_by == "app.json":  # read on the first deploy: they become the app's buildpacks
+        buildpacks = [{"url": "heroku/nodejs"}, {"url": "heroku/python"}]
+        (repo / "app.json").write_text(json.dumps({"buildpacks": buildpacks}))
     user.git("init", "-q", "-b", "main", cwd=repo)
     user.commit_all(repo, "django with assets")
-    user.cove("apps:create", "django-assets", cwd=repo)
-    user.cove("buildpacks:set", "heroku/nodejs", cwd=repo)
-    user.cove("buildpacks:add", "heroku/python", cwd=repo)
+    user.cove("apps:create", app, cwd=repo)
+    if set_by == "cli":
+        user.cove("buildpacks:set", "heroku/nodejs", cwd=repo)
+        user.cove("buildpacks:add", "heroku/python", cwd=repo)
 
     push = pushed(user, repo)
     node_at, python_at = push.index("Node.js app detected"), push.index("Python app detected")
     assert node_at < push.index("build.js wrote assets/bundle.js") < python_at
     assert python_at < push.index("collectstatic --noinput")
+    listed = user.cove("buildpacks", cwd=repo).stdout
+    assert listed.endswith("1. heroku/nodejs\n2. heroku/python\n")
 
-    body = wait_for(lambda: server.get("django-assets").json(), what="django-assets to answer")
+    body = wait_for(lambda: server.get(app).json(), what=f"{app} to answer")
     node_version = body["collectedWith"]
     assert node_version.startswith("v22.")  # node was on collectstatic's PATH
     assert body["bundle"] == f"// bundled by node {node_version}\n"

@@ -10,7 +10,13 @@ from typing import Any, cast
 import pytest
 
 from cove.addons import Registry
-from cove.builder.app_setup import AppSetup, check_formation, new_secret, read
+from cove.builder.app_setup import (
+    AppSetup,
+    buildpack_names,
+    check_formation,
+    new_secret,
+    read,
+)
 from cove.builder.buildpacks import BuildFailed
 from cove.domain.app_json import AppJson
 from cove.domain.errors import InvalidParams
@@ -50,9 +56,22 @@ def test_the_python_buildpack_is_accepted(url: str) -> None:
     check({"buildpacks": [{"url": url}], "stack": "heroku-22"})
 
 
+def test_built_in_buildpacks_are_named_as_cove_names_them() -> None:
+    data = {
+        "buildpacks": [
+            {"url": "https://github.com/heroku/heroku-buildpack-nodejs#v250"},
+            {"url": "heroku/python"},
+        ]
+    }
+    check(data)
+    assert buildpack_names(manifest(**data)) == ["heroku/nodejs", "heroku/python"]
+
+
 def test_other_buildpacks_and_stacks_are_refused() -> None:
-    with pytest.raises(BuildFailed, match=r"buildpacks\[1\].url 'heroku/nodejs' is not"):
-        check({"buildpacks": [{"url": "heroku/python"}, {"url": "heroku/nodejs"}]})
+    with pytest.raises(BuildFailed, match=r"buildpacks\[1\].url 'heroku/ruby' is not"):
+        check({"buildpacks": [{"url": "heroku/python"}, {"url": "heroku/ruby"}]})
+    with pytest.raises(BuildFailed, match=r"buildpacks\[1\]: heroku/python is listed twice"):
+        check({"buildpacks": [{"url": "heroku/python"}, {"url": "heroku/python#main"}]})
     with pytest.raises(BuildFailed, match=r"app\.json: stack 'heroku-18' is not available"):
         check({"stack": "heroku-18"})
 

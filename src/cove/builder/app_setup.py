@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cove.addons import Registry
-from cove.builder.buildpacks import BuildFailed
+from cove.builder.buildpacks import BUILTIN, BuildFailed, builtin_name
 from cove.domain.app_json import AppJson, AppJsonInvalid, parse
 from cove.domain.errors import CoveError
 from cove.logs import OutputStream
@@ -26,16 +26,8 @@ from cove.services import addons, config, releases
 from cove.settings import STACK
 from cove.store import App, Attachment, Formation, Store
 
-# The buildpack and stacks an app.json may name: Cove builds with its own copy of Heroku's
-# Python buildpack, on a stack that runs what heroku-22 and heroku-24 run.
-PYTHON_BUILDPACKS = frozenset(
-    {
-        "heroku/python",
-        "cove/python",
-        "https://github.com/heroku/heroku-buildpack-python",
-        "https://github.com/heroku/heroku-buildpack-python.git",
-    }
-)
+# The stacks an app.json may name: Cove builds on a stack that runs what heroku-22 and
+# heroku-24 run.
 STACKS = frozenset({STACK, "heroku-22", "heroku-24"})
 
 # Runs a release's postdeploy command in a one-off dyno, its output to the callback; the
@@ -49,6 +41,12 @@ def read(text: bytes) -> AppJson:
         return parse(text)
     except AppJsonInvalid as exc:
         raise BuildFailed(exc.message) from None
+
+
+def buildpack_names(manifest: AppJson) -> list[str]:
+    """app.json's buildpacks as Cove names them: Heroku's URLs of a buildpack Cove has built
+    in (the GitHub repository's, at any ref) become its name (``heroku/nodejs``)."""
+    return [builtin_name(url.split("#", 1)[0].rstrip("/")) for url in manifest.buildpacks]
 
 
 def is_first_deploy(store: Store, app_id: str) -> bool:
@@ -69,12 +67,15 @@ class AppSetup:
 
     def check(self, app: App, manifest: AppJson) -> None:
         """Everything that can refuse the deploy, before anything is changed."""
-        for index, url in enumerate(manifest.buildpacks):
-            if url.split("#", 1)[0].rstrip("/") not in PYTHON_BUILDPACKS:
+        packs = buildpack_names(manifest)
+        for index, (url, name) in enumerate(zip(manifest.buildpacks, packs, strict=True)):
+            if name not in BUILTIN:
                 raise BuildFailed(
                     f"app.json: buildpacks[{index}].url {url!r} is not available on Cove, "
-                    "which builds with the Heroku Python buildpack (heroku/python)."
+                    f"whose buildpacks are {', '.join(sorted(BUILTIN))}."
                 )
+            if name in packs[:index]:
+                raise BuildFailed(f"app.json: buildpacks[{index}]: {name} is listed twice.")
         if manifest.stack is not None and manifest.stack not in STACKS:
             raise BuildFailed(
                 f"app.json: stack {manifest.stack!r} is not available: Cove builds on "

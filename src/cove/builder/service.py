@@ -231,7 +231,10 @@ class Builder:
         procfile = self._read_procfile(root)
         _apply_slugignore(root)
 
-        packs = buildpacks.resolve(app.buildpacks)
+        # On a first deploy, app.json's buildpacks unless the app has its own list (they then
+        # become the app's, as a detected one does).
+        chosen = app.buildpacks or (app_setup.buildpack_names(manifest) if manifest else [])
+        packs = buildpacks.resolve(chosen)
         for pack in packs if user is not None else ():
             closed = buildpacks.closed_to_others(pack)
             if closed is not None:
@@ -252,7 +255,7 @@ class Builder:
         async with runtime_requests.serving(runtimes, user) as installer_mount:
             box.mounts.append(installer_mount)
             box.env["COVE_RUNTIME_INSTALLER"] = installer_mount.target
-            if app.buildpacks:
+            if chosen:
                 names = await _compile_set(box, packs, out)
             else:
                 names = await _compile_detected(box, packs, out)
