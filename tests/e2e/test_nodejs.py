@@ -39,6 +39,8 @@ def test_express_app_with_npm(user: User, server: CoveServer) -> None:
     version = str(body["node"]).removeprefix("v")
     assert (server.home / "stack" / "nodes" / version / "bin" / "node").is_file()
     assert "Restoring cache" not in out  # a first build has none
+    # Detected at build time, and then the app's buildpack.
+    assert "heroku/nodejs" in user.cove("buildpacks", cwd=repo).stdout
 
     # Second deploy: the npm cache is restored.
     user.git("commit", "-q", "--allow-empty", "-m", "again", cwd=repo)
@@ -108,3 +110,12 @@ def test_unknown_node_version_fails_the_push(user: User, server: CoveServer) -> 
     push = user.push(repo, check=False)
     assert push.returncode != 0
     assert "No Node.js version matches engines.node '7.x'." in push.stderr
+
+
+def test_a_python_app_with_a_package_json_is_a_python_app(user: User, server: CoveServer) -> None:
+    repo = user.new_repo("flask-hello", "py-with-assets")
+    (repo / "package.json").write_text('{"name": "assets", "scripts": {"build": "true"}}')
+    user.commit_all(repo, "asset pipeline")
+    user.cove("apps:create", "py-with-assets", cwd=repo)
+    out = user.push(repo).stderr
+    assert "Python app detected" in out and "Node.js app detected" not in out
