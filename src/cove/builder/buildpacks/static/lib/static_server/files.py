@@ -135,6 +135,8 @@ class Files:
         return self.root + url_path
 
     def is_dir(self, url_path: str) -> bool:
+        if url_path == "/":
+            return os.path.isdir(self.root)  # the root is a real path already
         try:
             st = os.stat(self.local(url_path))
         except (OSError, ValueError):
