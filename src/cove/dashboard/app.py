@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cove.api.context import ApiContext
 from cove.dashboard import pages_app, pages_apps, pages_auth
-from cove.dashboard.web import Dashboard
+from cove.dashboard.web import Dashboard, current_visitor, error_page
 
 PREFIX = "/dashboard"
 
@@ -51,6 +54,14 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """No such page (404), or a method the page doesn't take (405): an HTML page too."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    messages = {404: "There is no such page.", 405: "This page can't be used that way."}
+    message = messages.get(status, "Something went wrong.")
+    return error_page(request, await current_visitor(request), status, message)
+
+
 def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
     """The dashboard, to be mounted at ``prefix`` of the API app."""
     app_page = "/apps/{app}"
@@ -74,6 +85,6 @@ def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
     ]
     dashboard = Dashboard.create(context, prefix)
     routes.append(Route("/assets/{name}", dashboard.assets.serve, methods=["GET"]))
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.dashboard = dashboard
     return _SecurityHeaders(app)
