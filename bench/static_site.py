@@ -1,7 +1,9 @@
 """Static sites: wrk against a built single-page app served by Cove's static buildpack
 (cove/static) through Cove's router, beside the same server run directly (no router) and
 nginx serving the same directory (one worker, like Cove's single router process; sendfile,
-ETags, no access log). Interleaved rounds, medians; req/s and p99 per path.
+ETags, no access log), directly, behind the router alone (`python -m cove.router`) and as
+a dyno (the host's nginx, run by the app's Procfile). Interleaved rounds, medians; req/s
+and p99 per path.
 
     .venv/bin/python -m bench.static_site              # 8 s per run, 2 rounds
     SECONDS_PER_RUN=3 ROUNDS=1 .venv/bin/python -m bench.static_site
@@ -56,6 +58,36 @@ http {{
 """
 
 
+# The same site served by the host's nginx in a dyno (web in the Procfile overrides the
+# buildpack's): Cove's router before nginx, the A/B of the server behind Cove.
+NGINX_DYNO_CONF = """worker_processes 1;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    types { text/html html; text/javascript js; }
+    sendfile on;
+    server {
+        listen 0.0.0.0:@PORT@ backlog=2048;
+        root /app/dist;
+        location / { try_files $uri /index.html; add_header Cache-Control no-cache; }
+        location /assets/ { try_files $uri =404; expires max; }
+    }
+}
+"""
+NGINX_DYNO_RUN = """sed "s/@PORT@/$PORT/" nginx.conf.in > /tmp/nginx.conf
+exec /usr/sbin/nginx -p /tmp -c /tmp/nginx.conf -e stderr -g 'daemon off;'
+"""
+
+
 def write_site(repo: Path, access_log: bool) -> None:
     (repo / "dist" / "assets").mkdir(parents=True)
     (repo / "dist" / "index.html").write_text(INDEX)
@@ -66,9 +98,13 @@ def write_site(repo: Path, access_log: bool) -> None:
     (repo / "static.json").write_text(json.dumps(config))
 
 
-def deploy(cove: Cove, name: str, access_log: bool) -> None:
+def deploy(cove: Cove, name: str, access_log: bool, nginx_dyno: bool = False) -> None:
     repo = cove.user.home / name
     write_site(repo, access_log)
+    if nginx_dyno:
+        (repo / "nginx.conf.in").write_text(NGINX_DYNO_CONF)
+        (repo / "run-nginx.sh").write_text(NGINX_DYNO_RUN)
+        (repo / "Procfile").write_text("web: bash run-nginx.sh\n")
     cove.user.git("init", "-q", "-b", "main", cwd=repo)
     cove.user.commit_all(repo, "site")
     cove.user.cove("apps:create", name, cwd=repo)
@@ -140,6 +176,7 @@ def main() -> None:
     with Cove() as cove, ExitStack() as stack:
         deploy(cove, "spa", access_log=True)
         deploy(cove, "spa-quiet", access_log=False)
+        deploy(cove, "spa-nginx", access_log=False, nginx_dyno=True)
         slug = cove.slug_dir("spa")
         static_port = stack.enter_context(direct_server(slug))
         nginx_port = stack.enter_context(nginx_static(slug / "dist"))
@@ -149,6 +186,10 @@ def main() -> None:
             "cove router -> static dyno, access log off": (
                 cove.server.router_url,
                 cove.server.app_host("spa-quiet"),
+            ),
+            "cove router -> nginx dyno": (
+                cove.server.router_url,
+                cove.server.app_host("spa-nginx"),
             ),
             "router alone -> static server": (
                 f"http://127.0.0.1:{stack.enter_context(router_to(static_port))}",
