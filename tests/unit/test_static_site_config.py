@@ -247,6 +247,8 @@ def test_files_and_directories(tmp_path: Path) -> None:
     assert served(router.resolve("/docs/")) == "<p>docs</p>"
     assert router.resolve("/docs", "?x=1") == routing.Decision(301, location="/docs/?x=1")
     assert router.resolve("/empty/").status == 403
+    (tmp_path / "dist" / "café ok").mkdir()
+    assert router.resolve("/café ok").location == "/caf%C3%A9%20ok/"  # encoded again
     assert router.resolve("/nope") == routing.NOT_FOUND
     assert router.resolve("/about").status == 404  # no clean_urls
 

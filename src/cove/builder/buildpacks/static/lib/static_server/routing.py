@@ -5,7 +5,7 @@ the slash), a custom route's target, a redirect, then 404."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from static_server.config import Config, Route
 from static_server.files import Entry, Files, known_type, media_type
@@ -100,7 +100,8 @@ class Router:
             if entry is not None:
                 return Decision(200, entry)
             if (route is None or cfg.clean_urls) and self.files.is_dir(path):
-                return Decision(301, location=path + "/" + query)
+                # The path is decoded: encoded again, it can't break the Location header.
+                return Decision(301, location=quote(path + "/", safe="/") + query)
         if (
             route is not None
             and path not in cfg.redirects
