@@ -66,6 +66,9 @@ def test_failing_build_script_keeps_the_running_release(user: User, server: Cove
 def test_yarn_project(user: User, server: CoveServer) -> None:
     _, out = deploy(user, "node-yarn", "node-yarn")
     assert "yarn 1.22." in out
+    # heroku-prebuild runs before the install, heroku-cleanup after the pruning.
+    assert out.index("prebuild-ran") < out.index("Installing dependencies")
+    assert out.index("Pruning devDependencies") < out.index("cleanup-ran")
     body = served(server, "node-yarn")
     assert body["app"] == "yarn" and body["isNumber"] is True  # started with `yarn start`
 
@@ -74,9 +77,19 @@ def test_pnpm_project_and_engines_range(user: User, server: CoveServer) -> None:
     _, out = deploy(user, "node-pnpm", "node-pnpm")
     assert "packageManager (package.json): pnpm@9.15.0" in out
     assert "pnpm 9.15.0 installed" in out
+    # heroku-postbuild replaces build (whose "exit 1" would fail the push).
+    assert "postbuild-ran" in out and "Running 'build' script" not in out
     body = served(server, "node-pnpm")
     assert str(body["node"]).startswith("v20.")  # engines.node "20.x"
     assert body["app"] == "pnpm" and body["isNumber"] is True
+
+
+def test_yarn_berry_project(user: User, server: CoveServer) -> None:
+    _, out = deploy(user, "node-berry", "node-berry")
+    assert "packageManager (package.json): yarn@4.5.3" in out
+    assert "yarn 4.5.3 installed" in out
+    body = served(server, "node-berry")
+    assert body["app"] == "berry" and body["isNumber"] is True
 
 
 def test_lockfile_errors_fail_the_push(user: User, server: CoveServer) -> None:
