@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +33,8 @@ _HEADERS = [
 
 class _SecurityHeaders:
     """Every answer gets the headers above; pages (not the hashed assets) are not cached,
-    since they show one user's data."""
+    since they show one user's data. ``Server-Timing`` says how long the server took to
+    start answering (a browser's developer tools show it; bench/dashboard_pages.py reads it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -41,9 +44,13 @@ class _SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.1f}".encode()))
                 names = {name.lower() for name, _ in headers}
                 headers += [h for h in _HEADERS if h[0] not in names]
                 if b"cache-control" not in names:
