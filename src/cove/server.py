@@ -87,6 +87,7 @@ def _announce(
     print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
     print(f"  API and git: {settings.api_url}", flush=True)
     print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
+    print(f"  Dashboard:   {settings.api_url}/dashboard/", flush=True)
     ca_file = tls.TlsFiles(settings.tls_dir).ca_cert
     if settings.tls:
         print(f"    and HTTP:  http://<app>.{settings.domain}:{settings.router_port}/", flush=True)
