@@ -46,7 +46,8 @@ _HEROKU_URL = re.compile(
 # ``<its directory>/export`` (shell) is sourced before every later buildpack's compile.
 EXPORT_FILE = "export"
 # Runs a compile after sourcing the earlier buildpacks' export files, in order, in the
-# build sandbox as the app's user (never in the server): $0 is the list's end marker.
+# build sandbox as the app's user (never in the server). Arguments: the export files up to
+# a ``--``, then the command ($0, also ``--``, is unused).
 _SOURCE_EXPORTS = (
     'here=$PWD; while [ "$1" != -- ]; do if [ -f "$1" ]; then . "$1"; fi; shift; done; '
     'shift; cd "$here" && exec "$@"'
