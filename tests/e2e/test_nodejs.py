@@ -5,7 +5,9 @@ build leaving the running release alone. Builds reach PyPI (Node.js) and the npm
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.harness import CoveServer, User, wait_for
 
@@ -92,37 +94,43 @@ def test_yarn_berry_project(user: User, server: CoveServer) -> None:
     assert body["app"] == "berry" and body["isNumber"] is True
 
 
-def test_lockfile_errors_fail_the_push(user: User, server: CoveServer) -> None:
-    repo = user.new_repo("node-pnpm", "node-nolock")
-    user.cove("apps:create", "node-nolock", cwd=repo)
-    (repo / "pnpm-lock.yaml").unlink()
-    user.commit_all(repo, "no lockfile")
+def rejected_push(
+    user: User, template: str, app: str, change: Callable[[Path, dict[str, Any]], None]
+) -> str:
+    """Push ``template`` after ``change(repo, package_json)``; the push must fail. Returns
+    its output."""
+    repo = user.new_repo(template, app)
+    user.cove("apps:create", app, cwd=repo)
+    pkg = json.loads((repo / "package.json").read_text())
+    change(repo, pkg)
+    (repo / "package.json").write_text(json.dumps(pkg))
+    user.commit_all(repo, "a change")
     push = user.push(repo, check=False)
     assert push.returncode != 0
-    assert "there is no pnpm-lock.yaml" in push.stderr
+    return push.stderr
+
+
+def test_lockfile_errors_fail_the_push(user: User, server: CoveServer) -> None:
+    def no_lockfile(repo: Path, pkg: dict[str, Any]) -> None:
+        (repo / "pnpm-lock.yaml").unlink()
+
+    out = rejected_push(user, "node-pnpm", "node-nolock", no_lockfile)
+    assert "there is no pnpm-lock.yaml" in out
 
     # package.json out of step with the lockfile: npm ci refuses, the build says why.
-    express = user.new_repo("node-express", "node-unsynced")
-    user.cove("apps:create", "node-unsynced", cwd=express)
-    pkg = json.loads((express / "package.json").read_text())
-    pkg["dependencies"]["is-odd"] = "^3.0.1"
-    (express / "package.json").write_text(json.dumps(pkg))
-    user.commit_all(express, "a dependency without lockfile entry")
-    push = user.push(express, check=False)
-    assert push.returncode != 0
-    assert "package-lock.json is not in sync with package.json." in push.stderr
+    def unlocked_dependency(repo: Path, pkg: dict[str, Any]) -> None:
+        pkg["dependencies"]["is-odd"] = "^3.0.1"
+
+    out = rejected_push(user, "node-express", "node-unsynced", unlocked_dependency)
+    assert "package-lock.json is not in sync with package.json." in out
 
 
 def test_unknown_node_version_fails_the_push(user: User, server: CoveServer) -> None:
-    repo = user.new_repo("node-yarn", "node-badversion")
-    user.cove("apps:create", "node-badversion", cwd=repo)
-    pkg = json.loads((repo / "package.json").read_text())
-    pkg["engines"] = {"node": "7.x"}
-    (repo / "package.json").write_text(json.dumps(pkg))
-    user.commit_all(repo, "ancient node")
-    push = user.push(repo, check=False)
-    assert push.returncode != 0
-    assert "No Node.js version matches engines.node '7.x'." in push.stderr
+    def ancient(repo: Path, pkg: dict[str, Any]) -> None:
+        pkg["engines"] = {"node": "7.x"}
+
+    out = rejected_push(user, "node-yarn", "node-badversion", ancient)
+    assert "No Node.js version matches engines.node '7.x'." in out
 
 
 def test_a_python_app_with_a_package_json_is_a_python_app(user: User, server: CoveServer) -> None:
