@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser import ARTIFACTS, CHROMIUM, ensure_chromium, launch_args
-from tests.e2e.harness import CoveServer, User, wait_for
+from tests.e2e.harness import CoveServer, User, running_server, wait_for
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright (the dev extra) is missing"
@@ -31,6 +31,15 @@ LIVE = 90_000  # ms: a deploy's dyno coming up, seen through the page's own poll
 
 def _cove(user: User, *args: str, input: str | None = None) -> str:
     return user.run(sys.executable, "-m", "cove.cli.main", *args, input=input).stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
+    """This module's own server, its dynos on the host's network: Chromium aborts whatever
+    it is loading (ERR_NETWORK_CHANGED) each time an address on the host changes, which
+    every dyno's network namespace (its veth) does as dynos start and stop."""
+    with running_server(tmp_path_factory.mktemp("dashboard"), COVE_NETWORK_ISOLATION="off") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +81,18 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _log_in(page: Page, email: str) -> None:
+def _log_in(page: Page, email: str, keyboard: bool = False) -> None:
     page.goto("/dashboard/")
     expect(page).to_have_url(re.compile(r".*/dashboard/login"))
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    if keyboard:  # the form is usable from the keyboard alone: focus starts on the email
+        page.keyboard.type(email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+    else:
+        page.get_by_label("Email address").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Apps")).to_be_visible()
 
 
@@ -148,7 +163,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     # Resources: scale web to 2 (like ps:scale web=2); both come up on Overview.
     page.get_by_role("link", name="Resources", exact=True).click()
     page.get_by_label("Quantity of web dynos").fill("2")
-    page.get_by_role("button", name="Scale web").click()
+    page.get_by_role("button", name="Save web scale").click()
     expect(page.locator(".flash")).to_have_text("Scaled to web@2:Standard-1X.")
     _shot(page, "resources")
     page.get_by_role("link", name="Overview", exact=True).click()
@@ -167,6 +182,14 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     assert "GREETING" not in server.api("GET", f"/apps/{APP}/config-vars").json()
     wait_for(lambda: server.get(APP).text == "Hello World!", 60, what="the app serving")
 
+    # A phone-sized window: the same page, tables stacked (responsive CSS).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name="Overview", exact=True).click()
+    expect(_dyno_state(page, "web.1")).to_have_text("up")
+    _shot(page, "overview-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    page.set_viewport_size({"width": 1200, "height": 900})
+
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in to Cove")).to_be_visible()
     page.goto(f"/dashboard/apps/{APP}")
@@ -178,7 +201,7 @@ def test_a_stranger_gets_nothing(browser: Browser, owner: User, server: CoveServ
     if server.api("GET", f"/apps/{APP}").status_code == 404:
         server.api("POST", "/apps", json={"name": APP})  # (when run alone)
     page = _page(browser, server)
-    _log_in(page, STRANGER)
+    _log_in(page, STRANGER, keyboard=True)
     expect(page.get_by_role("link", name=APP)).to_have_count(0)
     _shot(page, "apps-stranger")
     for path in ("", "/activity", "/settings?reveal=1", "/resources", "/dynos"):
