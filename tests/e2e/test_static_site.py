@@ -108,3 +108,67 @@ def test_a_missing_root_fails_the_build(user: User, server: CoveServer) -> None:
     push = user.push(repo, check=False)
     assert push.returncode != 0
     assert 'The site\'s root "build/" is not a directory of the app' in push.stderr
+
+
+# A Vite-style project: `npm run build` bundles src/ into dist/ with content-hashed asset
+# names (plain node, no Vite download), and static.json serves dist/ as a single-page app.
+VITE_BUILD = """
+const crypto = require("crypto");
+const fs = require("fs");
+const code = fs.readFileSync("src/main.js", "utf8");
+const hash = crypto.createHash("sha256").update(code).digest("hex").slice(0, 8);
+fs.mkdirSync("dist/assets", { recursive: true });
+fs.writeFileSync(`dist/assets/index-${hash}.js`, code);
+fs.writeFileSync(
+  "dist/index.html",
+  `<!doctype html><div id="app"></div>` +
+    `<script type="module" src="/assets/index-${hash}.js"></script>\\n`
+);
+console.log(`vite-style build: dist/assets/index-${hash}.js`);
+"""
+
+
+def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer) -> None:
+    repo = user.home / "vite-spa"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "main.js").write_text("document.title = 'built by node';\n")
+    (repo / "build.js").write_text(VITE_BUILD)
+    package = {
+        "name": "vite-spa",
+        "version": "1.0.0",
+        "private": True,
+        "engines": {"node": "22.x"},
+        "scripts": {"build": "node build.js"},
+    }
+    (repo / "package.json").write_text(json.dumps(package, indent=2))
+    lock = {
+        "name": "vite-spa",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": {"": {"name": "vite-spa", "version": "1.0.0"}},
+    }
+    (repo / "package-lock.json").write_text(json.dumps(lock, indent=2))
+    (repo / "static.json").write_text(
+        json.dumps({"root": "dist/", "routes": {"/**": "index.html"}})
+    )
+    (repo / ".gitignore").write_text("dist/\nnode_modules/\n")
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "vite-style app")
+    user.cove("apps:create", "vite-spa", cwd=repo)
+    user.cove("buildpacks:set", "heroku/nodejs", cwd=repo)
+    user.cove("buildpacks:add", "heroku-community/static", cwd=repo)
+
+    push = user.push(repo).stderr
+    assert push.index("Running 'build' script") < push.index("Static HTML app detected")
+    built = push.split("vite-style build: ", 1)[1].split()[0]  # dist/assets/index-<hash>.js
+
+    index = server.get("vite-spa", "/")
+    path = built.removeprefix("dist")  # /assets/index-<hash>.js
+    assert index.status_code == 200 and f'src="{path}"' in index.text
+    assert index.headers["cache-control"] == "no-cache"
+    asset = server.get("vite-spa", path)
+    assert (asset.status_code, asset.text) == (200, "document.title = 'built by node';\n")
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    route = server.get("vite-spa", "/settings/profile")
+    assert (route.status_code, route.text) == (200, index.text)
