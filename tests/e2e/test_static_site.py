@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from tests.e2e.harness import CoveServer, User
+from tests.e2e.heroku_cli import HerokuUser
 
 INDEX = "<!doctype html><div id=app></div><script src=/assets/index-3f2a1b9c.js></script>\n"
 ASSET = "document.getElementById('app').textContent = 'hello from the bundle';\n" * 20
@@ -172,3 +173,27 @@ def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     route = server.get("vite-spa", "/settings/profile")
     assert (route.status_code, route.text) == (200, index.text)
+
+
+def test_the_heroku_cli_sets_the_static_buildpack(
+    tmp_path: Path, user: User, server: CoveServer
+) -> None:
+    h = HerokuUser.with_token(tmp_path / "h", user, server.admin_token)
+    repo = site_repo(user, "cli-site")
+    # The CLI looks the name up in the registry (this server) and installs the URL it gets.
+    h.heroku("buildpacks:set", "heroku-community/static", "-a", "cli-site")
+    assert h.heroku("buildpacks", "-a", "cli-site").stdout.endswith("heroku-community/static\n")
+    assert "Static HTML app detected" in user.push(repo).stderr
+    assert server.get("cli-site", "/any/client/route").text == INDEX
+
+
+def test_an_app_nothing_detects_is_told_about_static_json(user: User, server: CoveServer) -> None:
+    repo = user.home / "nothing-here"
+    repo.mkdir()
+    (repo / "README.md").write_text("just a readme\n")
+    user.git("init", "-q", "-b", "main", cwd=repo)
+    user.commit_all(repo, "readme")
+    user.cove("apps:create", "nothing-here", cwd=repo)
+    push = user.push(repo, check=False)
+    assert push.returncode != 0
+    assert "package.json or static.json" in push.stderr

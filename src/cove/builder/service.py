@@ -491,8 +491,8 @@ async def _compile_detected(
             return [(pack, name)]
     raise BuildFailed(
         "No default language could be detected for this app. Add a requirements.txt, "
-        "pyproject.toml, Pipfile.lock, setup.py or package.json, or set a buildpack with "
-        "`cove buildpacks:set`."
+        "pyproject.toml, Pipfile.lock, setup.py, package.json or static.json, or set a "
+        "buildpack with `cove buildpacks:set`."
     )
 
 
