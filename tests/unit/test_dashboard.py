@@ -21,7 +21,7 @@ from cove.domain import passwords
 from cove.logs import LogFilter, LogRouter
 from cove.services import accounts, apps, formation, releases
 from cove.settings import Settings
-from cove.store import Release, Slug, Store
+from cove.store import Dyno, Release, Slug, Store
 
 PASSWORD = "a-password-123"
 
@@ -465,3 +465,61 @@ def test_assets_are_hashed_cached_and_pages_are_not(client: TestClient) -> None:
     assert client.get("/dashboard/assets/htmx.js").status_code == 404
     unknown = client.get("/dashboard/nothing-here")
     assert unknown.status_code == 404 and "There is no such page." in unescape(unknown.text)
+
+
+def test_apps_list_shows_dyno_states_and_last_release(client: TestClient, store: Store) -> None:
+    owner = accounts.by_email(store, "a@example.com")
+    apps.create(store, owner.id, "busy")
+    apps.create(store, owner.id, "quiet")
+    release = deployed(store, "busy", {"web": "gunicorn app:app", "worker": "python w.py"})
+    with store.session() as s:
+        app_id = apps.find(s, "busy").id
+        for name, state in (("web.1", "up"), ("web.2", "up"), ("worker.1", "crashed")):
+            s.add(
+                Dyno(
+                    app_id=app_id,
+                    name=name,
+                    type=name.split(".")[0],
+                    command="x",
+                    state=state,
+                    release_version=release.version,
+                    revision="r",
+                )
+            )
+    log_in(client, "a@example.com")
+    listing = unescape(client.get("/dashboard/apps").text)
+    busy = listing[listing.index(">busy<") : listing.index(">quiet<")]
+    assert 'class="state state-crashed">crashed<' in busy
+    assert "2 up, 1 crashed" in busy and "v2" in busy and "Deploy 1234abc" in busy
+    quiet = listing[listing.index(">quiet<") :]
+    assert 'class="state state-idle">idle<' in quiet and "v1" in quiet
+    page = unescape(client.get("/dashboard/apps/busy/dynos").text)
+    assert re.search(r'data-dyno="worker.1">.*?state-crashed">crashed<', page, re.S)
+
+
+def test_without_tls_the_cookie_is_not_secure(store: Store, tmp_path: Path) -> None:
+    accounts.create_account(store, "a@example.com", PASSWORD)
+    context = ApiContext(Settings(home=tmp_path, tls=False), store, LogRouter(), None, None, None)  # type: ignore[arg-type]
+    client = TestClient(create_api(context), base_url="http://testserver")
+    answer = client.post(
+        "/dashboard/login",
+        data={"login_token": login_token(client), "email": "a@example.com", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("cove_session="))
+    assert "secure" not in cookie.lower() and "httponly" in cookie.lower()
+
+
+def test_a_notice_is_shown_once_and_odd_cookies_are_nobody(store: Store) -> None:
+    accounts.create_account(store, "a@example.com", PASSWORD)
+    account = accounts.by_email(store, "a@example.com")
+    token = sessions.open_session(store, account)
+    first = sessions.visitor(store, token)
+    assert first is not None and first.flash is None
+    sessions.set_flash(store, first.session_id, "Done.")
+    assert sessions.visitor(store, token).flash == "Done."  # type: ignore[union-attr]
+    assert sessions.visitor(store, token).flash is None  # type: ignore[union-attr]
+    assert sessions.visitor(store, None) is None
+    assert sessions.visitor(store, "x" * 200) is None
+    assert sessions.visitor(store, token + "x") is None
+    assert not first.csrf_ok(None) and not first.csrf_ok("") and first.csrf_ok(first.csrf_token)
