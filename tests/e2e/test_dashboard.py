@@ -131,8 +131,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     owner.run(sys.executable, "-m", "cove.cli.main", "git:remote", "-a", APP, cwd=repo)
     owner.push(repo)
     expect(_dyno_state(page, "web.1")).to_have_text("up", timeout=LIVE)
-    page.reload()
-    expect(page.locator("#release-title + p")).to_contain_text("v2")
+    expect(page.locator("#current-release")).to_contain_text("v2 Deploy")  # no reload
     _shot(page, "overview")
 
     page.get_by_role("link", name="Apps").first.click()

@@ -450,6 +450,12 @@ def test_overview_shows_release_dynos_and_activity(client: TestClient, store: St
     fragment = client.get("/dashboard/apps/shown/dynos")
     assert unescape(fragment.text).lstrip().startswith('<section id="dynos"')
     assert fragment.headers["cache-control"] == "no-store"
+    # The current release rides along, swapped into its place out of band.
+    assert re.search(
+        r'<div id="current-release" hx-swap-oob="true">\s*<p><strong>v2</strong> Deploy 1234abc',
+        fragment.text,
+    )
+    assert "hx-swap-oob" not in page
 
 
 def test_assets_are_hashed_cached_and_pages_are_not(client: TestClient) -> None:

@@ -30,15 +30,11 @@ def _load(request: Request, visitor: Visitor) -> tuple[App, dict[str, Any]]:
 def _overview(request: Request, visitor: Visitor) -> dict[str, Any]:
     store = dashboard(request).ctx.store
     app, header = _load(request, visitor)
-    activity, current = views.release_lines(store, app, views.OVERVIEW_ACTIVITY)
-    current_line = next((r for r in activity if r.current), None)
-    if current_line is None and current is not None:
-        lines, _ = views.release_lines(store, app, views.ACTIVITY_PAGE)
-        current_line = next((r for r in lines if r.current), None)
+    activity, _ = views.release_lines(store, app, views.OVERVIEW_ACTIVITY)
     return {
         **header,
         "activity": activity,
-        "current": current_line,
+        "current": views.current_release(store, app),
         "dynos": views.dyno_lines(store, app),
         "processes": views.process_lines(store, app),
         "addons": views.addon_lines(store, app),
@@ -55,14 +51,20 @@ async def overview(request: Request, visitor: Visitor) -> Response:
 def _dynos(request: Request, visitor: Visitor) -> dict[str, Any]:
     app, header = _load(request, visitor)
     store = dashboard(request).ctx.store
-    return {**header, "dynos": views.dyno_lines(store, app), "poll_seconds": DYNOS_POLL_SECONDS}
+    return {
+        **header,
+        "dynos": views.dyno_lines(store, app),
+        "current": views.current_release(store, app),
+        "poll_seconds": DYNOS_POLL_SECONDS,
+    }
 
 
 @page
 async def dynos_fragment(request: Request, visitor: Visitor) -> Response:
-    """The Overview's dyno list alone: htmx fetches it every few seconds."""
+    """The Overview's dyno list alone: htmx fetches it every few seconds, and puts the
+    current release it carries too (out of band) in its place on the page."""
     data = await run_in_threadpool(_dynos, request, visitor)
-    response = render(request, "_dynos.html", visitor, **data)
+    response = render(request, "_dynos.html", visitor, oob=True, **data)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -142,6 +142,14 @@ def release_lines(store: Store, app: App, limit: int) -> tuple[list[ReleaseLine]
     return [_line(r, emails, version) for r in rows], version
 
 
+def current_release(store: Store, app: App) -> ReleaseLine | None:
+    """The release the app runs (the newest that succeeded), with who made it."""
+    with store.session() as s:
+        current = releases.current(s, app.id)
+        emails = _emails(s, {current.user_id}) if current else {}
+    return _line(current, emails, current.version) if current else None
+
+
 @dataclass(frozen=True)
 class DynoLine:
     name: str
