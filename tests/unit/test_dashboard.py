@@ -529,3 +529,13 @@ def test_a_notice_is_shown_once_and_odd_cookies_are_nobody(store: Store) -> None
     assert sessions.visitor(store, "x" * 200) is None
     assert sessions.visitor(store, token + "x") is None
     assert not first.csrf_ok(None) and not first.csrf_ok("") and first.csrf_ok(first.csrf_token)
+
+
+def test_times_read_as_how_long_ago() -> None:
+    from cove.dashboard.web import ago
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert ago(now - timedelta(seconds=30), now) == "just now"
+    assert ago(now - timedelta(minutes=1), now) == "1 minute ago"
+    assert ago(now - timedelta(hours=5, minutes=59), now) == "5 hours ago"
+    assert ago(now - timedelta(days=3), now) == "3 days ago"

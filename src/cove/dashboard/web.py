@@ -52,6 +52,7 @@ class Dashboard:
         )
         env.filters["ago"] = ago
         env.filters["iso"] = lambda moment: moment.isoformat(timespec="seconds")
+        env.filters["utc"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         return cls(
             ctx, prefix, Assets(prefix + "/assets"), Jinja2Templates(env=env), LoginThrottle()
         )
