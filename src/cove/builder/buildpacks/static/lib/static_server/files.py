@@ -118,7 +118,8 @@ class Entry:
     compressible: bool
     body: bytes | None = None
     gzip_body: bytes | None = None
-    headers: dict[str, bytes] = field(default_factory=dict)  # per-variant header blocks
+    # Header lines of a 200, by (gzip, static.json's headers): made once per file version.
+    headers: dict[tuple[bool, tuple[tuple[str, str], ...]], bytes] = field(default_factory=dict)
 
 
 class Files:
