@@ -82,7 +82,7 @@ def _shot(page: Page, name: str) -> None:
 
 
 def _log_in(page: Page, email: str, keyboard: bool = False) -> None:
-    page.goto("/dashboard/")
+    _goto(page, "/dashboard/")
     expect(page).to_have_url(re.compile(r".*/dashboard/login"))
     if keyboard:  # the form is usable from the keyboard alone: focus starts on the email
         page.keyboard.type(email)
@@ -94,6 +94,32 @@ def _log_in(page: Page, email: str, keyboard: bool = False) -> None:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+
+
+def _follow(page: Page, link: sync_api.Locator) -> None:
+    """Click a link. Chromium drops a page load when an address on the host changes
+    (ERR_NETWORK_CHANGED: other servers' dynos coming and going); loading a link's page
+    is safe to repeat, so it is."""
+    href = link.get_attribute("href")
+    try:
+        with page.expect_navigation():
+            link.click()
+        return
+    except sync_api.Error as exc:
+        if "ERR_NETWORK_CHANGED" not in str(exc) or href is None:
+            raise
+    _goto(page, href)
+
+
+def _goto(page: Page, url: str) -> sync_api.Response | None:
+    """``page.goto``, again if Chromium dropped the load (ERR_NETWORK_CHANGED, above)."""
+    for attempt in range(3):
+        try:
+            return page.goto(url)
+        except sync_api.Error as exc:
+            if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == 2:
+                raise
+    return None
 
 
 def _dyno_state(page: Page, name: str) -> sync_api.Locator:
@@ -110,7 +136,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
         lambda msg: csp_errors.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
 
-    page.goto("/dashboard/login")
+    _goto(page, "/dashboard/login")
     page.get_by_label("Email address").fill(OWNER)
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Log in").click()
@@ -119,7 +145,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     _log_in(page, OWNER)
     _shot(page, "apps-empty")
 
-    page.get_by_role("link", name="Create new app").click()
+    _follow(page, page.get_by_role("link", name="Create new app"))
     page.get_by_label("App name").fill(APP)
     _shot(page, "new-app")
     page.get_by_role("button", name="Create app").click()
@@ -134,7 +160,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     expect(page.locator("#current-release")).to_contain_text("v2 Deploy")  # no reload
     _shot(page, "overview")
 
-    page.get_by_role("link", name="Apps").first.click()
+    _follow(page, page.get_by_role("link", name="Apps").first)
     row = page.locator("tr", has=page.get_by_role("link", name=APP))
     expect(row).to_contain_text(OWNER)
     expect(row.locator(".state")).to_have_text("up")
@@ -142,16 +168,16 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     _shot(page, "apps")
 
     # Settings: a config var is a new release, shown in Activity.
-    page.get_by_role("link", name=APP).click()
-    page.get_by_role("link", name="Settings", exact=True).click()
-    page.get_by_role("link", name="Reveal config vars").click()
+    _follow(page, page.get_by_role("link", name=APP))
+    _follow(page, page.get_by_role("link", name="Settings", exact=True))
+    _follow(page, page.get_by_role("link", name="Reveal config vars"))
     page.get_by_label("Key").fill("GREETING")
     page.get_by_label("Value", exact=True).fill("hello from the dashboard")
     page.get_by_role("button", name="Add").click()
     expect(page.locator(".flash")).to_have_text("Set GREETING config vars: v3.")
     expect(page.get_by_label("Value of GREETING")).to_have_value("hello from the dashboard")
     _shot(page, "settings")
-    page.get_by_role("link", name="Activity", exact=True).click()
+    _follow(page, page.get_by_role("link", name="Activity", exact=True))
     v3 = page.locator('tr[data-release="v3"]')
     expect(v3).to_contain_text("Set GREETING config vars")
     expect(v3).to_contain_text(OWNER)
@@ -160,12 +186,12 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     assert config["GREETING"] == "hello from the dashboard"
 
     # Resources: scale web to 2 (like ps:scale web=2); both come up on Overview.
-    page.get_by_role("link", name="Resources", exact=True).click()
+    _follow(page, page.get_by_role("link", name="Resources", exact=True))
     page.get_by_label("Quantity of web dynos").fill("2")
     page.get_by_role("button", name="Save web scale").click()
     expect(page.locator(".flash")).to_have_text("Scaled to web@2:Standard-1X.")
     _shot(page, "resources")
-    page.get_by_role("link", name="Overview", exact=True).click()
+    _follow(page, page.get_by_role("link", name="Overview", exact=True))
     expect(_dyno_state(page, "web.2")).to_have_text("up", timeout=LIVE)
     expect(_dyno_state(page, "web.1")).to_have_text("up", timeout=LIVE)
     _shot(page, "overview-scaled")
@@ -173,7 +199,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     assert [(f["type"], f["quantity"]) for f in formation] == [("web", 2)]
 
     # Activity: roll back to the deploy (v2), which had no GREETING.
-    page.get_by_role("link", name="Activity", exact=True).click()
+    _follow(page, page.get_by_role("link", name="Activity", exact=True))
     page.get_by_role("button", name="Roll back to v2").click()
     expect(page.locator(".flash")).to_have_text("Rollback to v2: v4.")
     expect(page.locator('tr[data-release="v4"]')).to_contain_text("current")
@@ -183,7 +209,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
 
     # A phone-sized window: the same page, tables stacked (responsive CSS).
     page.set_viewport_size({"width": 390, "height": 844})
-    page.get_by_role("link", name="Overview", exact=True).click()
+    _follow(page, page.get_by_role("link", name="Overview", exact=True))
     expect(_dyno_state(page, "web.1")).to_have_text("up")
     _shot(page, "overview-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
@@ -191,7 +217,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in to Cove")).to_be_visible()
-    page.goto(f"/dashboard/apps/{APP}")
+    _goto(page, f"/dashboard/apps/{APP}")
     expect(page).to_have_url(re.compile(r".*/dashboard/login"))
     assert csp_errors == []
 
@@ -204,7 +230,7 @@ def test_a_stranger_gets_nothing(browser: Browser, owner: User, server: CoveServ
     expect(page.get_by_role("link", name=APP)).to_have_count(0)
     _shot(page, "apps-stranger")
     for path in ("", "/activity", "/settings?reveal=1", "/resources", "/dynos"):
-        answer = page.goto(f"/dashboard/apps/{APP}{path}")
+        answer = _goto(page, f"/dashboard/apps/{APP}{path}")
         assert answer is not None and answer.status == 404, path
         expect(page.get_by_role("alert")).to_contain_text("Couldn't find that app.")
     _shot(page, "not-found-stranger")
