@@ -377,6 +377,23 @@ def test_workers_share_the_port_and_stop_on_sigterm(tmp_path: Path) -> None:
     assert served.stop() == 0
 
 
+def test_a_worker_that_dies_takes_the_server_down(tmp_path: Path) -> None:
+    """Not left running short-handed: the dyno exits and Cove restarts it."""
+    app = write_app(tmp_path / "app")
+    assert compile_app(app).returncode == 0
+    served = Served(app, {"STATIC_WORKERS": "2"})
+    children = Path(f"/proc/{served.proc.pid}/task/{served.proc.pid}/children")
+    deadline = time.monotonic() + 20  # the socket listens before the workers are forked
+    while len(workers := [int(pid) for pid in children.read_text().split()]) < 2:
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.01)
+    os.kill(workers[0], signal.SIGKILL)
+    assert served.proc.wait(timeout=30) != 0
+    for stream in (served.proc.stdout, served.proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
