@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -11,9 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cove.api.context import ApiContext
 from cove.dashboard import pages_app, pages_apps, pages_auth
 from cove.dashboard.web import Dashboard, current_visitor, error_page
+
+if TYPE_CHECKING:  # (cove.api imports this package: no import cycle at run time)
+    from cove.api.context import ApiContext
 
 PREFIX = "/dashboard"
 

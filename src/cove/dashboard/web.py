@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
@@ -16,13 +16,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from cove.api.context import ApiContext
 from cove.dashboard import sessions
 from cove.dashboard.assets import Assets
 from cove.dashboard.forms import FormRefused, read_form
 from cove.dashboard.sessions import Visitor
 from cove.dashboard.throttle import LoginThrottle
 from cove.domain.errors import CoveError, Forbidden, NotFound
+
+if TYPE_CHECKING:  # (cove.api imports this package: no import cycle at run time)
+    from cove.api.context import ApiContext
 
 TEMPLATES = Path(__file__).parent / "templates"
 
