@@ -440,13 +440,18 @@ def test_boot_falls_back_to_python3_when_the_link_is_dangling(tmp_path: Path) ->
 
 
 @pytest.fixture
-def quick_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+def quick_site(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[int]:
+    """A server in this process with (head timeout, idle timeout, connection cap) from the
+    test's parameter: the limit under test short, the others out of the way."""
     http = importlib.import_module("static_server.http")
     config = importlib.import_module("static_server.config")
     files = importlib.import_module("static_server.files")
-    monkeypatch.setattr(http, "HEAD_TIMEOUT", 0.3)
-    monkeypatch.setattr(http, "IDLE_TIMEOUT", 0.3)
-    monkeypatch.setattr(http, "MAX_CONNECTIONS", 3)
+    head, idle, cap = request.param
+    monkeypatch.setattr(http, "HEAD_TIMEOUT", head)
+    monkeypatch.setattr(http, "IDLE_TIMEOUT", idle)
+    monkeypatch.setattr(http, "MAX_CONNECTIONS", cap)
     app = write_app(tmp_path / "app")
     loop = asyncio.new_event_loop()
     site = http.Site(config.parse({"root": "dist/"}, {}), files.Files(str(app / "dist")), loop)
@@ -475,12 +480,14 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
 
 
+@pytest.mark.parametrize("quick_site", [(0.3, 600, 100)], indirect=True)
 def test_a_slow_head_is_closed(quick_site: int) -> None:
     with socket.create_connection(("127.0.0.1", quick_site)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n")
         assert closed_within(sock, 10)
 
 
+@pytest.mark.parametrize("quick_site", [(600, 0.3, 100)], indirect=True)
 def test_an_idle_connection_is_closed(quick_site: int) -> None:
     with socket.create_connection(("127.0.0.1", quick_site)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -488,6 +495,7 @@ def test_an_idle_connection_is_closed(quick_site: int) -> None:
         assert closed_within(sock, 10)
 
 
+@pytest.mark.parametrize("quick_site", [(600, 600, 3)], indirect=True)
 def test_connections_over_the_cap_are_refused(quick_site: int) -> None:
     held = [socket.create_connection(("127.0.0.1", quick_site)) for _ in range(3)]
     try:
