@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -449,6 +450,7 @@ def quick_site(
     config = importlib.import_module("static_server.config")
     files = importlib.import_module("static_server.files")
     head, idle, cap = request.param
+    monkeypatch.setattr(http, "SEND_TIMEOUT", 0.5)
     monkeypatch.setattr(http, "HEAD_TIMEOUT", head)
     monkeypatch.setattr(http, "IDLE_TIMEOUT", idle)
     monkeypatch.setattr(http, "MAX_CONNECTIONS", cap)
@@ -463,11 +465,15 @@ def quick_site(
     site.start_sweeping()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    quick_sites[sock.getsockname()[1]] = site
     yield sock.getsockname()[1]
     loop.call_soon_threadsafe(server.close)
     loop.call_soon_threadsafe(site.stop)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+quick_sites: dict[int, object] = {}  # port -> its Site, for looking at its connections
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -507,6 +513,35 @@ def test_connections_over_the_cap_are_refused(quick_site: int) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def stalled(conns: set[Any]) -> bool:
+    """Whether a connection waits for its client to read (the set belongs to the server's
+    thread: a copy made while it changes is retried on the next look)."""
+    try:
+        return any(conn.paused for conn in list(conns))
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.parametrize("quick_site", [(600, 600, 100)], indirect=True)
+def test_a_client_that_stops_reading_is_dropped(quick_site: int) -> None:
+    site = quick_sites[quick_site]
+    # More than the kernel's socket buffers and the server's write buffer can hold.
+    Path(site.files.root, "huge.bin").write_bytes(b"x" * (48 << 20))  # type: ignore[attr-defined]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", quick_site))
+    with sock:
+        sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: a\r\n\r\n")  # never read
+        conns = site.connections  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 20
+        while not stalled(conns):  # its buffers full
+            assert time.monotonic() < deadline, "the response never filled the buffers"
+            time.sleep(0.01)
+        while conns:
+            assert time.monotonic() < deadline, "the stalled connection was kept"
+            time.sleep(0.01)
 
 
 # --- the buildpack's names -------------------------------------------------------------------
