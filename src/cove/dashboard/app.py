@@ -12,7 +12,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cove.dashboard import pages_app, pages_apps, pages_auth
+from cove.dashboard import (
+    pages_access,
+    pages_app,
+    pages_apps,
+    pages_auth,
+    pages_logs,
+    pages_settings_more,
+)
 from cove.dashboard.web import Dashboard, current_visitor, error_page
 
 if TYPE_CHECKING:  # (cove.api imports this package: no import cycle at run time)
@@ -89,7 +96,20 @@ def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
         Route(app_page + "/rollback", pages_app.rollback, methods=["POST"]),
         Route(app_page + "/resources", pages_app.resources, methods=["GET"]),
         Route(app_page + "/formation", pages_app.scale, methods=["POST"]),
-        Route(app_page + "/settings", pages_app.settings, methods=["GET"]),
+        Route(app_page + "/settings", pages_settings_more.settings, methods=["GET"]),
+        Route(app_page + "/buildpacks", pages_settings_more.change_buildpacks, methods=["POST"]),
+        Route(app_page + "/domains", pages_settings_more.add_domain, methods=["POST"]),
+        Route(app_page + "/domains/remove", pages_settings_more.remove_domain, methods=["POST"]),
+        Route(app_page + "/maintenance", pages_settings_more.maintenance, methods=["POST"]),
+        Route(app_page + "/rename", pages_settings_more.rename, methods=["POST"]),
+        Route(app_page + "/destroy", pages_settings_more.destroy, methods=["POST"]),
+        Route(app_page + "/access", pages_access.access_page, methods=["GET"]),
+        Route(app_page + "/collaborators", pages_access.add_collaborator, methods=["POST"]),
+        Route(
+            app_page + "/collaborators/remove", pages_access.remove_collaborator, methods=["POST"]
+        ),
+        Route(app_page + "/logs", pages_logs.logs_page, methods=["GET"]),
+        Route(app_page + "/logs/stream", pages_logs.stream, methods=["GET"]),
         Route(app_page + "/config", pages_app.set_config, methods=["POST"]),
         Route(app_page + "/config/unset", pages_app.unset_config, methods=["POST"]),
     ]

@@ -6,17 +6,14 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
-from sqlalchemy import select
 
 from cove.api import openapi, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes import reference
 from cove.api.routes.common import audit, ctx, load_app, owner_of
-from cove.builder.buildpacks import BUILTIN, validate_urls
-from cove.domain.errors import Conflict, InvalidParams
-from cove.gitreceiver.push_locks import push_lock
-from cove.gitreceiver.repos import move_repo
-from cove.services import access, addons, apps, config, releases
+from cove.builder.buildpacks import BUILTIN
+from cove.domain.errors import InvalidParams
+from cove.services import access, addons, app_changes, apps, config, releases
 from cove.store import Account, App, Slug
 
 router = APIRouter()
@@ -108,13 +105,8 @@ async def update_app(
 async def _rename(request: Request, app: App, name: str, account: Account) -> App:
     """The app and its git repository under the new name. Not while a push to it runs:
     the push's hook and repository go by the old name."""
-    lock = push_lock(app.id)
-    if lock.locked():
-        raise Conflict(f"A push to {app.name} is in progress: rename it once the push is done.")
-    async with lock:  # (taken at once: nothing ran since locked() said it was free)
-        renamed = await asyncio.to_thread(apps.rename, ctx(request).store, app.id, name)
-        repos = ctx(request).settings.repos_dir
-        await asyncio.to_thread(move_repo, repos, app.name, renamed.name)
+    settings = ctx(request).settings
+    renamed = await app_changes.rename(ctx(request).store, settings.repos_dir, app, name)
     audit(request, renamed, account, f"Rename from {app.name} to {renamed.name}")
     return renamed
 
@@ -207,12 +199,8 @@ def set_buildpacks(
             "updates[].buildpack is required: the buildpack registry (this server) knows no "
             f"buildpack of that name. Built-in buildpacks: {', '.join(sorted(BUILTIN))}."
         )
-    urls = validate_urls([params.required_text(u, "buildpack", "updates[].") for u in updates])
-    store = ctx(request).store
-    with store.session() as s:
-        row = s.scalar(select(App).where(App.id == app.id))
-        assert row is not None
-        row.buildpacks = urls
+    urls = [params.required_text(u, "buildpack", "updates[].") for u in updates]
+    urls = app_changes.set_buildpacks(ctx(request).store, app.id, urls)
     return _buildpacks_json(urls)
 
 
