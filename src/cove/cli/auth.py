@@ -110,6 +110,19 @@ def token(state: CliState) -> None:
     echo(state.token())
 
 
+@click.command("auth:password")
+@pass_state
+def password(state: CliState) -> None:
+    """Set or change your account's password (asked twice); the dashboard logs in with it.
+    The current password is asked first (leave it empty if the account has none yet)."""
+    current = click.prompt(
+        "Current password (empty if none)", hide_input=True, default="", show_default=False
+    )
+    new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with action("Changing your password"):
+        state.client().change_password(current or None, new)
+
+
 @click.command("authorizations")
 @pass_state
 def authorizations(state: CliState) -> None:
@@ -150,6 +163,7 @@ COMMANDS: list[tuple[click.Command, tuple[str, ...]]] = [
     (logout, ("auth:logout",)),
     (whoami, ("whoami",)),
     (token, ()),
+    (password, ()),
     (authorizations, ("authorizations:list",)),
     (authorizations_create, ()),
     (authorizations_revoke, ("authorizations:destroy",)),

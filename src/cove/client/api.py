@@ -205,6 +205,13 @@ class CoveClient:
     def get_account(self) -> Account:
         return cast(Account, self._request("GET", "/account"))
 
+    def change_password(self, current: str | None, new: str) -> Account:
+        """`PATCH /account` with the current password (none while the account has none)."""
+        body: dict[str, Any] = {"new_password": new}
+        if current:
+            body["password"] = current
+        return cast(Account, self._request("PATCH", "/account", json=body))
+
     def get_rate_limits(self) -> dict[str, Any]:
         return cast(dict[str, Any], self._request("GET", "/account/rate-limits"))
 

@@ -152,6 +152,22 @@ def set_password(store: Store, account_id: str, password: str) -> None:
         account.password_hash = password_hash
 
 
+def change_password(store: Store, account_id: str, current: str | None, new: str) -> Account:
+    """A new password, given the current one; an account that has none yet (the admin the
+    first start made, logged in with a token) sets its first without one. Its dashboard
+    sessions end with the old password."""
+    with store.session() as s:
+        account = s.get(Account, account_id)
+    if account is None:
+        raise NotFound("Couldn't find that user.")
+    if account.password_hash is not None and not passwords.verify(
+        account.password_hash, current or ""
+    ):
+        raise Forbidden("The current password is wrong: the password was not changed.")
+    set_password(store, account_id, new)
+    return get_account(store, account_id)
+
+
 def remove_account(store: Store, email: str) -> Account:
     """Remove a user: their tokens and collaborations go; apps they own must be
     transferred or destroyed first. An account that releases or builds still name is

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from cove.api import serializers
+from cove.api import openapi, params, serializers
 from cove.api.auth import current_account, current_credentials
 from cove.api.request_headers import RATE_LIMIT_REMAINING
 from cove.api.routes.common import ctx
@@ -21,6 +21,27 @@ router = APIRouter()
 @router.get("/users/~")
 def get_account(account: Account = Depends(current_account)) -> dict[str, Any]:
     return serializers.account(account)
+
+
+_PASSWORD_BODY = openapi.json_body(
+    openapi.obj(("new_password",), new_password=openapi.STRING, password=openapi.STRING),
+    {"password": "current password", "new_password": "new password"},
+)
+
+
+@router.patch("/account", openapi_extra=_PASSWORD_BODY)
+@router.patch("/users/~", openapi_extra=_PASSWORD_BODY)
+def update_account(
+    request: Request,
+    body: dict[str, Any] = Body(...),
+    account: Account = Depends(current_account),
+) -> dict[str, Any]:
+    """Heroku's "change password" shape: ``new_password``, and ``password`` (the current
+    one; not needed while the account has none, as the first start's admin)."""
+    new = params.required_text(body, "new_password")
+    current = params.text(body, "password")
+    changed = accounts.change_password(ctx(request).store, account.id, current, new)
+    return serializers.account(changed)
 
 
 @router.get("/account/rate-limits")
