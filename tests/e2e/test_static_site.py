@@ -129,13 +129,15 @@ console.log(`vite-style build: dist/assets/index-${hash}.js`);
 """
 
 
-def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer) -> None:
-    repo = user.home / "vite-spa"
+def node_spa_repo(user: User, app: str, main_js: str, build_js: str = VITE_BUILD) -> Path:
+    """A Vite-style project (package.json with a `build` script, a lockfile, static.json
+    serving dist/ as a single-page app), built by heroku/nodejs then served by static."""
+    repo = user.home / app
     (repo / "src").mkdir(parents=True)
-    (repo / "src" / "main.js").write_text("document.title = 'built by node';\n")
-    (repo / "build.js").write_text(VITE_BUILD)
+    (repo / "src" / "main.js").write_text(main_js)
+    (repo / "build.js").write_text(build_js)
     package = {
-        "name": "vite-spa",
+        "name": app,
         "version": "1.0.0",
         "private": True,
         "engines": {"node": "22.x"},
@@ -143,11 +145,11 @@ def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer
     }
     (repo / "package.json").write_text(json.dumps(package, indent=2))
     lock = {
-        "name": "vite-spa",
+        "name": app,
         "version": "1.0.0",
         "lockfileVersion": 3,
         "requires": True,
-        "packages": {"": {"name": "vite-spa", "version": "1.0.0"}},
+        "packages": {"": {"name": app, "version": "1.0.0"}},
     }
     (repo / "package-lock.json").write_text(json.dumps(lock, indent=2))
     (repo / "static.json").write_text(
@@ -156,9 +158,14 @@ def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer
     (repo / ".gitignore").write_text("dist/\nnode_modules/\n")
     user.git("init", "-q", "-b", "main", cwd=repo)
     user.commit_all(repo, "vite-style app")
-    user.cove("apps:create", "vite-spa", cwd=repo)
+    user.cove("apps:create", app, cwd=repo)
     user.cove("buildpacks:set", "heroku/nodejs", cwd=repo)
     user.cove("buildpacks:add", "heroku-community/static", cwd=repo)
+    return repo
+
+
+def test_vite_style_app_built_by_node_then_served(user: User, server: CoveServer) -> None:
+    repo = node_spa_repo(user, "vite-spa", "document.title = 'built by node';\n")
 
     push = user.push(repo).stderr
     assert push.index("Running 'build' script") < push.index("Static HTML app detected")
@@ -197,3 +204,66 @@ def test_an_app_nothing_detects_is_told_about_static_json(user: User, server: Co
     push = user.push(repo, check=False)
     assert push.returncode != 0
     assert "package.json or static.json" in push.stderr
+
+
+# Seed 001's two apps: a Python API and a single-page frontend deployed as a second app,
+# which learns the API's URL from a config var at build time (as Vite's VITE_* variables).
+API_PY = """
+import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Api(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"recipes": ["pancakes", "soup"], "path": self.path}).encode()
+        self.send_response(200 if self.path == "/recipes" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Api).serve_forever()
+"""
+CONFIG_BUILD = (
+    VITE_BUILD
+    + """
+fs.writeFileSync("dist/config.js", `window.API_URL = ${JSON.stringify(process.env.API_URL)};\\n`);
+const page = fs.readFileSync("dist/index.html", "utf8");
+fs.writeFileSync("dist/index.html", page.replace("<div", '<script src="/config.js"></script><div'));
+"""
+)
+FETCH_RECIPES = (
+    "fetch(new URL('recipes', window.API_URL)).then((r) => r.json())"
+    ".then((data) => { document.getElementById('app').textContent = data.recipes.join(); });\n"
+)
+
+
+def test_spa_calls_the_python_api_app_by_its_url(user: User, server: CoveServer) -> None:
+    api = user.home / "smilecook-api"
+    api.mkdir()
+    (api / "api.py").write_text(API_PY)
+    (api / "requirements.txt").write_text("")
+    (api / "Procfile").write_text("web: python api.py\n")
+    user.git("init", "-q", "-b", "main", cwd=api)
+    user.commit_all(api, "api")
+    user.cove("apps:create", "smilecook-api", cwd=api)
+    user.push(api)
+    api_url = server.api("GET", "/apps/smilecook-api").json()["web_url"]
+
+    frontend = node_spa_repo(user, "smilecook-web", FETCH_RECIPES, CONFIG_BUILD)
+    user.cove("config:set", f"API_URL={api_url}", "-a", "smilecook-web")
+    user.push(frontend)
+
+    # What the browser gets from the frontend names the API app's URL...
+    config = server.get("smilecook-web", "/config.js")
+    assert config.status_code == 200
+    assert config.text == f"window.API_URL = {json.dumps(api_url)};\n"
+    index = server.get("smilecook-web", "/").text
+    assert '<script src="/config.js"></script>' in index
+    bundle = index.split('src="', 2)[2].split('"')[0]  # /assets/index-<hash>.js
+    assert server.get("smilecook-web", bundle).text == FETCH_RECIPES
+    # ...and that URL, through the router, is the API (allowing the frontend's origin).
+    origin = server.api("GET", "/apps/smilecook-web").json()["web_url"].rstrip("/")
+    recipes = server.get("smilecook-api", "/recipes", headers={"Origin": origin})
+    assert recipes.json()["recipes"] == ["pancakes", "soup"]
+    assert recipes.headers["access-control-allow-origin"] == origin
