@@ -6,8 +6,10 @@ event loop (caps, the subscriber dropped when it ends)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from html import unescape
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from cove.api import ApiContext, create_api
-from cove.dashboard import pages_logs
+from cove.dashboard import pages_logs, sessions
 from cove.domain import passwords
 from cove.logs import LogFilter, LogRouter
 from cove.services import access, accounts, apps, domains
@@ -288,11 +290,22 @@ def test_logs_page_shows_recent_lines_with_filters(
 
 
 class _Request:
-    """What ``_tail`` reads of its request: nothing, unless a keepalive comes."""
+    """What ``_tail`` reads of its request: at a keepalive, the session cookie and the store."""
+
+    def __init__(self, store: Store | None = None, token: str = "") -> None:
+        dash = SimpleNamespace(cookie="cove_session", ctx=SimpleNamespace(store=store))
+        self.app = SimpleNamespace(state=SimpleNamespace(dashboard=dash))
+        self.cookies = {"cove_session": token}
 
 
 def _run_tail(
-    router: LogRouter, app_id: str, session: str, feed: list[str], want: int
+    router: LogRouter,
+    app_id: str,
+    session: str,
+    feed: list[str],
+    want: int,
+    request: _Request | None = None,
+    on_keepalive: Callable[[], None] = lambda: None,
 ) -> list[str]:
     """The tail's events until ``want`` of them or its end; ``feed`` is published once the
     tail says it is ready."""
@@ -301,9 +314,11 @@ def _run_tail(
         router.bind_loop(asyncio.get_running_loop())
         lines = router.stream(app_id, 0, LogFilter(source="app"), tail=True)
         events: list[str] = []
-        gen = pages_logs._tail(_Request(), session, lines)  # type: ignore[arg-type]
+        gen = pages_logs._tail(request or _Request(), session, lines)  # type: ignore[arg-type]
         async for event in gen:
             events.append(event.decode())
+            if events[-1] == ": keepalive\n\n":
+                on_keepalive()
             if "event: ready" in events[-1]:
                 for message in feed:
                     router.publish(app_id, "app", "web.1", message)
@@ -335,6 +350,39 @@ def test_live_tails_per_session_are_capped(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(pages_logs, "TAIL_SECONDS", 0.0)
     ended = _run_tail(LogRouter(), "app-1", "s2", [], 5)
     assert ended[-1].startswith("event: end\ndata: The live tail ended after 0 minutes")
+
+
+def test_a_quiet_tail_sends_keepalives_and_ends_at_log_out(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each keepalive checks the session again, without taking the notice a page shows."""
+    monkeypatch.setattr(pages_logs, "KEEPALIVE_SECONDS", 0.01)
+    account = accounts.create_account(store, "a@example.com", "a-password-123")
+    token = sessions.open_session(store, account)
+    session_id = sessions.visitor(store, token).session_id  # type: ignore[union-attr]
+    sessions.set_flash(store, session_id, "Saved.")
+    keepalives = []
+
+    def log_out_at_the_second() -> None:
+        keepalives.append(1)
+        if len(keepalives) == 2:
+            sessions.close_session(store, session_id)
+
+    events = _run_tail(
+        LogRouter(), "app-1", "s3", [], 10, _Request(store, token), log_out_at_the_second
+    )
+    assert events[1:] == [": keepalive\n\n"] * 2 + ["event: end\ndata: You are logged out.\n\n"]
+
+
+def test_keepalives_leave_the_notice(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages_logs, "KEEPALIVE_SECONDS", 0.01)
+    account = accounts.create_account(store, "a@example.com", "a-password-123")
+    token = sessions.open_session(store, account)
+    session_id = sessions.visitor(store, token).session_id  # type: ignore[union-attr]
+    sessions.set_flash(store, session_id, "Saved.")
+    events = _run_tail(LogRouter(), "app-1", "s4", [], 3, _Request(store, token))
+    assert events[1:] == [": keepalive\n\n"] * 2
+    assert sessions.visitor(store, token).flash == "Saved."  # type: ignore[union-attr]
 
 
 def test_nav_has_the_new_tabs(client: TestClient, store: Store) -> None:

@@ -21,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from cove.dashboard import sessions
 from cove.dashboard.pages_app import _load
 from cove.dashboard.sessions import Visitor
-from cove.dashboard.web import current_visitor, dashboard, error_page, page, render
+from cove.dashboard.web import dashboard, error_page, page, render
 from cove.logs import HISTORY, LogFilter
 
 DEFAULT_LINES = 100  # as `cove logs`
@@ -79,6 +80,14 @@ async def logs_page(request: Request, visitor: Visitor) -> Response:
     return render(request, "logs.html", visitor, tab="logs", **data)
 
 
+async def _still_logged_in(request: Request) -> bool:
+    """The session is still open (without taking the notice a page should show)."""
+    dash = dashboard(request)
+    token = request.cookies.get(dash.cookie)
+    found = await run_in_threadpool(sessions.visitor, dash.ctx.store, token, take_flash=False)
+    return found is not None
+
+
 def _event(data: str, name: str | None = None) -> bytes:
     """One SSE event; a line's own line breaks (there should be none) stay inside it."""
     head = f"event: {name}\n" if name else ""
@@ -105,7 +114,7 @@ async def _tail(
                 return
             done, _ = await asyncio.wait({pending}, timeout=min(KEEPALIVE_SECONDS, left))
             if not done:
-                if await current_visitor(request) is None:
+                if not await _still_logged_in(request):
                     yield _event("You are logged out.", "end")
                     return
                 yield b": keepalive\n\n"

@@ -65,9 +65,12 @@ def open_session(store: Store, account: Account, now: datetime | None = None) ->
     return token
 
 
-def visitor(store: Store, token: str | None, now: datetime | None = None) -> Visitor | None:
+def visitor(
+    store: Store, token: str | None, now: datetime | None = None, *, take_flash: bool = True
+) -> Visitor | None:
     """Who the cookie ``token`` logs in, or None (no such session, lapsed, or the
-    password changed since). A pending notice is handed over once."""
+    password changed since). A pending notice is handed over once (unless ``take_flash``
+    is false: a check that shows no page, such as a live tail's)."""
     if not token or len(token) > 128:
         return None
     now = now or datetime.now(UTC)
@@ -86,7 +89,7 @@ def visitor(store: Store, token: str | None, now: datetime | None = None) -> Vis
             s.delete(row)
             return None
         flash = row.flash
-        if flash is not None:  # (a write only when there was a notice)
+        if flash is not None and take_flash:  # (a write only when there was a notice)
             row.flash = None
         return Visitor(account, row.id, row.csrf_token, flash)
 
