@@ -14,9 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cove.dashboard import (
     pages_access,
+    pages_addons,
     pages_app,
     pages_apps,
     pages_auth,
+    pages_deploy,
     pages_logs,
     pages_settings_more,
 )
@@ -82,6 +84,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
     """The dashboard, to be mounted at ``prefix`` of the API app."""
     app_page = "/apps/{app}"
+    addon_page = app_page + "/addons/{addon}"
     routes = [
         Route("/", pages_apps.home),
         Route("/login", pages_auth.login_page, methods=["GET"]),
@@ -112,6 +115,19 @@ def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
         Route(app_page + "/logs/stream", pages_logs.stream, methods=["GET"]),
         Route(app_page + "/config", pages_app.set_config, methods=["POST"]),
         Route(app_page + "/config/unset", pages_app.unset_config, methods=["POST"]),
+        Route(app_page + "/addons", pages_addons.create, methods=["POST"]),
+        Route(addon_page, pages_addons.addon_page, methods=["GET"]),
+        Route(addon_page + "/destroy", pages_addons.destroy, methods=["POST"]),
+        Route(addon_page + "/credentials", pages_addons.reveal_credentials, methods=["POST"]),
+        Route(addon_page + "/sql", pages_addons.run_sql, methods=["POST"]),
+        Route(addon_page + "/sql.csv", pages_addons.sql_csv, methods=["POST"]),
+        Route(addon_page + "/dataclips", pages_addons.save_clip, methods=["POST"]),
+        Route("/dataclips/{clip}.csv", pages_addons.clip_csv, methods=["GET"]),
+        Route("/dataclips/{clip}", pages_addons.clip_page, methods=["GET"]),
+        Route("/dataclips/{clip}/delete", pages_addons.delete_clip, methods=["POST"]),
+        Route(app_page + "/deploy", pages_deploy.deploy, methods=["GET"]),
+        Route(app_page + "/promote", pages_deploy.promote, methods=["POST"]),
+        Route(app_page + "/promotions/{promotion}", pages_deploy.promotion_fragment),
     ]
     dashboard = Dashboard.create(context, prefix)
     routes.append(Route("/assets/{name}", dashboard.assets.serve, methods=["GET"]))

@@ -326,3 +326,18 @@ class DashboardSession(Timestamps, Base):
     expires_at: Mapped[datetime] = mapped_column()
     # A one-time notice for the next page (Post/Redirect/Get), e.g. "Scaled web to 2".
     flash: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Dataclip(Timestamps, Base):
+    """A saved SQL query of a Postgres add-on (the dashboard's "dataclips"): whoever may
+    see ``app_id`` may open and run it; it goes with the app or the add-on."""
+
+    __tablename__ = "dataclips"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"), index=True)
+    creator_id: Mapped[str | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), default=None
+    )
+    title: Mapped[str] = mapped_column(String(120))
+    sql: Mapped[str] = mapped_column(Text)
