@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any, NoReturn
@@ -47,6 +48,8 @@ from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
 from cove.logs.drains import Drains
 from cove.logs.history import LogHistory
+from cove.metrics import Recorder
+from cove.metrics.flusher import Flusher
 from cove.rendezvous import RendezvousListener, rendezvous_caps
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
@@ -289,6 +292,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         if app_id:
             logs.publish(app_id, "heroku", "router", line)
 
+    metrics = Recorder(feed.app_ids, time.time())
     router_caps, api_caps = _connection_caps(settings)
     api_sock = _listen(settings.api_host, settings.api_port)
     router = Router(
@@ -299,6 +303,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         caps=router_caps,
         trusted_proxies=settings.router_trusted_proxies,
     )
+    router.record = metrics.request
     await router.start(settings.router_host, settings.router_port)
     if server_tls is not None:
         await router.start_tls(settings.router_host, settings.router_https_port, server_tls.context)
@@ -327,6 +332,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         store,
         backend,
         logs,
+        metrics,
     )
     await asyncio.to_thread(manager.forget_stale_rows)
     registry = Registry.default(
@@ -378,6 +384,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         timeout_keep_alive=65,
     )
     http = _HttpServer(config)
+    flusher = Flusher(metrics, store, settings.metrics_flush_interval)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -392,6 +399,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
                 group.create_task(one_offs.run()),
                 group.create_task(feed.run()),
                 group.create_task(drains.run()),
+                group.create_task(flusher.run()),
                 group.create_task(Janitor(settings, store).run()),
                 group.create_task(_back_up_periodically(settings)),
                 group.create_task(http.serve(sockets=[api_sock])),
@@ -411,6 +419,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
             for provider in registry.providers:
                 await provider.stop()
             await drains.close()  # after the dynos: their last lines are queued
+            await flusher.flush()  # the last, partial window
             for task in tasks:
                 task.cancel()
     finally:

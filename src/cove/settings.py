@@ -107,6 +107,8 @@ class Settings:
     build_memory_mb: int = 4096
     # How often dyno memory is checked against the quota (R14/R15).
     memory_check_interval: float = 5.0
+    # How often the dashboard's metrics go to the store (a window each; one per minute).
+    metrics_flush_interval: float = 60.0
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
     release_timeout: float = 3600.0
@@ -197,6 +199,7 @@ class Settings:
             push_max_bytes=int(os.environ.get("COVE_PUSH_MAX_BYTES", 1024**3)),
             build_memory_mb=int(os.environ.get("COVE_BUILD_MEMORY_MB", 4096)),
             memory_check_interval=_env_float("COVE_MEMORY_CHECK_INTERVAL", 5.0),
+            metrics_flush_interval=_env_float("COVE_METRICS_FLUSH_INTERVAL", 60.0),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),

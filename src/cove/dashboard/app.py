@@ -20,6 +20,7 @@ from cove.dashboard import (
     pages_auth,
     pages_deploy,
     pages_logs,
+    pages_metrics,
     pages_settings_more,
 )
 from cove.dashboard.web import Dashboard, current_visitor, error_page
@@ -99,6 +100,7 @@ def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
         Route(app_page + "/rollback", pages_app.rollback, methods=["POST"]),
         Route(app_page + "/resources", pages_app.resources, methods=["GET"]),
         Route(app_page + "/formation", pages_app.scale, methods=["POST"]),
+        Route(app_page + "/metrics", pages_metrics.metrics, methods=["GET"]),
         Route(app_page + "/settings", pages_settings_more.settings, methods=["GET"]),
         Route(app_page + "/buildpacks", pages_settings_more.change_buildpacks, methods=["POST"]),
         Route(app_page + "/domains", pages_settings_more.add_domain, methods=["POST"]),

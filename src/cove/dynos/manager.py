@@ -24,6 +24,7 @@ from cove.domain import formation as plan_
 from cove.domain.dyno_sizes import MB, dyno_size, memory_verdict
 from cove.dynos.backend import Backend, DynoHandle, DynoSpec, new_row, stop_dyno
 from cove.logs import LogRouter
+from cove.metrics.recorder import Recorder
 from cove.services import formation, releases
 from cove.settings import Settings
 from cove.store import App, Dyno, Formation, Slug, Store
@@ -103,6 +104,7 @@ class DynoManager:
     store: Store
     backend: Backend
     logs: LogRouter
+    metrics: Recorder | None = None  # memory readings and R errors, for the dashboard
     _running: dict[str, _Running] = field(default_factory=dict)
     _crashes: dict[tuple[str, str, str], _Crashes] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
@@ -276,6 +278,8 @@ class DynoManager:
                 "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
                 f"{self.settings.boot_timeout:.0f} seconds of launch",
             )
+            if self.metrics is not None:
+                self.metrics.dyno_error(spec.app_id, "R10")
             handle.kill()
         status = await self._exit_status(handle)
         if entry.state == "stopping":
@@ -333,6 +337,8 @@ class DynoManager:
                 entry.memory = usage
                 if entry.state == "stopping" or entry.handle.has_exited():
                     continue
+                if self.metrics is not None and usage is not None:
+                    self.metrics.memory(entry.handle.spec.app_id, entry.handle.spec.name, usage)
                 verdict = memory_verdict(
                     dyno_size(entry.handle.spec.size), usage, oom_kills > entry.oom_kills
                 )
@@ -345,6 +351,8 @@ class DynoManager:
     def _memory_error(self, entry: _Running, code: str) -> None:
         spec = entry.handle.spec
         size = dyno_size(spec.size)
+        if self.metrics is not None:
+            self.metrics.dyno_error(spec.app_id, code)
         if entry.memory is not None:
             mb = entry.memory / MB
             self._system(spec, f"Process running mem={mb:.0f}MB({100 * mb / size.memory_mb:.1f}%)")

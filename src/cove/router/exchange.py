@@ -160,7 +160,11 @@ class Exchange:
             nbytes,
             cause,
         )
+        router = self.client.router
         try:
-            self.client.router.log(route.app, line)
+            router.log(route.app, line)
+            if router.record is not None:  # the dashboard's metrics (cove.metrics)
+                code = None if error is None else error[0]
+                router.record(route.app, status, service if attempted else None, code)
         except Exception:  # a broken log sink must not break proxying
             return

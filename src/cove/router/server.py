@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
 from typing import Any
 
@@ -62,6 +62,8 @@ class Router:
         """
         self.table = table
         self.log = log
+        # Each logged request's (app, status, service seconds, H code), for metrics.
+        self.record: Callable[[str, int, float | None, str | None], None] | None = None
         self.public_port = public_port
         self.request_timeout = request_timeout
         self.boot_wait = boot_wait

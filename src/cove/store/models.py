@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from cove.store.secrets import EncryptedJSON, EncryptedText
@@ -341,3 +341,19 @@ class Dataclip(Timestamps, Base):
     )
     title: Mapped[str] = mapped_column(String(120))
     sql: Mapped[str] = mapped_column(Text)
+
+
+class AppMetric(Base):
+    """One app's router and dyno metrics for one minute (cove.metrics), for the dashboard's
+    Metrics tab; a day's worth is kept. A minute may have several rows (the last window
+    before a restart and the first after it): readers add them up."""
+
+    __tablename__ = "app_metrics"
+    __table_args__ = (Index("ix_app_metrics_app_minute", "app_id", "minute"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    minute: Mapped[int] = mapped_column(Integer, index=True)  # Unix time // 60
+    statuses: Mapped[list[Any]] = mapped_column(default=list)  # [other, 1xx, ..., 5xx]
+    latency: Mapped[dict[str, Any]] = mapped_column(default=dict)  # bucket -> requests
+    errors: Mapped[dict[str, Any]] = mapped_column(default=dict)  # H/R code -> count
+    memory: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dyno -> [n, sum, max]
