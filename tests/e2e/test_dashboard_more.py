@@ -1,9 +1,10 @@
 """The dashboard's Access, Settings (buildpacks, domains, maintenance, rename, delete) and
 Logs pages in a real browser (Debian's Chromium through Playwright) against a real `cove
-server`: the first start's admin sets a password with `cove auth:password` and logs in;
-the owner adds a collaborator (who then sees the app), watches a request's router line
-appear live in the Logs tab, puts the app in maintenance (the router answers 503 with
-the maintenance page), renames it and deletes it with its name typed. A screenshot of
+server`: the first start's admin sets a password with `cove auth:password`, logs in and
+changes it on its account page; the owner adds a collaborator (who then sees the app),
+watches a request's router line appear live in the Logs tab, puts the app in maintenance
+(the router answers 503 with the maintenance page), renames it and deletes it with its
+name typed. A screenshot of
 each page goes to tests/artifacts/dashboard/."""
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ def _goto(page: Page, url: str) -> sync_api.Response | None:
     return None
 
 
-def _log_in(page: Page, email: str) -> None:
+def _log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     _goto(page, "/dashboard/login")
     page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Apps")).to_be_visible()
 
@@ -96,6 +97,24 @@ def test_the_first_admin_sets_a_password_and_logs_in(
     page = _page(browser, server)
     _log_in(page, email)
     expect(page.locator(".who")).to_have_text(email)
+
+    # Then changes it in the dashboard (its own account page), and logs in with the new one.
+    _follow(page, page.locator(".who"))
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("a-new-password-2")
+    page.get_by_label("New password, again").fill("a-new-password-3")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("repetition differ")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("a-new-password-2")
+    page.get_by_label("New password, again").fill("a-new-password-2")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".flash")).to_have_text(
+        "Your password is changed. Other browsers were logged out."
+    )
+    _shot(page, "account")
+    page.get_by_role("button", name="Log out").click()
+    _log_in(page, email, "a-new-password-2")
 
 
 def test_access_logs_settings_rename_and_delete(

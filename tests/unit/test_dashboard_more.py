@@ -391,3 +391,74 @@ def test_nav_has_the_new_tabs(client: TestClient, store: Store) -> None:
     page: Any = client.get(base).text
     for tab in ("/access", "/logs", "/settings"):
         assert f'href="{base}{tab}"' in page
+
+
+# -- Account -------------------------------------------------------------------------------
+
+
+def test_change_password_in_the_dashboard(client: TestClient, store: Store) -> None:
+    csrf = log_in(client, "a@example.com")
+    assert 'href="/dashboard/account"' in client.get("/dashboard/apps").text
+    page = unescape(client.get("/dashboard/account").text)
+    assert "Current password" in page
+    form = "/dashboard/account/password"
+
+    def change(current: str, new: str, again: str | None = None) -> tuple[int, str]:
+        return _post(
+            client,
+            form,
+            csrf,
+            current_password=current,
+            new_password=new,
+            new_password_again=new if again is None else again,
+        )
+
+    assert change(PASSWORD, "new-password-1", "new-password-2")[1] == (
+        "Error: The new password and its repetition differ: nothing changed."
+    )
+    assert change("wrong", "new-password-1")[1] == (
+        "Error: The current password is wrong: the password was not changed."
+    )
+    assert change(PASSWORD, "short")[1] == "Error: Password must be at least 8 characters."
+    assert accounts.password_login(store, "a@example.com", PASSWORD)
+    forged = client.post(
+        form,
+        data={
+            "csrf_token": "x",
+            "current_password": PASSWORD,
+            "new_password": "new-password-1",
+            "new_password_again": "new-password-1",
+        },
+    )
+    assert forged.status_code == 403
+    other_browser = sessions.open_session(store, accounts.by_email(store, "a@example.com"))
+    assert change(PASSWORD, "new-password-1") == (
+        200,
+        "Your password is changed. Other browsers were logged out.",
+    )
+    assert accounts.password_login(store, "a@example.com", "new-password-1")
+    assert sessions.visitor(store, other_browser) is None
+    assert client.get("/dashboard/apps").status_code == 200  # this browser stays in
+
+
+def test_password_guesses_are_throttled(client: TestClient, store: Store) -> None:
+    csrf = log_in(client, "a@example.com")
+    for _ in range(10):
+        _post(
+            client,
+            "/dashboard/account/password",
+            csrf,
+            current_password="guess",
+            new_password="new-password-1",
+            new_password_again="new-password-1",
+        )
+    _, notice = _post(
+        client,
+        "/dashboard/account/password",
+        csrf,
+        current_password=PASSWORD,
+        new_password="new-password-1",
+        new_password_again="new-password-1",
+    )
+    assert notice.startswith("Error: Too many failed attempts. Try again in ")
+    assert accounts.password_login(store, "a@example.com", PASSWORD)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cove.dashboard import (
     pages_access,
+    pages_account,
     pages_addons,
     pages_app,
     pages_apps,
@@ -91,6 +92,8 @@ def create_dashboard(context: ApiContext, prefix: str = PREFIX) -> ASGIApp:
         Route("/login", pages_auth.login_page, methods=["GET"]),
         Route("/login", pages_auth.login, methods=["POST"]),
         Route("/logout", pages_auth.logout, methods=["POST"]),
+        Route("/account", pages_account.account_page, methods=["GET"]),
+        Route("/account/password", pages_account.change_password, methods=["POST"]),
         Route("/apps", pages_apps.apps_list, methods=["GET"]),
         Route("/apps", pages_apps.create_app, methods=["POST"]),
         Route("/new-app", pages_apps.new_app_page, methods=["GET"]),
