@@ -235,3 +235,10 @@ def test_the_dyno_managers_memory_checks_feed_memory_and_r14(tmp_path: Path, sto
     samples, total, peak = point.memory["web.1"]
     assert samples >= 1 and total == samples * used and peak == used
     assert point.errors["R14"] >= 1
+
+
+def test_destroying_the_app_removes_its_metrics(store: Store, app_id: str) -> None:
+    record(store, app_id, T0, 200)
+    apps.destroy(store, "web-app")
+    with store.session() as s:
+        assert s.query(AppMetric).count() == 0
