@@ -173,7 +173,7 @@ def test_owner_deploys_configures_scales_and_rolls_back(
     _follow(page, page.get_by_role("link", name="Reveal config vars"))
     page.get_by_label("Key").fill("GREETING")
     page.get_by_label("Value", exact=True).fill("hello from the dashboard")
-    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator(".flash")).to_have_text("Set GREETING config vars: v3.")
     expect(page.get_by_label("Value of GREETING")).to_have_value("hello from the dashboard")
     _shot(page, "settings")
