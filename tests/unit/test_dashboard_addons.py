@@ -377,6 +377,10 @@ def test_limits_timeout_rows_csv_and_length(
     assert _error(long.text) == "The query is longer than 10,000 characters."
     empty = _run(client, token, db, " ; ")
     assert _error(empty.text) == "Write a query first, e.g. SELECT 1 AS n."
+    monkeypatch.setattr(dataclips, "_running", threading.BoundedSemaphore(1))
+    dataclips._running.acquire()  # one running already: the next is refused, not queued
+    busy = _run(client, token, db, "select 1")
+    assert _error(busy.text) == "Too many dataclips are running on this server. Try again shortly."
 
 
 def test_the_sql_box_needs_the_form_token(client: TestClient, store: Store) -> None:

@@ -9,6 +9,7 @@ a byte cap, so neither a long nor a wide result is held in memory whole.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -33,6 +34,8 @@ CSV_ROWS = 10_000  # rows in a CSV download
 MAX_RESULT_BYTES = 8 * 1024 * 1024  # the text of all cells fetched, at most
 MAX_CELL_CHARS = 10_000  # a longer value is cut (and says so)
 _BATCH = 200
+MAX_RUNNING = 4  # queries at once on this server; one more is refused, not queued
+_running = threading.BoundedSemaphore(MAX_RUNNING)
 
 
 class QueryFailed(CoveError):
@@ -83,6 +86,15 @@ def run(resource: dict[str, Any], query: str, max_rows: int | None = None) -> Re
     (``SHOWN_ROWS`` unless given)."""
     query = check_sql(query)
     max_rows = SHOWN_ROWS if max_rows is None else max_rows
+    if not _running.acquire(blocking=False):
+        raise QueryFailed("Too many dataclips are running on this server. Try again shortly.")
+    try:
+        return _run(resource, query, max_rows)
+    finally:
+        _running.release()
+
+
+def _run(resource: dict[str, Any], query: str, max_rows: int) -> Result:
     try:
         conn = psycopg.connect(
             PostgresProvider.url(resource),
