@@ -109,7 +109,9 @@ def empty(db: Path) -> None:
 
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "truncated": (truncate, "database disk image is malformed"),
+    # SQLite says "database disk image is malformed" or "malformed database schema (...)",
+    # depending on which pages the cut fell in.
+    "truncated": (truncate, "malformed"),
     "overwritten": (scribble, "file is not a database"),
     "emptied": (empty, "the file is empty"),
 }
@@ -148,14 +150,14 @@ def test_damaged_store_backups_check_and_restore(tmp_path: Path) -> None:
             damage(db)
             refused = start_refused(server)
             message = refused.stderr
-            assert f"the store {db} is damaged: {reason}" in message, name
+            assert f"the store {db} is damaged: " in message and reason in message, name
             assert f"Backups of the store are in {home / 'backups'}" in message, name
             assert f"cove server --restore {backups[0]}" in message, name
             assert not (home / "server.json").exists()
 
             check = cove_server(server, "--check")
             assert check.returncode == 1, (name, check)
-            assert f"FAIL  {db} is damaged: {reason}" in check.stdout, name
+            assert f"FAIL  {db} is damaged: " in check.stdout and reason in check.stdout, name
             assert "Traceback" not in check.stdout + check.stderr
         # A store written by a newer Cove is refused too, before any backup or migration.
         db.write_bytes(good)
