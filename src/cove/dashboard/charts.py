@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28  # margins for the axes' labels
+# Margins; the y axis's labels are on the right, next to the latest points (what a phone,
+# scrolling a plot sideways from its right end, shows first).
+LEFT, RIGHT, TOP, BOTTOM = 16, 52, 12, 28
 # Colours with at least 4.5:1 contrast on white.
 PALETTE = ("#0b6bcb", "#8a3ffc", "#c0262d", "#1a7f37", "#8a5a00", "#005f73", "#6e4b9e")
 
@@ -42,6 +44,8 @@ class Chart:
     empty: bool
     width: int = WIDTH
     height: int = HEIGHT
+    plot_left: int = LEFT
+    plot_right: int = WIDTH - RIGHT
 
     @property
     def points(self) -> int:
