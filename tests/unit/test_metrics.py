@@ -242,3 +242,8 @@ def test_destroying_the_app_removes_its_metrics(store: Store, app_id: str) -> No
     apps.destroy(store, "web-app")
     with store.session() as s:
         assert s.query(AppMetric).count() == 0
+
+
+def test_a_flush_interval_below_a_second_is_a_second(store: Store) -> None:
+    assert Flusher(Recorder({}, T0), store, 0).interval == 1.0
+    assert Flusher(Recorder({}, T0), store, -5).interval == 1.0

@@ -26,7 +26,7 @@ class Flusher:
     ) -> None:
         self.recorder = recorder
         self.store = store
-        self.interval = interval
+        self.interval = max(1.0, interval)  # (a zero or negative setting: every second)
         self.clock = clock
 
     async def run(self) -> None:
