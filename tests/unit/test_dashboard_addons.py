@@ -127,6 +127,8 @@ def test_resources_creates_a_postgres_addon_like_addons_create(
         assert app.config["DATABASE_URL"] == addon.url
     resources = client.get("/dashboard/apps/shop/resources").text
     assert f'href="/dashboard/apps/shop/addons/{db}"' in resources
+    overview = client.get("/dashboard/apps/shop").text
+    assert f'href="/dashboard/apps/shop/addons/{db}"' in overview
 
     answer = client.post(
         "/dashboard/apps/shop/addons",
