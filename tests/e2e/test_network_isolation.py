@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cove.sandbox.netns import DynoNetworks
+from cove.sandbox.netns import ORPHAN_AGE, DynoNetworks, sweep_orphans
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -200,13 +201,45 @@ def test_a_dyno_reaches_the_outside_world(neighbours: Neighbours, outside: int) 
 
 def test_networks_go_away_with_their_dynos(neighbours: Neighbours) -> None:
     server, user = neighbours.server, neighbours.user
-    before = _namespaces()
-    assert len(before) >= 2
+
+    def mine() -> set[str]:
+        """This server's dyno namespaces that exist on the host."""
+        records = {record.name for record in (server.home / "networks").iterdir()}
+        return records & set(_namespaces())
+
+    before = mine()
+    assert len(before) == 2
     user.cove("ps:scale", "web=0", "-a", "hostile")
-    wait_for(lambda: len(_namespaces()) == len(before) - 1, 30, what="hostile's network removed")
+    wait_for(lambda: len(mine()) == 1, 30, what="hostile's network removed")
+    assert mine() < before
     user.cove("ps:scale", "web=1", "-a", "hostile")
     wait_for(lambda: server.get("hostile").text == "ok", 60, what="hostile back")
-    assert len(_namespaces()) == len(before)
+    assert len(mine()) == 2
+
+
+def test_a_dead_servers_networks_are_swept(neighbours: Neighbours) -> None:
+    """A namespace nobody uses any more (its server was killed and never restarted) goes,
+    with its veth and its add-on access; live dynos' namespaces stay."""
+    live = {record.name for record in (neighbours.server.home / "networks").iterdir()}
+    assert live
+    name, link = "cove-orphan-e2e", "cove-d16000"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    _ip("netns", "add", name)
+    _ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", name)
+    _ip("-n", name, "addr", "add", "10.213.250.2/30", "dev", "eth0")
+    add = ["nft", "add", "element", "inet", "cove", "addon_access", "{ 10.213.250.2 . 6399 }"]
+    subprocess.run(add, check=True)
+
+    swept = sweep_orphans(now=time.time() + ORPHAN_AGE + 1)
+    assert name in swept
+    assert name not in _namespaces() and live <= set(_namespaces())  # this server's dynos
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    assert link not in links
+    elements = subprocess.run(
+        ["nft", "list", "set", "inet", "cove", "addon_access"], capture_output=True, text=True
+    ).stdout
+    assert "10.213.250.2" not in elements
+    assert neighbours.server.get("victim").text == "ok"
 
 
 def _namespaces() -> list[str]:

@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,8 @@ class DynoNetworks:
             with contextlib.suppress(Exception):
                 self.remove(self._load(record))
             record.unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            sweep_orphans()
 
     def create(self, dyno_id: str, addon_ports: Iterable[int] = ()) -> DynoNetwork:
         name = f"cove-{dyno_id}"
@@ -262,6 +265,47 @@ class DynoNetworks:
         host, dyno = self.pool.subnet(int(record["index"]))
         ports = tuple(int(p) for p in record["ports"])
         return DynoNetwork(path.name, int(record["index"]), host, dyno, ports)
+
+
+ORPHAN_AGE = 300.0  # seconds: older than any dyno start, so never one being set up
+
+
+def sweep_orphans(now: float | None = None) -> list[str]:
+    """Remove dyno namespaces that no process uses any more and that are older than
+    ``ORPHAN_AGE``: left by a Cove server that was killed and never started again on its
+    COVE_HOME (which sweeps its own). Their veths go with them (a veth dies with its
+    peer); their ``addon_access`` elements are deleted by address. Returns their names."""
+    now = time.time() if now is None else now
+    swept = []
+    for path in NETNS_DIR.glob("cove-*"):
+        try:
+            if now - path.lstat().st_mtime < ORPHAN_AGE:
+                continue
+        except OSError:
+            continue
+        if _run(["ip", "netns", "pids", path.name]).stdout.strip():
+            continue
+        shown = _run(["ip", "-n", path.name, "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
+        addresses = {word.split("/")[0] for word in shown.split() if word.count(".") == 3}
+        _forget_elements(addresses)
+        if _run(["ip", "netns", "del", path.name]).returncode == 0:
+            swept.append(path.name)
+    if swept:
+        log.info("removed %d dyno networks left by a server that died", len(swept))
+    return swept
+
+
+def _forget_elements(addresses: set[str]) -> None:
+    if not addresses:
+        return
+    listing = _run(["nft", "-j", "list", "set", "inet", TABLE, "addon_access"]).stdout
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        for item in json.loads(listing)["nftables"]:
+            for element in item.get("set", {}).get("elem", []):
+                address, port = element["concat"]
+                if address in addresses:
+                    items = f"{{ {address} . {int(port)} }}"
+                    _run(["nft", "delete", "element", "inet", TABLE, "addon_access", items])
 
 
 def dyno_config(config: Mapping[str, str], ports: Iterable[int], address: str) -> dict[str, str]:
