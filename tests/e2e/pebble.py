@@ -22,23 +22,16 @@ import httpx
 from cove import tls
 from cove.ports import free_port
 from tests.e2e.harness import wait_for
+from tests.e2e.system_packages import apt_install
 
 
 def ensure_installed() -> str | None:
     """Install Debian's pebble when missing; None when it is there, else why not."""
     if shutil.which("pebble") and shutil.which("pebble-challtestsrv"):
         return None
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return "pebble is not installed and there is no apt-get to install it"
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*sudo, apt, "install", "-y", "-qq", "pebble"]
-    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-        subprocess.run([*sudo, apt, "update", "-qq"], env=env, capture_output=True)
-        done = subprocess.run(install, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            return f"pebble can't be installed with apt-get: {done.stderr.strip()[-300:]}"
+    problem = apt_install("pebble")
+    if problem is not None:
+        return problem
     if not (shutil.which("pebble") and shutil.which("pebble-challtestsrv")):
         return "the pebble package has no pebble or pebble-challtestsrv"
     return None
