@@ -15,9 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM, ensure_chromium, launch_args
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
-from tests.e2e.test_dashboard import _cove, _follow, _page, _shot
+from tests.e2e.test_dashboard import _cove, _follow, _goto, _log_in, _page, _shot, browser
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright (the dev extra) is missing"
@@ -29,28 +28,8 @@ expect = sync_api.expect
 OWNER, FRIEND = "owner@example.com", "friend@example.com"
 PASSWORD = "dashboard-password-1"
 APP, RENAMED = "dash-more", "dash-renamed"
+__all__ = ["browser"]  # test_dashboard's browser, for this module too
 LIVE = 90_000  # ms: a deploy's dyno coming up
-
-
-def _goto(page: Page, url: str) -> sync_api.Response | None:
-    """``page.goto``, again if Chromium dropped the load because an address on the host
-    changed (other servers' dynos): ERR_NETWORK_CHANGED, or its error page replacing it."""
-    for attempt in range(3):
-        try:
-            return page.goto(url)
-        except sync_api.Error as exc:
-            dropped = "ERR_NETWORK_CHANGED" in str(exc) or "chrome-error://" in str(exc)
-            if not dropped or attempt == 2:
-                raise
-    return None
-
-
-def _log_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    _goto(page, "/dashboard/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +38,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
     dyno's veth comes or goes (see tests/e2e/test_dashboard.py)."""
     with running_server(tmp_path_factory.mktemp("dash-more"), COVE_NETWORK_ISOLATION="off") as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    missing = ensure_chromium()
-    if missing is not None:
-        pytest.skip(missing)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=launch_args())
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +82,7 @@ def test_the_first_admin_sets_a_password_and_logs_in(
     )
     _shot(page, "account")
     page.get_by_role("button", name="Log out").click()
-    _log_in(page, email, "a-new-password-2")
+    _log_in(page, email, password="a-new-password-2")
 
 
 def test_access_logs_settings_rename_and_delete(

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cove.dashboard import views
+from cove.dashboard import pages_builds, views
 from cove.dashboard.sessions import Visitor
 from cove.dashboard.web import action, audit, dashboard, failure, notice, page, render
 from cove.domain.errors import CoveError
@@ -72,7 +72,8 @@ async def dynos_fragment(request: Request, visitor: Visitor) -> Response:
 def _activity(request: Request, visitor: Visitor) -> dict[str, Any]:
     app, header = _load(request, visitor)
     lines, current = views.release_lines(dashboard(request).ctx.store, app, views.ACTIVITY_PAGE)
-    return {**header, "releases": lines, "current_version": current}
+    builds = pages_builds.build_lines(request, visitor)
+    return {**header, "releases": lines, "current_version": current, "builds": builds}
 
 
 @page

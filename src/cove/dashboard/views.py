@@ -58,7 +58,7 @@ class AppSummary:
         return "idle"
 
 
-def _emails(session: Session, ids: set[str]) -> dict[str, str]:
+def account_emails(session: Session, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = session.execute(select(Account.id, Account.email).where(Account.id.in_(ids)))
@@ -100,7 +100,7 @@ def app_summaries(store: Store, account: Account, search: str = "") -> list[AppS
                 )
             )
         }
-        emails = _emails(s, {a.owner_id for a in rows} | {r.user_id for r in last.values()})
+        emails = account_emails(s, {a.owner_id for a in rows} | {r.user_id for r in last.values()})
     return [
         AppSummary(
             a.name,
@@ -137,7 +137,7 @@ def release_lines(store: Store, app: App, limit: int) -> tuple[list[ReleaseLine]
                 .limit(limit)
             )
         )
-        emails = _emails(s, {r.user_id for r in rows})
+        emails = account_emails(s, {r.user_id for r in rows})
     version = current.version if current else None
     return [_line(r, emails, version) for r in rows], version
 
@@ -146,7 +146,7 @@ def current_release(store: Store, app: App) -> ReleaseLine | None:
     """The release the app runs (the newest that succeeded), with who made it."""
     with store.session() as s:
         current = releases.current(s, app.id)
-        emails = _emails(s, {current.user_id}) if current else {}
+        emails = account_emails(s, {current.user_id}) if current else {}
     return _line(current, emails, current.version) if current else None
 
 
