@@ -218,3 +218,17 @@ def test_a_huge_or_binary_file_is_refused_before_parsing() -> None:
     assert "at most" in refused(" " * (MAX_BYTES + 1))
     with pytest.raises(AppJsonInvalid, match="UTF-8"):
         parse(b'{"name": "\xff"}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"env": {"SECRET": {"value": "\\ud800"}}}',  # a config var's value
+        '{"env": {"K\\udfff": "v"}}',  # a name
+        '{"scripts": {"postdeploy": "echo \\ud83d"}}',  # half of a pair, elsewhere
+    ],
+)
+def test_a_lone_surrogate_escape_is_refused_anywhere(text: str) -> None:
+    assert "lone surrogate" in refused(text)
+    (emoji,) = parse('{"env": {"EMOJI": {"value": "\\ud83d\\ude00"}}}').env  # a whole pair
+    assert emoji.value == "😀"

@@ -133,6 +133,12 @@ def parse(text: str | bytes) -> AppJson:
         raise AppJsonInvalid("app.json: the file must be UTF-8 text") from None
     except ValueError as exc:
         raise AppJsonInvalid(f"app.json: not valid JSON ({exc})") from None
+    try:  # a "\ud800" escape is valid JSON but half a UTF-16 pair: no text can hold it
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise AppJsonInvalid(
+            "app.json: the file must be UTF-8 text (it escapes a lone surrogate)"
+        ) from None
     root = _object(data, "the top level")
     name = root.get("name")
     if name is not None:
