@@ -7,10 +7,8 @@ the real Heroku CLI's certs:auto commands."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from tests.e2e import pebble
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.heroku_cli import HerokuUser
+from tests.e2e.test_domains import https_via_router
 
 APP = "acm-echo"
 DOWN = "acm-down"
@@ -62,21 +61,6 @@ def acm_row(dev: User, app: str, hostname: str) -> str:
     return next((line for line in out.splitlines() if line.startswith(hostname)), "")
 
 
-def https_by_sni(server: CoveServer, root: Path, host: str) -> httpx.Response:
-    """GET / through the router's HTTPS listener, sending ``host`` by SNI and verifying
-    the certificate against ``root`` only (Pebble's)."""
-    port = urlsplit(server.router_https_url).port
-    context = ssl.create_default_context(cafile=str(root))
-    with httpx.Client(verify=context, timeout=30) as client:
-        request = client.build_request(
-            "GET",
-            f"https://127.0.0.1:{port}/",
-            headers={"Host": host},
-            extensions={"sni_hostname": host},
-        )
-        return client.send(request)
-
-
 def test_certs_auto_enable_gets_a_certificate_the_router_serves(
     acme: pebble.PebbleSetup, acm_server: CoveServer, dev: User, tmp_path: Path
 ) -> None:
@@ -88,7 +72,7 @@ def test_certs_auto_enable_gets_a_certificate_the_router_serves(
         root = tmp_path / "pebble-root.pem"
         root.write_text(ca.root_ca())
         with pytest.raises(httpx.ConnectError):  # Cove's own certificate until then
-            https_by_sni(acm_server, root, host)
+            https_via_router(acm_server, root, host)
 
         enabled = dev.cove("certs:auto:enable", "-a", APP)
         assert "Enabling Automatic Certificate Management... done" in enabled.stdout
@@ -104,7 +88,7 @@ def test_certs_auto_enable_gets_a_certificate_the_router_serves(
         assert "Automatic Certificate Management is enabled on acm-echo" in status
 
         answer = wait_for(
-            lambda: https_by_sni(acm_server, root, host),
+            lambda: https_via_router(acm_server, root, host),
             30,
             interval=0.2,
             what=f"the router to present {host}'s ACM certificate",
@@ -136,7 +120,7 @@ def test_certs_auto_enable_gets_a_certificate_the_router_serves(
 
 def _refused(server: CoveServer, root: Path, host: str) -> bool:
     try:
-        https_by_sni(server, root, host)
+        https_via_router(server, root, host)
     except httpx.ConnectError:
         return True
     return False

@@ -8,43 +8,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from html import unescape
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from cove.api import ApiContext, create_api
 from cove.dashboard import pages_logs, sessions
-from cove.domain import passwords
 from cove.logs import LogFilter, LogRouter
 from cove.services import access, accounts, apps, domains
-from cove.settings import Settings
 from cove.store import Store
-from tests.unit.test_dashboard import PASSWORD, flash, log_in
+from tests.unit.test_dashboard import PASSWORD, cheap_hashes, client, flash, log_in, logs
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2 at its lowest cost: these tests are about the dashboard, not the hash."""
-    monkeypatch.setattr(
-        passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
-
-
-@pytest.fixture
-def logs() -> LogRouter:
-    return LogRouter()
-
-
-@pytest.fixture
-def client(store: Store, tmp_path: Path, logs: LogRouter) -> TestClient:
-    accounts.create_account(store, "a@example.com", PASSWORD)
-    accounts.create_account(store, "b@example.com", PASSWORD)
-    context = ApiContext(Settings(home=tmp_path), store, logs, None, None, None)  # type: ignore[arg-type]
-    return TestClient(create_api(context), base_url="https://testserver")
+__all__ = ["cheap_hashes", "client", "logs"]  # test_dashboard's fixtures, here too
 
 
 def _app(store: Store, name: str = "my-app", owner: str = "a@example.com") -> str:
