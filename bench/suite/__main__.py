@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.suite import (
+    control_plane,
     density,
     deploy,
     drain,
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     "noisy-neighbour": noisy.run,
     "one-off": one_off.run,
     "drain": drain.run,
+    "control-plane": control_plane.run,
 }
 
 

@@ -25,6 +25,7 @@ class Config:
     one_off_runs: int = 10  # hyperfine runs of `cove run true`
     drain_connections: int = 4  # wrk connections to an app while its drain is up or down
     drain_seconds: float = 8  # each window over which drain deliveries are counted
+    control_plane_requests: int = 200  # per fast API call (the slow lists get a tenth)
 
     def quick(self) -> Config:
         return replace(
@@ -40,4 +41,5 @@ class Config:
             density_apps=3,
             one_off_runs=3,
             drain_seconds=3,
+            control_plane_requests=40,
         )
