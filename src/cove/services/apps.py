@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from cove.domain.errors import NameTaken, NotFound
 from cove.domain.names import random_app_name, validate_app_name
@@ -27,8 +27,12 @@ def get(store: Store, ident: str) -> App:
 
 
 def list_apps(store: Store) -> list[App]:
+    """Every app by name, without its config vars (not loaded: decrypting each app's
+    config was a large part of listing many apps)."""
     with store.session() as s:
-        return list(s.scalars(select(App).order_by(App.name)))
+        return list(
+            s.scalars(select(App).order_by(App.name).options(defer(App.config, raiseload=True)))
+        )
 
 
 def create(store: Store, owner_id: str, name: str | None) -> App:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from cove.domain.errors import InvalidParams, NotFound
 from cove.services import promotion_targets
@@ -114,11 +114,47 @@ def current_with_slug(session: Session, app_id: str) -> Release | None:
     return release if release is not None and release.slug_id is not None else None
 
 
-def list_releases(store: Store, app_id: str) -> list[Release]:
+def list_releases(
+    store: Store,
+    app_id: str,
+    *,
+    lowest: tuple[int, bool] | None = None,
+    highest: tuple[int, bool] | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[Release]:
+    """The app's releases, oldest first unless ``newest_first``, without their config (not
+    loaded: decrypting every release's config vars was most of the cost of listing a long
+    history). ``lowest``/``highest``: (version, inclusive) bounds; ``limit``: at most that
+    many, so a page of a long history reads only that page."""
+    query = select(Release).where(Release.app_id == app_id)
+    if lowest is not None:
+        version, inclusive = lowest
+        query = query.where(Release.version >= version if inclusive else Release.version > version)
+    if highest is not None:
+        version, inclusive = highest
+        query = query.where(Release.version <= version if inclusive else Release.version < version)
+    order = Release.version.desc() if newest_first else Release.version
+    query = query.order_by(order).options(defer(Release.config, raiseload=True)).limit(limit)
     with store.session() as s:
-        return list(
-            s.scalars(select(Release).where(Release.app_id == app_id).order_by(Release.version))
-        )
+        return list(s.scalars(query))
+
+
+def current_slug_sizes(session: Session) -> dict[str, int]:
+    """Each app's current release's slug size, by app id, in one query (for the app list;
+    apps whose current release has no slug are missing)."""
+    latest = (
+        select(Release.app_id, func.max(Release.version).label("version"))
+        .where(Release.status == "succeeded")
+        .group_by(Release.app_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Release.app_id, Slug.size)
+        .join(latest, (Release.app_id == latest.c.app_id) & (Release.version == latest.c.version))
+        .join(Slug, Slug.id == Release.slug_id)
+    )
+    return {app_id: size for app_id, size in rows}
 
 
 def get(store: Store, app_id: str, ident: str) -> Release:

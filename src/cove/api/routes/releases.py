@@ -9,12 +9,12 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from cove.api import openapi, params, serializers
+from cove.api import openapi, paging, params, serializers
 from cove.api.auth import current_account
 from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.errors import InvalidParams
 from cove.services import accounts, releases
-from cove.store import Account, App, Release, Slug
+from cove.store import Account, App, Release, Slug, Store
 
 router = APIRouter()
 
@@ -48,7 +48,41 @@ def list_releases(
     """Oldest first; ``Range: version ..; max=N, order=desc`` (the Heroku CLI's, which
     reads the newest release as the first element) is applied by ``cove.api.paging``."""
     app = load_app(request, ident, account)
-    return _json(request, app, releases.list_releases(ctx(request).store, app.id))
+    store = ctx(request).store
+    return _json(request, app, ranged_releases(store, app.id, _version_range(request)))
+
+
+def ranged_releases(store: Store, app_id: str, spec: paging.Range | None) -> list[Release]:
+    """The releases a version range can show (all of them without one): only the page asked
+    for, plus one to show whether more remain. The paging middleware then cuts and labels
+    it exactly as it would the whole list."""
+    if spec is None:
+        return releases.list_releases(store, app_id)
+    bound = (int(spec.start), not spec.after_start) if spec.start is not None else None
+    end = (int(spec.end), True) if spec.end is not None else None
+    return releases.list_releases(
+        store,
+        app_id,
+        lowest=end if spec.descending else bound,
+        highest=bound if spec.descending else end,
+        newest_first=spec.descending,
+        limit=spec.max + 1,
+    )
+
+
+def _version_range(request: Request) -> paging.Range | None:
+    """The request's ``Range`` when it ranges by version with numeric bounds (the CLI's);
+    None for no range or any other (the middleware pages, or refuses, the whole list)."""
+    header = request.headers.get("range")
+    try:
+        spec = paging.parse(header) if header is not None else None
+    except paging.RangeNotSatisfiable:
+        return None
+    if spec is None or spec.field != "version":
+        return None
+    if not all(b is None or b.isdigit() for b in (spec.start, spec.end)):
+        return None
+    return spec
 
 
 @router.get("/apps/{ident}/releases/{release}")
