@@ -219,7 +219,7 @@ def run(config: Config) -> Section:
             small["startup_answering_s"],
             "small store",
             target="(info)",
-            note=f"small store = {name}; big app holds 10% of releases; "
+            note=f"reference: the {name}; {BIG_APP} holds 10% of the releases; "
             f"{CONCURRENCY} concurrent clients",
         ),
     ]
