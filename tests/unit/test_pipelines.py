@@ -5,6 +5,7 @@ only its target, and the error paths."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from cove.cli.pipelines import guess
 from cove.domain.errors import InvalidParams, NotFound
@@ -48,7 +49,10 @@ def two_stage(store: Store, owner: str) -> tuple[App, App]:
 
 
 def latest(store: Store, app: App) -> Release:
-    return releases.list_releases(store, app.id)[-1]
+    """The app's newest release, config vars loaded (release lists leave them out)."""
+    with store.session() as s:
+        newest = select(Release).where(Release.app_id == app.id).order_by(Release.version.desc())
+        return s.scalars(newest.limit(1)).one()
 
 
 def test_names_and_stages_are_checked(store: Store, owner: str) -> None:
