@@ -56,13 +56,5 @@ async def change_password(request: Request, visitor: Visitor, form: dict[str, st
         message = "Your password is changed. Other browsers were logged out."
         await run_in_threadpool(sessions.set_flash, dash.ctx.store, fresh.session_id, message)
     response = see_other(back)
-    response.set_cookie(
-        dash.cookie,
-        token,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        path="/",
-        secure=dash.secure,
-        httponly=True,
-        samesite="lax",
-    )
+    dash.set_session_cookie(response, token)
     return response

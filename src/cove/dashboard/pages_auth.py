@@ -112,15 +112,7 @@ async def login(request: Request) -> Response:
     dash.throttle.succeeded(keys[0])
     token = await run_in_threadpool(sessions.open_session, dash.ctx.store, account)
     response = see_other(_next(dash, form.get("next")))
-    response.set_cookie(
-        dash.cookie,
-        token,
-        max_age=int(sessions.LIFETIME.total_seconds()),
-        path="/",
-        secure=dash.secure,
-        httponly=True,
-        samesite="lax",
-    )
+    dash.set_session_cookie(response, token)
     response.delete_cookie(dash.login_cookie, path="/", secure=dash.secure, httponly=True)
     return response
 

@@ -73,6 +73,19 @@ class Dashboard:
     def login_cookie(self) -> str:
         return "__Host-cove_login" if self.secure else "cove_login"
 
+    def set_session_cookie(self, response: Response, token: str) -> None:
+        """Give the browser session ``token``: HttpOnly, SameSite=Lax, Secure under TLS,
+        for the session's lifetime (the same wherever a session starts)."""
+        response.set_cookie(
+            self.cookie,
+            token,
+            max_age=int(sessions.LIFETIME.total_seconds()),
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
     def url(self, path: str = "") -> str:
         return self.prefix + path
 
