@@ -13,6 +13,7 @@ from bench.suite import (
     density,
     deploy,
     drain,
+    many_apps,
     noisy,
     one_off,
     rollback,
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     "one-off": one_off.run,
     "drain": drain.run,
     "control-plane": control_plane.run,
+    "many-apps": many_apps.run,
 }
 
 

@@ -26,6 +26,8 @@ class Config:
     drain_connections: int = 4  # wrk connections to an app while its drain is up or down
     drain_seconds: float = 8  # each window over which drain deliveries are counted
     control_plane_requests: int = 200  # per fast API call (the slow lists get a tenth)
+    many_apps: int = 100  # small apps x 1 web dyno on one server
+    many_apps_restarts: int = 2  # server restarts timed with 1 app and with all of them
 
     def quick(self) -> Config:
         return replace(
@@ -42,4 +44,6 @@ class Config:
             one_off_runs=3,
             drain_seconds=3,
             control_plane_requests=40,
+            many_apps=6,
+            many_apps_restarts=1,
         )
