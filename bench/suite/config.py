@@ -20,6 +20,7 @@ class Config:
     zero_downtime_deploys: int = 5
     zero_downtime_connections: int = 8
     scale_to: int = 8
+    scale_to_large: int = 32  # a second scale-out, and req/s through the router there
     density_apps: int = 20
     noisy_connections: int = 4  # wrk connections to the quiet app beside a flooding one
     one_off_runs: int = 10  # hyperfine runs of `cove run true`
@@ -40,6 +41,7 @@ class Config:
             wrk_rounds=1,
             zero_downtime_deploys=2,
             scale_to=3,
+            scale_to_large=5,
             density_apps=3,
             one_off_runs=3,
             drain_seconds=3,
