@@ -45,6 +45,15 @@ def web_addresses(cove: Cove) -> list[tuple[str, int]]:
     return [(host or "127.0.0.1", int(port)) for host, port in rows]
 
 
+def wait_answers(url: str) -> None:
+    wait_for(
+        lambda: httpx.get(url, timeout=5).status_code == 200,
+        60,
+        interval=0.005,
+        what=f"{url} to answer",
+    )
+
+
 def scale_out(cove: Cove, n: int) -> dict[str, float]:
     """`ps:scale web=n` from web=1: seconds until the CLI returns, all n are up, all serve."""
     start = time.perf_counter()
@@ -59,13 +68,7 @@ def scale_out(cove: Cove, n: int) -> dict[str, float]:
     # "up" = the dyno's port accepts connections; gunicorn binds it before its workers
     # have loaded the app. Serving = every dyno answers a request.
     for host, port in web_addresses(cove):
-        url = f"http://{host}:{port}/"
-        wait_for(
-            lambda url=url: httpx.get(url, timeout=5).status_code == 200,
-            60,
-            interval=0.005,
-            what=f"{url} to answer",
-        )
+        wait_answers(f"http://{host}:{port}/")
     return {"cli_returned_s": cli, "all_up_s": up, "all_serving_s": time.perf_counter() - start}
 
 
