@@ -34,6 +34,7 @@ class Cove:
         self._tmp = tempfile.TemporaryDirectory(prefix="cove-bench-")
         self.root = Path(self._tmp.name)
         self.home = self.root / "cove"
+        self._router: httpx.Client | None = None
         self.server = CoveServer(self.home, self.root / "server.log", server_env(self.home))
         (self.root / "dev").mkdir()
         self.user = User(self.root / "dev", self.server)
@@ -46,6 +47,8 @@ class Cove:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._router is not None:
+            self._router.close()
         try:
             self.server.stop()
         finally:
@@ -68,9 +71,17 @@ class Cove:
         return repo
 
     def serving(self, app: str, text: str) -> bool:
+        # One client for every check: creating one (its TLS context) takes tens of ms, which
+        # would count towards the deploy. No keep-alive, so each check is a fresh request.
+        if self._router is None:
+            self._router = httpx.Client(
+                base_url=self.server.router_url,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                timeout=30,
+            )
         try:
-            response = self.server.get(app)
-        except OSError:
+            response = self._router.get("/", headers={"Host": self.server.app_host(app)})
+        except (OSError, httpx.TransportError):
             return False
         return response.status_code == 200 and response.text == text
 
@@ -117,13 +128,20 @@ class Cove:
         return [int(port) for (port,) in rows if port]
 
     def slug_dir(self, app: str) -> Path:
-        """The unpacked slug of the app's newest release."""
+        """The app's newest slug unpacked whole, for running it on the host (the server's
+        own copy may keep its virtualenv as layers, see cove.builder.layers)."""
         rows = self._query(
             "SELECT s.checksum FROM releases r JOIN apps a ON a.id = r.app_id "
             "JOIN slugs s ON s.id = r.slug_id WHERE a.name = ? ORDER BY r.version DESC LIMIT 1",
             app,
         )
-        return self.home / "slugs" / rows[0][0].removeprefix("SHA256:")
+        digest = rows[0][0].removeprefix("SHA256:")
+        flat = self.root / "flat-slugs" / digest
+        if not flat.is_dir():
+            flat.mkdir(parents=True)
+            archive = self.home / "slugs" / f"{digest}.tar.zst"
+            subprocess.run(["tar", "-xf", str(archive), "-C", str(flat)], check=True)
+        return flat
 
     def dyno_pids(self) -> list[int]:
         """The server's child processes: each is a dyno's sandbox (bwrap)."""

@@ -112,6 +112,7 @@ def _layout(settings: Settings) -> Iterator[Finding]:
         settings.slugs_dir,
         settings.sources_dir,
         settings.cache_dir,
+        settings.layers_dir,
         settings.builds_dir,
         settings.dynos_dir,
     )

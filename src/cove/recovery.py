@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cove.addons import Registry
+from cove.builder.layers import Layers
 from cove.builder.service import SLUG_MARKER
 from cove.builder.slug import remove_slug, slug_interpreter, slug_path
 from cove.builder.stack import Stack
@@ -54,6 +55,9 @@ def sweep_builds(settings: Settings, store: Store) -> list[str]:
             _remove(entry)
     for entry in settings.dynos_dir.iterdir():
         _remove(entry)
+    layers = Layers(settings.layers_dir, settings.cache_dir).sweep(settings.slugs_dir)
+    if layers:
+        done.append(f"removed {len(layers)} cached virtualenv layer(s) nothing uses")
     return done
 
 

@@ -36,6 +36,7 @@ from cove.addons.provider import DynoAccess
 from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
 from cove.builder import Builder, remove_slug, slug_path
+from cove.builder.layers import Layers
 from cove.builder.stack import discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
 from cove.dynos.one_off_dynos import OneOffDynos
@@ -175,6 +176,9 @@ class Janitor:
             shared = set(s.scalars(select(Slug.checksum).where(Slug.checksum.in_(checksums))))
         for checksum in set(checksums) - shared:
             remove_slug(slug_path(self.settings.slugs_dir, checksum))
+        Layers(self.settings.layers_dir, self.settings.cache_dir).forget_app(
+            app_id, self.settings.slugs_dir
+        )
 
     async def run(self) -> None:
         cursor = await asyncio.to_thread(self.store.last_event_id)

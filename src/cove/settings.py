@@ -287,6 +287,11 @@ class Settings:
         return self.home / "cache"
 
     @property
+    def layers_dir(self) -> Path:
+        """Cached virtualenvs shared read-only by an app's builds and slugs."""
+        return self.home / "layers"
+
+    @property
     def users_dir(self) -> Path:
         """Each app user's passwd and group files, bound into its sandboxes."""
         return self.home / "users"
@@ -361,6 +366,7 @@ class Settings:
             self.slugs_dir,
             self.sources_dir,
             self.cache_dir,
+            self.layers_dir,
             self.builds_dir,
             self.dynos_dir,
         ):

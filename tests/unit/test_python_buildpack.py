@@ -262,6 +262,49 @@ def test_requirements_app_build_then_cache_reuse_then_discard(builder: Builder) 
     assert venv_python(third, "import flask, six; print('ok')") == "ok"
 
 
+def test_a_cached_venv_mounted_in_place_is_used_and_never_copied_or_replaced(
+    builder: Builder,
+) -> None:
+    """Cove mounts the app's cached venv at .heroku/python (a layer under an overlay, see
+    cove.builder.layers) and says so in COVE_CACHED_VENV: the buildpack must use it where it
+    is, and on a cache miss empty it rather than remove it (a mount point can't be)."""
+    ok(builder.build(FLASK_APP)[1])
+    saved = builder.cache / "python-venv"
+    assert (saved / "pyvenv.cfg").is_file()
+
+    def compile_mounted(files: dict[str, str]) -> tuple[Path, int, str]:
+        build_dir = builder.app(files)
+        venv = build_dir / ".heroku" / "python"
+        venv.parent.mkdir()
+        saved.rename(venv)  # what the mount shows; the cache no longer holds it
+        inode = venv.stat().st_ino
+        result = subprocess.run(
+            [str(BUILDPACK / "bin/compile"), str(build_dir), str(builder.cache)],
+            env={**builder.env(build_dir), "COVE_CACHED_VENV": str(venv)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=240,
+        )
+        assert venv.stat().st_ino == inode  # the directory itself stayed
+        return build_dir, result.returncode, result.stdout
+
+    build_dir, status, out = compile_mounted(FLASK_APP)
+    assert status == 0, out
+    assert "-----> Restoring cache" in out and "Installing dependencies" not in out
+    assert "Saving cache" not in out and not saved.exists()
+    assert venv_python(build_dir, "import flask; print('ok')") == "ok"
+
+    # A miss: the mounted venv is emptied, installed afresh and saved for the next build.
+    (build_dir / ".heroku" / "python").rename(saved)
+    build_dir, status, out = compile_mounted({**FLASK_APP, "requirements.txt": "flask\nsix\n"})
+    assert status == 0, out
+    assert "Discarding cache since" in out and "Saving cache" in out
+    assert venv_python(build_dir, "import six; print('ok')") == "ok"
+    assert not venv_has(build_dir, "gunicorn")  # nothing of the old venv is left
+    assert (saved / "pyvenv.cfg").is_file()
+
+
 def test_failing_install_shows_uv_error(builder: Builder) -> None:
     build_dir, result = builder.build({"requirements.txt": f"{BAD_REQUIREMENT}\n"})
     out = failed(result)

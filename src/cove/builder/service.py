@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,12 +15,22 @@ from sqlalchemy import select
 
 from cove import sandbox, testpoints
 from cove.addons import Registry
-from cove.builder import app_setup, buildpacks, runtime_requests
+from cove.builder import app_setup, buildpacks, layers, runtime_requests
 from cove.builder.app_setup import AppSetup, RunPostdeploy
 from cove.builder.buildpacks import BuildFailed, BuildSandbox
+from cove.builder.layers import Layers
 from cove.builder.node_install import NodeInstaller
 from cove.builder.python_install import HEROKU_DEFAULT, PythonInstaller
-from cove.builder.slug import human_size, keep_unpacked, write_slug
+from cove.builder.slug import (
+    TAR_COMPRESS,
+    human_size,
+    keep_archive,
+    keep_unpacked,
+    temporary_archive,
+    unpacked_dir,
+    write_layered_slug,
+    write_slug,
+)
 from cove.builder.stack import Stack
 from cove.domain.app_json import AppJson
 from cove.domain.dyno_sizes import MB
@@ -71,6 +82,7 @@ class Builder:
         self.wait_serving = wait_serving
         self.follow_release = follow_release
         self.outputs: dict[str, OutputStream] = {}
+        self.layers = Layers(settings.layers_dir, settings.cache_dir)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -128,6 +140,22 @@ class Builder:
                 await asyncio.to_thread(cgroup.remove)
             shutil.rmtree(workdir, ignore_errors=True)
             await out.close()
+        # After the push has its answer: ready the venv this build saved for the next one.
+        async with lock:
+            await self._prepare_venv_layer(app_id)
+
+    async def _prepare_venv_layer(self, app_id: str) -> None:
+        """Make the venv a build saved the app's layer, with its archive, now rather than
+        at the start of the next build (which would do it itself otherwise)."""
+        if not sandbox.supports_ephemeral_mounts():
+            return
+        try:
+            await asyncio.to_thread(self.layers.adopt, app_id, self.settings.cache_dir / app_id)
+            layer = self.layers.current(app_id)
+            if layer is not None:
+                await layers.ensure_archive(layer)
+        except (OSError, RuntimeError):
+            pass  # the next build adopts or archives it itself, and reports what fails
 
     def _finish(self, build_id: str, app_id: str, status: str, message: str | None) -> None:
         with self.store.session() as s:
@@ -251,6 +279,9 @@ class Builder:
             copies = [staged.source / str(pack.index) for pack in packs]
             await asyncio.to_thread(user.chown, staged.source, *copies)
         box.mounts.append(staged)
+        venv_layer = None
+        if any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack in packs):
+            venv_layer = await asyncio.to_thread(self._mount_venv_layer, app_id, workdir, box)
         runtimes = runtime_requests.providers(self.python_installer, self.node_installer)
         async with runtime_requests.serving(runtimes, user) as installer_mount:
             box.mounts.append(installer_mount)
@@ -259,34 +290,109 @@ class Builder:
                 names = await _compile_set(box, packs, out)
             else:
                 names = await _compile_detected(box, packs, out)
-            # The last buildpack's default process types are the app's (Heroku ignores the
-            # earlier ones': the primary language's buildpack goes last).
-            defaults = await box.release(names[-1][0])
+        box.mounts.remove(installer_mount)  # its socket is gone with the installer
+        if not any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack, _ in names):
+            venv_layer = None  # detected as another language: the venv isn't this slug's
 
-        out.step("Discovering process types")
-        process_types = {**defaults, **(procfile or {})}
-        out.detail(f"Procfile declares types -> {', '.join(procfile or {}) or '(none)'}")
-        if defaults:
-            out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
-        if not procfile and "web" not in process_types:
-            _warn_no_web_process(out, procfile is None)
-        if manifest is not None:
-            app_setup.check_formation(manifest, process_types)
-
-        out.step("Compressing...")
-        checksum, slug_file, size = await write_slug(root, self.settings.slugs_dir)
+        # The last buildpack's default process types are the app's (Heroku ignores the
+        # earlier ones': the primary language's buildpack goes last). Its bin/release and
+        # the slug's archive don't depend on each other: they run at once.
+        # (An overlay's upper directory takes one mount at a time: bin/release, which reads
+        # no venv, runs without it.)
+        no_venv = dataclasses.replace(box, mounts=[m for m in box.mounts if not m.writable_upper])
+        release = asyncio.ensure_future(no_venv.release(names[-1][0]))
+        try:
+            written = await self._write_slug(root, box, workdir, venv_layer)
+        except BaseException:
+            release.cancel()
+            await asyncio.gather(release, return_exceptions=True)
+            raise
+        checksum, slug_file, size = written
         (workdir / SLUG_MARKER).write_text(checksum)
-        await testpoints.pause_async("slug-written")
-        out.detail(f"Done: {human_size(size)}")
-        if size > self.settings.slug_max_bytes:
-            await asyncio.to_thread(self._discard_slug, checksum, slug_file)
-            raise BuildFailed(
-                f"Compiled slug size: {human_size(size)} is too large (max is "
-                f"{human_size(self.settings.slug_max_bytes)}). Add files the app doesn't need "
-                "at run time to .slugignore."
-            )
+        try:
+            defaults = await release
+            out.step("Discovering process types")
+            process_types = {**defaults, **(procfile or {})}
+            out.detail(f"Procfile declares types -> {', '.join(procfile or {}) or '(none)'}")
+            if defaults:
+                out.detail(f"Default types for buildpack -> {', '.join(defaults)}")
+            if not procfile and "web" not in process_types:
+                _warn_no_web_process(out, procfile is None)
+            if manifest is not None:
+                app_setup.check_formation(manifest, process_types)
+            out.step("Compressing...")
+            await testpoints.pause_async("slug-written")
+            out.detail(f"Done: {human_size(size)}")
+            if size > self.settings.slug_max_bytes:
+                raise BuildFailed(
+                    f"Compiled slug size: {human_size(size)} is too large (max is "
+                    f"{human_size(self.settings.slug_max_bytes)}). Add files the app doesn't "
+                    "need at run time to .slugignore."
+                )
+        except BaseException:
+            self._discard_slug(checksum, slug_file)
+            raise
+        if venv_layer is not None and not unpacked_dir(slug_file).exists():
+            await asyncio.to_thread(layers.record, unpacked_dir(slug_file), *venv_layer)
         keep_unpacked(root, slug_file)
         return checksum, size, process_types, names, manifest
+
+    def _mount_venv_layer(
+        self, app_id: str, workdir: Path, box: BuildSandbox
+    ) -> tuple[Path, Path] | None:
+        """Give the build the app's cached venv at /app/.heroku/python, under an overlay
+        whose writes land in this build's own upper directory (``cove.builder.layers``);
+        return (layer, upper). None where the host has no overlays (the buildpack then
+        copies its cache) or the app has no layer yet."""
+        if not sandbox.supports_ephemeral_mounts():
+            return None
+        self.layers.adopt(app_id, self.settings.cache_dir / app_id)  # what the last build saved
+        layer = self.layers.current(app_id)
+        if layer is None:
+            return None
+        mountpoint = layers.prepare_mountpoint(workdir / "app")
+        if mountpoint is None:
+            return None
+        upper, work = workdir / "python-upper", workdir / "python-work"
+        upper.mkdir()
+        work.mkdir()
+        if box.user is not None:  # the merged venv's root is the upper directory's
+            box.user.chown(mountpoint.parent, mountpoint, upper)
+        box.mounts.append(sandbox.Mount(layer, layers.VENV_TARGET, writable_upper=(upper, work)))
+        box.env["COVE_CACHED_VENV"] = layers.VENV_TARGET
+        return layer, upper
+
+    async def _write_slug(
+        self, root: Path, box: BuildSandbox, workdir: Path, venv_layer: tuple[Path, Path] | None
+    ) -> tuple[str, Path, int]:
+        if venv_layer is None:
+            return await write_slug(root, self.settings.slugs_dir)
+        layer, upper = venv_layer
+        if not any(upper.iterdir()):  # the venv is the layer, unchanged: append its archive
+            venv_archive = await layers.ensure_archive(layer)
+            return await write_layered_slug(root, venv_archive, self.settings.slugs_dir)
+        # The build changed the venv: the whole venv is only visible through its overlay.
+        return await self._write_merged_slug(box, workdir / "slug")
+
+    async def _write_merged_slug(self, box: BuildSandbox, out_dir: Path) -> tuple[str, Path, int]:
+        """The slug archive of /app as the build sees it, its venv overlay included: tar
+        runs in the build's sandbox, as the app's user."""
+        out_dir.mkdir()
+        if box.user is not None:
+            box.user.chown(out_dir)
+        status, output = await box.run(
+            ["tar", TAR_COMPRESS, "-cf", "/slug-out/slug.tar.zst", "-C", "/app", "."],
+            [*box.mounts, sandbox.Mount(out_dir, "/slug-out", writable=True)],
+            on_line=None,
+            timeout=self.settings.build_timeout,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        if status != 0:
+            raise BuildFailed(f"Could not write the slug: {output.strip()}")
+        tmp = temporary_archive(self.settings.slugs_dir, out_dir)
+        (out_dir / "slug.tar.zst").rename(tmp)
+        os.chown(tmp, os.getuid(), os.getgid())  # the store's, no longer the app's
+        return await keep_archive(tmp, self.settings.slugs_dir)
 
     async def _set_up(
         self, app: App, user_id: str, root: Path, env_dir: Path, out: OutputStream

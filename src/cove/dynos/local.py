@@ -16,6 +16,7 @@ from typing import Literal
 
 from cove import sandbox
 from cove.builder import Stack, ensure_unpacked
+from cove.builder.layers import VENV_TARGET, venv_layers
 from cove.builder.stack import MissingInterpreter
 from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec, Terminal
@@ -262,15 +263,21 @@ class LocalBackend:
         self.networks = networks
         self.addon_ports = addon_ports  # app id -> ports of its add-ons on this host
 
-    async def _app_mount(
+    async def _app_mounts(
         self, spec: DynoSpec, root: Path, user: sandbox.SandboxUser | None
-    ) -> sandbox.Mount:
+    ) -> list[sandbox.Mount]:
         """Every dyno starts from a pristine slug and its writes are its own (Heroku's
-        ephemeral filesystem): an overlay on the unpacked slug, or a full copy where the
-        host can't do overlays. Either way /app belongs to the app's user."""
-        slug = await ensure_unpacked(spec.slug, user)
+        ephemeral filesystem): an overlay on the unpacked slug (and one on its venv layers,
+        see cove.builder.layers), or a full copy where the host can't do overlays. Either
+        way /app belongs to the app's user."""
         if sandbox.supports_ephemeral_mounts():
-            return sandbox.Mount(slug, "/app", ephemeral=True)
+            slug = await ensure_unpacked(spec.slug, user)
+            mounts = [sandbox.Mount(slug, "/app", ephemeral=True)]
+            venv = venv_layers(slug)
+            if venv:
+                mounts.append(sandbox.Mount(venv[0], VENV_TARGET, ephemeral=True, layers=venv[1:]))
+            return mounts
+        slug = await ensure_unpacked(spec.slug, user, flat=True)
         app_dir = root / "app"
         root.mkdir(parents=True)
         copy = await asyncio.create_subprocess_exec(
@@ -280,7 +287,7 @@ class LocalBackend:
         if copy.returncode != 0:
             shutil.rmtree(root, ignore_errors=True)
             raise RuntimeError(f"could not copy slug {spec.slug.name}: {err.decode()}")
-        return sandbox.Mount(app_dir, "/app", writable=True)
+        return [sandbox.Mount(app_dir, "/app", writable=True)]
 
     async def start(
         self,
@@ -290,9 +297,9 @@ class LocalBackend:
     ) -> LocalDyno:
         root = self.dynos_dir / spec.id
         user = self.users.for_uid(spec.uid)
-        app_mount = await self._app_mount(spec, root, user)
+        app_mounts = await self._app_mounts(spec, root, user)
         try:
-            stack_mounts = self.stack.dyno_mounts(app_mount.source)
+            stack_mounts = self.stack.dyno_mounts(app_mounts[0].source)
         except MissingInterpreter:
             shutil.rmtree(root, ignore_errors=True)  # the copy, where there is one
             raise
@@ -336,7 +343,7 @@ class LocalBackend:
                     argv = [*CONTROLLING_TTY, *argv]
             proc = await sandbox.spawn(
                 argv,
-                mounts=[app_mount, *stack_mounts],
+                mounts=[*app_mounts, *stack_mounts],
                 env=env,
                 hostname=spec.id,
                 user=user,

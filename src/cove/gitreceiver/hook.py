@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from cove.client import ApiConnectionError, ApiError, CoveClient
 from cove.client.trust import client_context
 from cove.gitreceiver.deploy_ref import keep_pushed_objects, record_push
+from cove.gitreceiver.hook_api import HookApi, HookApiError
 
 ZERO = "0" * 40
 DEPLOY_BRANCHES = ("refs/heads/main", "refs/heads/master")
@@ -90,13 +90,13 @@ def main() -> int:
         return reject(f"Could not archive {commit}: {archive.stderr.decode(errors='replace')}")
     app = os.environ["COVE_APP"]
     ca = os.environ.get("COVE_CA_FILE")
-    verify = client_context(Path(ca)) if ca and Path(ca).is_file() else True
+    context = client_context(*([Path(ca)] if ca and Path(ca).is_file() else []))
     url, token = os.environ["COVE_API_URL"], os.environ["COVE_API_KEY"]
-    with CoveClient(url, token, timeout=60, verify=verify) as api:
+    with HookApi(url, token, context) as api:
         try:
             blob = api.create_source()["source_blob"]
             api.upload_source(blob["put_url"], archive.stdout)
-            build = api.create_build(app, blob["get_url"], version=commit)
+            build = api.create_build(app, blob["get_url"], commit)
             with contextlib.suppress(OSError):
                 record_push(git_dir, verdict.ref, verdict.old, commit, build["id"])
             for line in api.stream_build_output(build["output_stream_url"]):
@@ -106,7 +106,7 @@ def main() -> int:
                 return 1
             # A build can succeed and its release still fail (the release command did).
             release = api.get_release(app, build["release"]["id"])
-        except (ApiError, ApiConnectionError) as exc:
+        except HookApiError as exc:
             return reject(f"Cove could not run the build: {exc}", "Push rejected.")
     return 0 if release["status"] == "succeeded" else 1
 

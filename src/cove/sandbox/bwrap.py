@@ -56,6 +56,12 @@ class Mount:
     # Mount ``source`` read-only with a private, throwaway tmpfs layer on top: writes
     # succeed and vanish with the sandbox (Heroku's ephemeral filesystem).
     ephemeral: bool = False
+    # Read-only overlay layers stacked on ``source`` (lowest first), for an ephemeral or a
+    # ``writable_upper`` mount: a slug whose virtualenv is a shared layer plus its own.
+    layers: tuple[Path, ...] = ()
+    # An overlay whose writes land in this (upper, work) pair of directories on the host
+    # instead of in a throwaway tmpfs: a build writing over a cached, read-only layer.
+    writable_upper: tuple[Path, Path] | None = None
 
 
 class SandboxUnavailable(RuntimeError):
@@ -247,8 +253,14 @@ def _argv(
     for parent in sorted({p for m in mounts for p in PurePosixPath(m.target).parents} - {ROOT}):
         args += ["--perms", "0755", "--dir", str(parent)]
     for mount in mounts:
-        if mount.ephemeral:
-            args += ["--overlay-src", str(mount.source), "--tmp-overlay", mount.target]
+        if mount.ephemeral or mount.writable_upper is not None:
+            for layer in (mount.source, *mount.layers):
+                args += ["--overlay-src", str(layer)]
+            if mount.writable_upper is not None:
+                upper, work = mount.writable_upper
+                args += ["--overlay", str(upper), str(work), mount.target]
+            else:
+                args += ["--tmp-overlay", mount.target]
         else:
             args += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
     # The sandbox's own root, the tmpfs that holds the mount points, is read-only too: in a

@@ -99,8 +99,11 @@ def load_metadata(cache_dir: str) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def discard_reason(old: dict[str, object], new: dict[str, object], cache_dir: str) -> str | None:
-    """Why the cached venv can't be reused (None = it can)."""
+def discard_reason(
+    old: dict[str, object], new: dict[str, object], cache_dir: str, mounted: str | None = None
+) -> str | None:
+    """Why the cached venv can't be reused (None = it can). ``mounted``: where Cove mounted
+    the cached venv, instead of it being in CACHE_DIR."""
     pm = new["package_manager"]
     files = " / ".join(DEPENDENCY_FILES[str(pm)])
     checks = (
@@ -126,7 +129,8 @@ def discard_reason(old: dict[str, object], new: dict[str, object], cache_dir: st
     for key, reason in checks:
         if old.get(key) != new[key]:
             return reason
-    if not os.path.isfile(os.path.join(cache_dir, VENV_DIR, "pyvenv.cfg")):
+    cached = mounted or os.path.join(cache_dir, VENV_DIR)
+    if not os.path.isfile(os.path.join(cached, "pyvenv.cfg")):
         return "The cached virtual environment is missing"
     return None
 
@@ -152,6 +156,12 @@ def _remove(path: str) -> None:
 def restore(cache_dir: str, venv: str) -> None:
     _remove(venv)
     _copy_tree(os.path.join(cache_dir, VENV_DIR), venv)
+
+
+def empty(venv: str) -> None:
+    """Remove everything in ``venv`` but the directory itself (a mount point)."""
+    for name in os.listdir(venv):
+        _remove(os.path.join(venv, name))
 
 
 def clear(cache_dir: str) -> None:

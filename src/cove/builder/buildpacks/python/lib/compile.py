@@ -26,7 +26,10 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
     config = build_env.read_config_vars(env_dir)
     venv = os.path.join(build_dir, ".heroku", "python")
 
-    package_manager.check_app_source(build_dir)
+    # Cove may mount the cached venv at the venv's own path (a read-only layer under an
+    # overlay), so restoring it costs nothing; the buildpack then never copies it.
+    mounted = os.environ.get("COVE_CACHED_VENV") == venv
+    package_manager.check_app_source(build_dir, mounted)
     hook_env = build_env.app_env(venv, config, build_dir)
     hook_env.update(BUILD_DIR=build_dir, CACHE_DIR=cache_dir, ENV_DIR=env_dir)
     hooks.run_hook("pre_compile", build_dir, hook_env)
@@ -51,7 +54,7 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
     )
     restored = False
     if old_meta is not None:
-        reason = cache.discard_reason(old_meta, new_meta, cache_dir)
+        reason = cache.discard_reason(old_meta, new_meta, cache_dir, venv if mounted else None)
         if reason:
             step("Discarding cache since:")
             detail(f"- {reason}")
@@ -59,11 +62,14 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
         else:
             step("Restoring cache")
             try:
-                cache.restore(cache_dir, venv)
+                if not mounted:
+                    cache.restore(cache_dir, venv)
                 restored = True
             except OSError as exc:
                 warning(f"Couldn't restore the cache ({exc}); installing from scratch.")
                 cache.clear(cache_dir)
+    if mounted and not restored:
+        cache.empty(venv)  # a layer this build won't use: start from an empty venv
 
     uv_env = build_env.uv_env(venv, cache_dir, config)
     installer = Installer(build_dir, cache_dir, uv, selected.interpreter, venv, uv_env)

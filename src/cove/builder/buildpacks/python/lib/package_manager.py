@@ -18,8 +18,10 @@ PROJECT_FILES = ("pyproject.toml", "setup.py")
 PROJECT = "project"
 
 
-def check_app_source(build_dir: str) -> None:
-    """Reject committed virtualenvs / Python installs, which would be broken at run time."""
+def check_app_source(build_dir: str, venv_mounted: bool = False) -> None:
+    """Reject committed virtualenvs / Python installs, which would be broken at run time.
+    ``venv_mounted``: .heroku/python is Cove's mount of the cached venv (Cove mounts it only
+    where the source has no such path)."""
     for name in (".venv", "venv"):
         if os.path.isfile(os.path.join(build_dir, name, "pyvenv.cfg")):
             raise BuildError(
@@ -29,7 +31,7 @@ def check_app_source(build_dir: str) -> None:
                 f"'git rm -r --cached {name}', add '{name}/' to .gitignore and push again; the\n"
                 "buildpack creates the environment itself."
             )
-    if os.path.exists(os.path.join(build_dir, ".heroku", "python")):
+    if not venv_mounted and os.path.exists(os.path.join(build_dir, ".heroku", "python")):
         raise BuildError(
             "The app source contains a .heroku/python directory.\n"
             "\n"
