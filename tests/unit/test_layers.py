@@ -105,10 +105,13 @@ def test_sweep_keeps_what_an_app_or_a_slug_uses_and_removes_the_rest(tmp_path: P
     assert sorted(p.name for p in (store.root / "app1").iterdir()) == sorted(
         [current.name, "stacked"]
     )
-    # The app destroyed and its slugs gone: nothing of it is left.
-    remove_slug(slugs / "abc.tar.zst")
+    # The app destroyed, its slug "abc" handed over to an app it was promoted to: the
+    # destroyed app's copy stacked on its layers goes, the archive stays.
+    (slugs / "abc").mkdir()
+    (slugs / "abc.tar.zst").write_bytes(b"archive")
     store.forget_app("app1", slugs)
     assert not (store.root / "app1").exists()
+    assert sorted(p.name for p in slugs.iterdir()) == ["abc.tar.zst"]
 
 
 def test_a_layered_slug_archive_unpacks_to_the_whole_app(tmp_path: Path) -> None:

@@ -70,8 +70,16 @@ class Layers:
         return layer
 
     def forget_app(self, app_id: str, slugs_dir: Path) -> None:
-        """A destroyed app: its pointer, and its layers that no remaining slug stacks on."""
+        """A destroyed app: its pointer and its layers. A slug of its that another app still
+        runs (promoted, and handed over) loses only the app's own unpacked copy, the one
+        stacked on those layers: the other app's user unpacks the archive anyway."""
         self._pointer(app_id).unlink(missing_ok=True)
+        mine = self.root / app_id
+        for manifest in slugs_dir.glob(f"*{MANIFEST_SUFFIX}"):
+            if any(mine in layer.parents for layer in _manifest_layers(manifest)):
+                unpacked = manifest.with_name(manifest.name.removesuffix(MANIFEST_SUFFIX))
+                remove_recorded(unpacked)
+                shutil.rmtree(unpacked, ignore_errors=True)
         self.sweep(slugs_dir, only_app=app_id)
 
     def sweep(self, slugs_dir: Path, only_app: str | None = None) -> list[Path]:

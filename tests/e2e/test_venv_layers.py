@@ -1,0 +1,123 @@
+"""A Python app's cached virtualenv is a read-only layer that warm builds and their dynos
+stack under /app/.heroku/python instead of copying it (cove.builder.layers): deploys,
+dependency changes, rollbacks across them, promotion to another app (whose user unpacks
+the archive), a server restart and destroying the app."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import CoveServer, User, running_server, wait_for
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[CoveServer]:
+    with running_server(tmp_path) as srv:  # this test restarts it
+        yield srv
+
+
+@pytest.fixture
+def own_user(tmp_path: Path, own_server: CoveServer) -> User:
+    return User.logged_in(tmp_path / "dev", own_server)
+
+
+def _change(user: User, repo: Path, old: str, new: str, file: str = "app.py") -> None:
+    path = repo / file
+    path.write_text(path.read_text().replace(old, new))
+    user.commit_all(repo, new)
+
+
+def _released(out: str) -> int:
+    found = re.search(r"Released v(\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+def _serves(server: CoveServer, app: str, text: str) -> None:
+    def check() -> bool:
+        try:
+            return server.get(app).text == text
+        except OSError:
+            return False
+
+    wait_for(check, 60, what=f"{app} serving {text!r}")
+
+
+def _manifests(server: CoveServer) -> dict[str, dict[str, object]]:
+    slugs = server.home / "slugs"
+    return {p.name: json.loads(p.read_text()) for p in slugs.glob("*.layers.json")}
+
+
+def test_warm_builds_stack_the_cached_venv_and_every_release_keeps_its_own(
+    own_user: User, own_server: CoveServer
+) -> None:
+    user, server = own_user, own_server
+    repo = user.new_repo("flask-hello", "layered")
+    user.cove("apps:create", "layered", cwd=repo)
+    app_id = server.api("GET", "/apps/layered").json()["id"]
+    before = set(_manifests(server))
+    v1 = _released(user.push(repo).stderr)  # cold: a flat slug, the venv saved to the cache
+    _serves(server, "layered", "Hello World!")
+    assert set(_manifests(server)) == before
+
+    _change(user, repo, "Hello World!", "Hello layered!")
+    push = user.push(repo).stderr
+    v2 = _released(push)
+    assert "Restoring cache" in push and "Installing dependencies" not in push
+    _serves(server, "layered", "Hello layered!")
+    layers_dir = server.home / "layers" / app_id
+    (layer,) = [p for p in layers_dir.iterdir() if p.is_dir()]
+    (manifest,) = [m for name, m in _manifests(server).items() if name not in before]
+    assert manifest["layers"] == [str(layer)]
+    assert (layer / "pyvenv.cfg").is_file()
+
+    # A dependency change: installed afresh over the layer, which stays for v2.
+    (repo / "requirements.txt").write_text(
+        (repo / "requirements.txt").read_text() + "\nsix==1.16.0\n"
+    )
+    _change(user, repo, 'return "Hello layered!"', 'import six; return f"six {six.__version__}"')
+    push = user.push(repo).stderr
+    v3 = _released(push)
+    assert "Discarding cache" in push and "Installing dependencies" in push
+    _serves(server, "layered", "six 1.16.0")
+    # The next warm build gets the new venv as its layer.
+    _change(user, repo, "six {six.__version__}", "still six {six.__version__}")
+    push = user.push(repo).stderr
+    assert "Restoring cache" in push and "Installing dependencies" not in push
+    _serves(server, "layered", "still six 1.16.0")
+    assert len([p for p in layers_dir.iterdir() if p.is_dir()]) == 2
+
+    # Rollbacks across all of them: the flat v1, the layered v2 with the old venv, v3.
+    for version, text in ((v2, "Hello layered!"), (v1, "Hello World!"), (v3, "six 1.16.0")):
+        user.cove("releases:rollback", f"v{version}", "-a", "layered")
+        _serves(server, "layered", text)
+
+    # A one-off dyno sees the same venv as the web dyno.
+    run = user.cove("run", "-a", "layered", "python -c 'import six, flask; print(six.__name__)'")
+    assert "six" in run.stdout
+
+    # Another app (another user) gets the layered slug by promotion: it unpacks the archive.
+    user.cove("releases:rollback", f"v{v2}", "-a", "layered")
+    _serves(server, "layered", "Hello layered!")
+    user.cove("apps:create", "layered-prod", "--no-remote", cwd=repo)
+    user.cove("pipelines:create", "layers", "-a", "layered", "-s", "staging", cwd=repo)
+    user.cove("pipelines:add", "layers", "-a", "layered-prod", "-s", "production", cwd=repo)
+    user.cove("pipelines:promote", "-a", "layered", cwd=repo)
+    _serves(server, "layered-prod", "Hello layered!")
+
+    # A restart brings the layered release back.
+    server.stop()
+    server.start()
+    _serves(server, "layered", "Hello layered!")
+
+    # Destroying the app removes its layers (the promoted slug lives on from its archive).
+    user.cove("apps:destroy", "-a", "layered", "--confirm", "layered")
+    wait_for(lambda: not layers_dir.exists(), 30, what="the destroyed app's layers removed")
+    assert _manifests(server) == {}
+    user.cove("ps:restart", "-a", "layered-prod")
+    _serves(server, "layered-prod", "Hello layered!")
