@@ -18,7 +18,7 @@ from tests.e2e.harness import wait_for
 from bench.suite.config import Config
 from bench.suite.cove import FLASK_HELLO, Cove, boot_time
 from bench.suite.report import Row, Section
-from bench.suite.tools import Wrk, WrkResult
+from bench.suite.tools import Wrk, WrkResult, cpu_seconds
 
 APP = "bench-scale"
 ROUTER_LOG_REQUESTS = 1000  # at most; the app's log window is 1500 lines
@@ -116,7 +116,7 @@ def rows(n: int, figures: dict[str, Any]) -> list[Row]:
     ]
 
 
-def router_rows(n: int, runs: dict[str, list[WrkResult]]) -> list[Row]:
+def router_rows(n: int, runs: dict[str, list[WrkResult]], cpu: dict[str, list[float]]) -> list[Row]:
     def median(size: str, key: str) -> float:
         return statistics.median(v for r in runs[size] if (v := getattr(r, key)) is not None)
 
@@ -139,7 +139,25 @@ def router_rows(n: int, runs: dict[str, list[WrkResult]]) -> list[Row]:
             "web=1",
             target="(info)",
         ),
+        Row(
+            f"cove server CPU per request, web={n}",
+            "us",
+            statistics.median(cpu["many"]),
+            statistics.median(cpu["one"]),
+            "web=1",
+            target="(info)",
+        ),
     ]
+
+
+def routed(cove: Cove, wrk: Wrk, config: Config, cpu: list[float]) -> WrkResult:
+    """wrk through the router; appends `cove server`'s CPU per request (µs) to ``cpu``."""
+    url, host = cove.server.router_url + "/", cove.server.app_host(APP)
+    wrk.run(url, host, 1, warmup=0)  # warm-up
+    before = cpu_seconds(cove.pid)
+    result = wrk.run(url, host, config.wrk_seconds, warmup=0)
+    cpu.append(1e6 * (cpu_seconds(cove.pid) - before) / max(1, result.requests))
+    return result
 
 
 def run(config: Config) -> Section:
@@ -147,21 +165,21 @@ def run(config: Config) -> Section:
     n, large = config.scale_to, config.scale_to_large
     wrk = Wrk(config.wrk_threads, config.wrk_connections)
     runs: dict[str, list[WrkResult]] = {"one": [], "many": []}
+    cpu: dict[str, list[float]] = {"one": [], "many": []}
     with Cove() as cove:
         cove.deploy(FLASK_HELLO, APP)
         slug = cove.slug_dir(APP)
         figures = {n: measure(cove, slug, n)}
         scale_in(cove)
-        url, host = cove.server.router_url + "/", cove.server.app_host(APP)
         # req/s at web=1 and at the larger size alternate, so drift hits both alike; the
         # first scale-out is the timed one.
         for round_ in range(config.wrk_rounds):
-            runs["one"].append(wrk.run(url, host, config.wrk_seconds))
+            runs["one"].append(routed(cove, wrk, config, cpu["one"]))
             if round_ == 0:
                 figures[large] = measure(cove, slug, large)
             else:
                 scale_out(cove, large)
-            runs["many"].append(wrk.run(url, host, config.wrk_seconds))
+            runs["many"].append(routed(cove, wrk, config, cpu["many"]))
             scale_in(cove)
     section.raw = {
         f"web={size}": {k: v for k, v in f.items() if k != "reference"}
@@ -173,5 +191,12 @@ def run(config: Config) -> Section:
         ]
         for size, rs in runs.items()
     }
-    section.rows = [*rows(n, figures[n]), *rows(large, figures[large]), *router_rows(large, runs)]
+    section.raw["server_cpu_us_per_request"] = {
+        f"web={1 if size == 'one' else large}": values for size, values in cpu.items()
+    }
+    section.rows = [
+        *rows(n, figures[n]),
+        *rows(large, figures[large]),
+        *router_rows(large, runs, cpu),
+    ]
     return section
