@@ -60,19 +60,23 @@ def test_warm_builds_stack_the_cached_venv_and_every_release_keeps_its_own(
     repo = user.new_repo("flask-hello", "layered")
     user.cove("apps:create", "layered", cwd=repo)
     app_id = server.api("GET", "/apps/layered").json()["id"]
-    before = set(_manifests(server))
-    v1 = _released(user.push(repo).stderr)  # cold: a flat slug, the venv saved to the cache
+    # Cold: the venv installed by this build moves out of it to be the app's layer (no
+    # copy into the cache), and this slug already stacks on it.
+    v1 = _released(user.push(repo).stderr)
     _serves(server, "layered", "Hello World!")
-    assert set(_manifests(server)) == before
+    layers_dir = server.home / "layers" / app_id
+    (layer,) = [p for p in layers_dir.iterdir() if p.is_dir()]
+    assert not (server.home / "cache" / app_id / "python-venv").exists()
+    (first,) = _manifests(server).values()
+    assert first["layers"] == [str(layer)]
 
     _change(user, repo, "Hello World!", "Hello layered!")
     push = user.push(repo).stderr
     v2 = _released(push)
     assert "Restoring cache" in push and "Installing dependencies" not in push
     _serves(server, "layered", "Hello layered!")
-    layers_dir = server.home / "layers" / app_id
-    (layer,) = [p for p in layers_dir.iterdir() if p.is_dir()]
-    (manifest,) = [m for name, m in _manifests(server).items() if name not in before]
+    assert [p for p in layers_dir.iterdir() if p.is_dir()] == [layer]
+    (manifest,) = [m for m in _manifests(server).values() if m != first]
     assert manifest["layers"] == [str(layer)]
     assert (layer / "pyvenv.cfg").is_file()
 
@@ -92,7 +96,7 @@ def test_warm_builds_stack_the_cached_venv_and_every_release_keeps_its_own(
     _serves(server, "layered", "still six 1.16.0")
     assert len([p for p in layers_dir.iterdir() if p.is_dir()]) == 2
 
-    # Rollbacks across all of them: the flat v1, the layered v2 with the old venv, v3.
+    # Rollbacks across all of them: v2 on the first venv, v1, v3 on the second.
     for version, text in ((v2, "Hello layered!"), (v1, "Hello World!"), (v3, "six 1.16.0")):
         user.cove("releases:rollback", f"v{version}", "-a", "layered")
         _serves(server, "layered", text)

@@ -59,6 +59,21 @@ def test_a_saved_venv_becomes_the_apps_layer_by_a_rename(tmp_path: Path) -> None
     assert (cache_dir / "app1.python-layer").read_text() == layer.name
 
 
+def test_a_builds_own_venv_can_be_taken_but_not_through_a_link(tmp_path: Path) -> None:
+    store, _, _ = _home(tmp_path)
+    root = tmp_path / "build"
+    venv = _venv(root / ".heroku" / "python")
+    layer = store.take("app1", venv)
+    assert layer is not None and store.current("app1") == layer
+    assert not venv.exists() and (layer / "pyvenv.cfg").is_file()
+    elsewhere = _venv(tmp_path / "host" / "python")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / ".heroku").symlink_to(elsewhere.parent)
+    assert store.take("app1", linked / ".heroku" / "python") is None
+    assert elsewhere.is_dir() and store.current("app1") == layer
+
+
 def test_a_linked_or_tampered_cache_is_not_adopted(tmp_path: Path) -> None:
     store, cache_dir, _ = _home(tmp_path)
     other = _venv(tmp_path / "elsewhere")

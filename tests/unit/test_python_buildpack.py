@@ -305,6 +305,28 @@ def test_a_cached_venv_mounted_in_place_is_used_and_never_copied_or_replaced(
     assert (saved / "pyvenv.cfg").is_file()
 
 
+def test_a_fresh_venv_is_left_to_cove_rather_than_copied_when_it_keeps_layers(
+    builder: Builder,
+) -> None:
+    """With COVE_VENV_LAYERS, a fresh install isn't copied to the cache: the buildpack
+    records what it was built from and asks Cove (a marker) to keep the build's venv."""
+    build_dir = builder.app(FLASK_APP)
+    result = subprocess.run(
+        [str(BUILDPACK / "bin/compile"), str(build_dir), str(builder.cache)],
+        env={**builder.env(build_dir), "COVE_VENV_LAYERS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "-----> Saving cache" in result.stdout
+    assert (builder.cache / "python-venv.take").is_file()
+    assert (builder.cache / "python-cache.json").is_file()
+    assert not (builder.cache / "python-venv").exists()
+    assert venv_python(build_dir, "import flask; print('ok')") == "ok"
+
+
 def test_failing_install_shows_uv_error(builder: Builder) -> None:
     build_dir, result = builder.build({"requirements.txt": f"{BAD_REQUIREMENT}\n"})
     out = failed(result)

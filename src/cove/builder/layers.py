@@ -29,6 +29,8 @@ VENV_TARGET = "/app/.heroku/python"
 VENV_IN_APP = (".heroku", "python")
 # Where the Python buildpack saves a freshly installed venv in the app's cache.
 CACHE_VENV = "python-venv"
+# The buildpack's request that the server take the build's own venv as the layer.
+TAKE_MARKER = "python-venv.take"
 MANIFEST_SUFFIX = ".layers.json"
 UPPER_SUFFIX = ".python-upper"
 ARCHIVE_SUFFIX = ".tar.zst"
@@ -58,12 +60,17 @@ class Layers:
     def adopt(self, app_id: str, cache: Path) -> Path | None:
         """Turn a venv the buildpack saved in ``cache`` into the app's current layer (a
         rename: the cache and the layers share COVE_HOME's filesystem)."""
-        fresh = cache / CACHE_VENV
-        if fresh.is_symlink() or not fresh.is_dir():
-            return None
+        return self.take(app_id, cache / CACHE_VENV)
+
+    def take(self, app_id: str, venv: Path) -> Path | None:
+        """Move ``venv`` (a directory, not a link: checked here, with no build running that
+        could swap it) to be the app's current layer."""
+        for path in (venv.parent, venv):
+            if path.is_symlink() or not path.is_dir():
+                return None
         layer = self.root / app_id / uuid.uuid4().hex
         layer.parent.mkdir(parents=True, exist_ok=True)
-        fresh.rename(layer)
+        venv.rename(layer)
         tmp = self._pointer(app_id).with_suffix(".tmp")
         tmp.write_text(layer.name)
         tmp.replace(self._pointer(app_id))

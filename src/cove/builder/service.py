@@ -280,7 +280,9 @@ class Builder:
             await asyncio.to_thread(user.chown, staged.source, *copies)
         box.mounts.append(staged)
         venv_layer = None
-        if any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack in packs):
+        python = any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack in packs)
+        if python and sandbox.supports_ephemeral_mounts():
+            box.env["COVE_VENV_LAYERS"] = "1"  # the buildpack may leave its venv to Cove
             venv_layer = await asyncio.to_thread(self._mount_venv_layer, app_id, workdir, box)
         runtimes = runtime_requests.providers(self.python_installer, self.node_installer)
         async with runtime_requests.serving(runtimes, user) as installer_mount:
@@ -293,6 +295,8 @@ class Builder:
         box.mounts.remove(installer_mount)  # its socket is gone with the installer
         if not any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack, _ in names):
             venv_layer = None  # detected as another language: the venv isn't this slug's
+        elif venv_layer is None and python and sandbox.supports_ephemeral_mounts():
+            venv_layer = await asyncio.to_thread(self._take_built_venv, app_id, workdir, user)
 
         # The last buildpack's default process types are the app's (Heroku ignores the
         # earlier ones': the primary language's buildpack goes last). Its bin/release and
@@ -344,8 +348,6 @@ class Builder:
         whose writes land in this build's own upper directory (``cove.builder.layers``);
         return (layer, upper). None where the host has no overlays (the buildpack then
         copies its cache) or the app has no layer yet."""
-        if not sandbox.supports_ephemeral_mounts():
-            return None
         self.layers.adopt(app_id, self.settings.cache_dir / app_id)  # what the last build saved
         layer = self.layers.current(app_id)
         if layer is None:
@@ -360,6 +362,28 @@ class Builder:
             box.user.chown(mountpoint.parent, mountpoint, upper)
         box.mounts.append(sandbox.Mount(layer, layers.VENV_TARGET, writable_upper=(upper, work)))
         box.env["COVE_CACHED_VENV"] = layers.VENV_TARGET
+        return layer, upper
+
+    def _take_built_venv(
+        self, app_id: str, workdir: Path, user: sandbox.SandboxUser | None
+    ) -> tuple[Path, Path] | None:
+        """A build that installed its venv from scratch and asked Cove to keep it (the
+        buildpack's hand-over marker): the venv moves out of the build (a rename) to be the
+        app's layer, which the slug then stacks on like a warm build's. No copy."""
+        marker = self.settings.cache_dir / app_id / layers.TAKE_MARKER
+        if not marker.is_file():
+            return None
+        marker.unlink()
+        root = workdir / "app"
+        layer = self.layers.take(app_id, root.joinpath(*layers.VENV_IN_APP))
+        if layer is None:
+            return None
+        mountpoint = root.joinpath(*layers.VENV_IN_APP)
+        mountpoint.mkdir()
+        upper = workdir / "python-upper"
+        upper.mkdir()
+        if user is not None:
+            user.chown(mountpoint, upper)
         return layer, upper
 
     async def _write_slug(

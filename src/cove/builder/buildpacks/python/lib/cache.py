@@ -17,6 +17,9 @@ import subprocess
 
 VENV_DIR = "python-venv"
 META_FILE = "python-cache.json"
+# Asks Cove to take BUILD_DIR/.heroku/python itself as the cached venv after the build (a
+# rename, see cove.builder.layers) instead of the buildpack copying it here.
+TAKE_MARKER = "python-venv.take"
 FORMAT = 1  # bump when the cached layout changes
 
 # Files whose contents decide which packages get installed, per package manager.
@@ -165,8 +168,26 @@ def empty(venv: str) -> None:
 
 
 def clear(cache_dir: str) -> None:
-    for name in (META_FILE, VENV_DIR):
+    for name in (META_FILE, VENV_DIR, TAKE_MARKER):
         _remove(os.path.join(cache_dir, name))
+
+
+def hand_over(cache_dir: str, meta: dict[str, object]) -> None:
+    """Record what the venv was built from, and ask Cove to keep the build's venv as the
+    cache (no copy). If Cove doesn't, the next build finds no venv and installs afresh."""
+    os.makedirs(cache_dir, exist_ok=True)
+    for name in (META_FILE, VENV_DIR, TAKE_MARKER):
+        _remove(os.path.join(cache_dir, name))
+    _write_metadata(cache_dir, meta)
+    with open(os.path.join(cache_dir, TAKE_MARKER), "w", encoding="utf-8"):
+        pass
+
+
+def _write_metadata(cache_dir: str, meta: dict[str, object]) -> None:
+    meta_tmp = os.path.join(cache_dir, META_FILE + ".tmp")
+    with open(meta_tmp, "w", encoding="utf-8") as fh:
+        json.dump(meta, fh, indent=2, sort_keys=True)
+    os.replace(meta_tmp, os.path.join(cache_dir, META_FILE))
 
 
 def save(cache_dir: str, venv: str, meta: dict[str, object]) -> None:
@@ -179,7 +200,4 @@ def save(cache_dir: str, venv: str, meta: dict[str, object]) -> None:
     _copy_tree(venv, tmp)
     _remove(os.path.join(cache_dir, VENV_DIR))
     os.rename(tmp, os.path.join(cache_dir, VENV_DIR))
-    meta_tmp = os.path.join(cache_dir, META_FILE + ".tmp")
-    with open(meta_tmp, "w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=2, sort_keys=True)
-    os.replace(meta_tmp, os.path.join(cache_dir, META_FILE))
+    _write_metadata(cache_dir, meta)

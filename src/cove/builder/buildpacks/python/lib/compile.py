@@ -82,7 +82,10 @@ def compile_app(build_dir: str, cache_dir: str, env_dir: str) -> None:
         installer.install(manager)
         step("Saving cache")
         try:
-            cache.save(cache_dir, venv, new_meta)
+            if os.environ.get("COVE_VENV_LAYERS") == "1" and not mounted:
+                cache.hand_over(cache_dir, new_meta)  # Cove keeps this venv itself
+            else:
+                cache.save(cache_dir, venv, new_meta)
         except OSError as exc:
             warning(f"Couldn't save the cache ({exc}); the next build will start from scratch.")
             cache.clear(cache_dir)
