@@ -136,10 +136,10 @@ class Builder:
             out.error(f"Internal error while building: {exc!r}")
             self._finish(build_id, app_id, "failed", f"Internal error: {exc!r}")
         finally:
+            await out.close()  # the push has its answer: the rest is tidying up
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
-            shutil.rmtree(workdir, ignore_errors=True)
-            await out.close()
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
         # After the push has its answer: ready the venv this build saved for the next one.
         async with lock:
             await self._prepare_venv_layer(app_id)
