@@ -73,14 +73,15 @@ class Cove:
     def serving(self, app: str, text: str) -> bool:
         # One client for every check: creating one (its TLS context) takes tens of ms, which
         # would count towards the deploy. No keep-alive, so each check is a fresh request.
+        # The router's URL is read at each check: a restarted server has another port.
         if self._router is None:
             self._router = httpx.Client(
-                base_url=self.server.router_url,
-                limits=httpx.Limits(max_keepalive_connections=0),
-                timeout=30,
+                limits=httpx.Limits(max_keepalive_connections=0), timeout=30
             )
         try:
-            response = self._router.get("/", headers={"Host": self.server.app_host(app)})
+            response = self._router.get(
+                self.server.router_url + "/", headers={"Host": self.server.app_host(app)}
+            )
         except (OSError, httpx.TransportError):
             return False
         return response.status_code == 200 and response.text == text
