@@ -125,3 +125,40 @@ def test_warm_builds_stack_the_cached_venv_and_every_release_keeps_its_own(
     assert _manifests(server) == {}
     user.cove("ps:restart", "-a", "layered-prod")
     _serves(server, "layered-prod", "Hello layered!")
+
+
+def _venv_reader(root: Path) -> Path:
+    """A buildpack whose bin/release declares a process type only if it sees the venv the
+    Python buildpack built (a classic buildpack may read /app in bin/release)."""
+    pack = root / "venv-reader"
+    (pack / "bin").mkdir(parents=True)
+    scripts = {
+        "detect": 'echo "venv reader"',
+        "compile": "true",
+        "release": (
+            'echo "---"; if [ -f "$1/.heroku/python/pyvenv.cfg" ]; then '
+            'echo "default_process_types:"; echo "  venvseen: sleep 1"; '
+            'else echo "default_process_types: {}"; fi'
+        ),
+    }
+    for name, body in scripts.items():
+        script = pack / "bin" / name
+        script.write_text(f"#!/usr/bin/env bash\n{body}\n")
+        script.chmod(0o755)
+    for path in (root, pack, pack / "bin"):
+        path.chmod(0o755)  # builds run as the app's user, who must read them
+    return pack
+
+
+def test_bin_release_sees_the_venv_of_cold_and_warm_builds(
+    user: User, server: CoveServer, tmp_path: Path
+) -> None:
+    repo = user.new_repo("flask-hello", "release-reads")
+    user.cove("apps:create", "release-reads", cwd=repo)
+    user.cove("buildpacks:set", "heroku/python", cwd=repo)
+    user.cove("buildpacks:add", str(_venv_reader(tmp_path / "packs")), cwd=repo)
+    for push in range(2):  # cold (the venv handed over), then warm (the layer mounted)
+        if push:
+            _change(user, repo, "Hello World!", "Hello again!")
+        out = user.push(repo).stderr
+        assert "Default types for buildpack -> venvseen" in out, out

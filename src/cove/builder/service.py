@@ -299,22 +299,31 @@ class Builder:
             venv_layer = await asyncio.to_thread(self._take_built_venv, app_id, workdir, user)
 
         # The last buildpack's default process types are the app's (Heroku ignores the
-        # earlier ones': the primary language's buildpack goes last). Its bin/release and
-        # the slug's archive don't depend on each other: they run at once.
-        # (An overlay's upper directory takes one mount at a time: bin/release, which reads
-        # no venv, runs without it.)
-        no_venv = dataclasses.replace(box, mounts=[m for m in box.mounts if not m.writable_upper])
-        release = asyncio.ensure_future(no_venv.release(names[-1][0]))
+        # earlier ones': the primary language's buildpack goes last). Its bin/release sees
+        # the venv read-only (the overlay's upper directory as a lower layer, so it takes no
+        # second writable mount) and runs while the slug's archive is written, unless that
+        # needs the build's own overlay (a venv the build changed).
+        release_box = dataclasses.replace(
+            box, mounts=[m for m in box.mounts if m.writable_upper is None]
+        )
+        if venv_layer is not None:
+            layer, upper = venv_layer
+            release_box.mounts.append(
+                sandbox.Mount(layer, layers.VENV_TARGET, ephemeral=True, layers=(upper,))
+            )
+        merged = venv_layer is not None and any(venv_layer[1].iterdir())
+        release = None if merged else asyncio.ensure_future(release_box.release(names[-1][0]))
         try:
             written = await self._write_slug(root, box, workdir, venv_layer)
         except BaseException:
-            release.cancel()
-            await asyncio.gather(release, return_exceptions=True)
+            if release is not None:
+                release.cancel()
+                await asyncio.gather(release, return_exceptions=True)
             raise
         checksum, slug_file, size = written
         (workdir / SLUG_MARKER).write_text(checksum)
         try:
-            defaults = await release
+            defaults = await (release or release_box.release(names[-1][0]))
             out.step("Discovering process types")
             process_types = {**defaults, **(procfile or {})}
             out.detail(f"Procfile declares types -> {', '.join(procfile or {}) or '(none)'}")
