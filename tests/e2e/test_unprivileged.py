@@ -125,3 +125,11 @@ def test_apps_deploy_and_stay_sandboxed_without_root(
         what="R14 from the polled memory",
     )
     assert "mem=6" in user.cove("ps", "-a", "plain").stdout
+
+    # A redeploy stacks the cached venv under the build through a writable overlay, which
+    # here is mounted in a user namespace.
+    (repo / "redeployed.txt").write_text("yes\n")
+    user.commit_all(repo, "Redeploy")
+    out = user.push(repo).stderr
+    assert "Restoring cache" in out and "Verifying deploy... done." in out, out
+    assert server.get("plain", "/read", params={"path": "/app/redeployed.txt"}).json()["ok"]
