@@ -209,7 +209,8 @@ class LocalDyno:
         namespace = self._ns()
         if not found or namespace is None:
             return "unknown"
-        return "taken" if listeners.foreign(found, namespace, self._uid) else "own"
+        foreign = listeners.foreign(found, namespace, self._uid, self._proc.pid)
+        return "taken" if foreign else "own"
 
     def _ns(self) -> str | None:
         if self._namespace is None:

@@ -88,7 +88,9 @@ def socket_inodes(pids: Iterable[int]) -> set[int]:
     return inodes
 
 
-def foreign(found: Iterable[Listener], namespace: str, uid: int | None) -> list[Listener]:
+def foreign(
+    found: Iterable[Listener], namespace: str, uid: int | None, bwrap_pid: int | None = None
+) -> list[Listener]:
     """The listeners in ``found`` that are not the sandbox's: another uid than ``uid``
     (when the sandbox has its own user) or a socket no process in PID namespace
     ``namespace`` holds. Reads /proc: run it off the event loop."""
@@ -97,5 +99,5 @@ def foreign(found: Iterable[Listener], namespace: str, uid: int | None) -> list[
     rest = [listener for listener in found if listener not in others]
     if not rest:
         return others
-    held = socket_inodes(members(namespace))
+    held = socket_inodes(members(namespace, bwrap_pid))
     return others + [listener for listener in rest if listener.inode not in held]

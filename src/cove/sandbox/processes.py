@@ -42,7 +42,19 @@ def sandbox_namespace(bwrap_pid: int) -> str | None:
     return None
 
 
-def members(namespace: str) -> list[int]:
+def members(namespace: str, bwrap_pid: int | None = None) -> list[int]:
+    """Every process in PID namespace ``namespace``. Given the sandbox's outer bwrap
+    process, a walk of its process tree (a daemon's orphans are reparented to the
+    namespace's init, bwrap's child, so the tree holds them all), which costs the sandbox's
+    size, not a scan of every process on the host per call (per dyno start and stop)."""
+    if bwrap_pid is not None:
+        found: list[int] = []
+        todo = [bwrap_pid]
+        while todo:
+            below = children(todo.pop())
+            found += [pid for pid in below if pid_namespace(pid) == namespace]
+            todo += below
+        return found
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and pid_namespace(int(entry.name)) == namespace:
@@ -58,7 +70,7 @@ def signal_sandbox(bwrap_pid: int, namespace: str | None, sig: signal.Signals) -
     if namespace is None:
         return
     init = {c for c in children(bwrap_pid) if pid_namespace(c) == namespace}
-    for pid in members(namespace):
+    for pid in members(namespace, bwrap_pid):
         if pid not in init:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
