@@ -119,14 +119,16 @@ class Cove:
         finally:
             db.close()
 
-    def web_ports(self, app: str) -> list[int]:
-        """Ports of the app's up web dynos (the API doesn't expose them; the store does)."""
+    def web_addresses(self, app: str) -> list[tuple[str, int]]:
+        """Where the app's up web dynos listen: each in its own network namespace, at its
+        own address (the store has it; the API doesn't show it)."""
         rows = self._query(
-            "SELECT d.port FROM dynos d JOIN apps a ON a.id = d.app_id "
-            "WHERE a.name = ? AND d.type = 'web' AND d.state = 'up' ORDER BY d.name",
+            "SELECT d.host, d.port FROM dynos d JOIN apps a ON a.id = d.app_id "
+            "WHERE a.name = ? AND d.type = 'web' AND d.state = 'up' AND d.port IS NOT NULL "
+            "ORDER BY d.name",
             app,
         )
-        return [int(port) for (port,) in rows if port]
+        return [(host or "127.0.0.1", int(port)) for host, port in rows]
 
     def slug_dir(self, app: str) -> Path:
         """The app's newest slug unpacked whole, for running it on the host (the server's

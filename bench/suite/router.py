@@ -101,15 +101,16 @@ def _ok_latency(row: Row) -> Row:
 def app_benchmark(config: Config) -> dict[str, dict[str, Any]]:
     with Cove() as cove:
         cove.deploy(FLASK_HELLO, APP)
-        (port,) = cove.web_ports(APP)
+        # The dyno listens in its own network namespace, at its own address.
+        ((address, port),) = cove.web_addresses(APP)
         host = cove.server.app_host(APP)
-        with nginx(port, config.nginx_workers) as proxy:
+        with nginx(port, config.nginx_workers, address) as proxy:
             return measure(
                 config,
                 {
                     "cove": (cove.server.router_url + "/", host),
                     "nginx": (f"http://127.0.0.1:{proxy.port}/", host),
-                    "gunicorn direct": (f"http://127.0.0.1:{port}/", None),
+                    "gunicorn direct": (f"http://{address}:{port}/", None),
                 },
                 # The router runs inside `cove server`, which also reads the dynos' output
                 # (gunicorn's access log lines) whichever way the requests come in.

@@ -34,17 +34,6 @@ def served_by(cove: Cove, requests: int) -> set[str]:
     return set(re.findall(r"dyno=(web\.\d+) .*status=200", logs))
 
 
-def web_addresses(cove: Cove) -> list[tuple[str, int]]:
-    """Where the app's up web dynos listen: each in its own network namespace, at its
-    own address (the store has it; the API doesn't show it)."""
-    rows = cove._query(
-        "SELECT d.host, d.port FROM dynos d JOIN apps a ON a.id = d.app_id "
-        "WHERE a.name = ? AND d.type = 'web' AND d.state = 'up' AND d.port IS NOT NULL",
-        APP,
-    )
-    return [(host or "127.0.0.1", int(port)) for host, port in rows]
-
-
 def wait_answers(url: str) -> None:
     wait_for(
         lambda: httpx.get(url, timeout=5).status_code == 200,
@@ -67,7 +56,7 @@ def scale_out(cove: Cove, n: int) -> dict[str, float]:
     up = time.perf_counter() - start
     # "up" = the dyno's port accepts connections; gunicorn binds it before its workers
     # have loaded the app. Serving = every dyno answers a request.
-    for host, port in web_addresses(cove):
+    for host, port in cove.web_addresses(APP):
         wait_answers(f"http://{host}:{port}/")
     return {"cli_returned_s": cli, "all_up_s": up, "all_serving_s": time.perf_counter() - start}
 

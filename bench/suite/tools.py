@@ -200,8 +200,10 @@ class Nginx:
 
 
 @contextmanager
-def nginx(upstream_port: int, workers: str = "1") -> Iterator[Nginx]:
-    """nginx as a reverse proxy (bench/nginx.conf.in) to 127.0.0.1:``upstream_port``."""
+def nginx(
+    upstream_port: int, workers: str = "1", upstream_host: str = "127.0.0.1"
+) -> Iterator[Nginx]:
+    """nginx as a reverse proxy (bench/nginx.conf.in) to ``upstream_host:upstream_port``."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="cove-bench-nginx-") as prefix:
         conf = (BENCH / "nginx.conf.in").read_text()
@@ -209,7 +211,7 @@ def nginx(upstream_port: int, workers: str = "1") -> Iterator[Nginx]:
             "WORKERS": workers,
             "PREFIX": prefix,
             "LISTEN_PORT": str(port),
-            "UPSTREAM_HOST": "127.0.0.1",
+            "UPSTREAM_HOST": upstream_host,
             "UPSTREAM_PORT": str(upstream_port),
         }.items():
             conf = conf.replace(f"@{key}@", value)
