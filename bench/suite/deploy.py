@@ -16,7 +16,10 @@ from bench.suite.report import Row, Section
 from bench.suite.tools import hyperfine, read_time_log, under_time
 
 APPS = {"flask": FLASK_HELLO, "django": DJANGO_WHITENOISE}
-WARM_TARGET_S = 1.0
+# Issue 18's targets: a warm redeploy of the Django app in 1.0 s, of the Flask app in 0.8 s;
+# a cold deploy in half the time of the dependency install alone.
+WARM_TARGET_S = {"flask": 0.8, "django": 1.0}
+COLD_TARGET_RATIO = 0.5
 
 
 def reference_install(requirements: Path, python: Path, runs: int) -> dict[str, Any]:
@@ -94,8 +97,8 @@ def run(config: Config) -> Section:
                     cold,
                     ref["cold_s"],
                     "venv+pip",
-                    target="<= 1x (whole deploy vs install alone)",
-                    ok=cold <= ref["cold_s"],
+                    target=f"<= {COLD_TARGET_RATIO:g}x (whole deploy vs install alone)",
+                    ok=cold <= COLD_TARGET_RATIO * ref["cold_s"],
                 ),
                 Row(
                     f"deploy warm, {name}",
@@ -103,8 +106,8 @@ def run(config: Config) -> Section:
                     warm,
                     ref["warm_s"],
                     "venv+pip, pip cache",
-                    target=f"~{WARM_TARGET_S:g} s",
-                    ok=warm <= WARM_TARGET_S * 1.15,
+                    target=f"<= {WARM_TARGET_S[kind]:g} s",
+                    ok=warm <= WARM_TARGET_S[kind],
                 ),
             ]
             if kind == "django" and raw["static_status"] != 200:

@@ -1,24 +1,15 @@
-"""Promotion request -> the new release serving on every target, for 1 and 3 targets.
-
-    .venv/bin/python bench/promote_time.py [--runs N]
-
-One staging app (the seed's Flask app) and N production apps in one pipeline. Each run
-changes staging's text and pushes it (not timed), then times ``POST /pipeline-promotions``
-until the router serves the new text on every target. The first run of each N is cold
-(the targets were never deployed: their user's copy of the slug is unpacked first); the
-others replace running dynos. ``cove pipelines:promote`` (the CLI, until it returns) is
-timed once per N as well.
-"""
+"""Pipeline promotion: ``POST /pipeline-promotions`` until the router serves the source's
+release on every target. One staging app (the seed's Flask app) and N production apps in
+one pipeline; each run changes staging's text and pushes it (not timed), then times the
+promotion. The first run of each N is cold (the targets were never deployed: their user's
+copy of the slug is unpacked first); the others replace running dynos. ``cove
+pipelines:promote`` (the CLI, until it returns) is timed once per N as well."""
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from typing import Any
 
 from bench.suite.cove import FIRST_TEXT, FLASK_HELLO, Cove
 
@@ -37,7 +28,7 @@ def serving_times(cove: Cove, apps: list[str], text: str, start: float) -> list[
     return [seen[app] for app in apps]
 
 
-def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
+def measure(cove: Cove, targets: int, runs: int) -> dict[str, Any]:
     staging = f"bp{targets}-staging"
     prods = [f"bp{targets}-prod{i}" for i in range(1, targets + 1)]
     repo = cove.deploy(FLASK_HELLO, staging)
@@ -88,24 +79,3 @@ def measure(cove: Cove, targets: int, runs: int) -> dict[str, object]:
         "cli_returned_s": cli,
         "cli_serving_s": cli_serving,
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    with Cove() as cove:
-        for targets in (1, 3):
-            result = measure(cove, targets, args.runs)
-            warm = ", ".join(f"{t:.2f}" for t in result["warm_s"])  # type: ignore[attr-defined]
-            print(
-                f"{targets} target(s): cold {result['cold_s']:.2f} s; warm median "
-                f"{result['warm_median_s']:.2f} s ({warm}; first target "
-                f"{result['warm_first_target_median_s']:.2f} s); CLI returned "
-                f"{result['cli_returned_s']:.2f} s, serving {result['cli_serving_s']:.2f} s",
-                flush=True,
-            )
-
-
-if __name__ == "__main__":
-    main()
