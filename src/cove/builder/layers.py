@@ -16,13 +16,14 @@ Hosts without overlays keep the buildpack's plain cache (a copy per build).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+from cove.builder.tar import ZSTD, write_archive
 
 # Where builds and dynos see the slug's virtualenv.
 VENV_TARGET = "/app/.heroku/python"
@@ -133,21 +134,10 @@ async def ensure_archive(layer: Path) -> Path:
     tmp = layer.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex}")
     script = (
         'set -o pipefail; tar -cf - --transform="s,^\\.,./.heroku/python,S" -C "$1" . '
-        '| zstd -1 -T0 -q > "$2"'
+        f'| {ZSTD} > "$2"'
     )
-    proc = await asyncio.create_subprocess_exec(
-        "bash",
-        "-c",
-        script,
-        "layer-archive",
-        str(layer),
-        str(tmp),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"could not archive the layer: {err.decode(errors='replace')}")
+    argv = ["bash", "-c", script, "layer-archive", str(layer), str(tmp)]
+    await write_archive(argv, tmp, "the layer's archive")
     tmp.replace(archive)
     return archive
 
