@@ -18,7 +18,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -224,9 +223,7 @@ FLASK_APP = {
 
 
 def test_requirements_app_build_then_cache_reuse_then_discard(builder: Builder) -> None:
-    start = time.monotonic()
     first, result = builder.build(FLASK_APP)
-    cold = time.monotonic() - start
     out = ok(result)
     default_msg = "No Python version was specified. Using the buildpack default: Python"
     assert f"-----> {default_msg} {DEFAULT_MAJOR}\n" in out
@@ -240,16 +237,12 @@ def test_requirements_app_build_then_cache_reuse_then_discard(builder: Builder) 
     assert builder.release(first) == "---\naddons: []\ndefault_process_types: {}\n"
 
     # Unchanged requirements, fresh checkout: the cached venv is reused, nothing is installed.
-    start = time.monotonic()
     second, result = builder.build(FLASK_APP)
-    warm = time.monotonic() - start
     out = ok(result)
     assert "-----> Restoring cache" in out
     assert "Installing dependencies" not in out
     assert "Saving cache" not in out
     assert venv_python(second, "import flask; print('ok')") == "ok"
-    assert warm < 5, f"warm build took {warm:.2f}s (cold {cold:.2f}s)"
-    print(f"flask+gunicorn compile: cold {cold:.2f}s, warm {warm:.2f}s")
 
     # Changed requirements: the cache is discarded and everything is installed again.
     third, result = builder.build({**FLASK_APP, "requirements.txt": "flask\ngunicorn\nsix\n"})
