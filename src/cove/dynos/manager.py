@@ -111,6 +111,9 @@ class DynoManager:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Dyno launches under way at once (each runs ip, nft and bwrap): enough to overlap
+    # their waits on 2 cores, few enough not to flood a small host at a restart.
+    _launches: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     # -- main loops ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -137,11 +140,17 @@ class DynoManager:
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
-            for app_id in dirty:
-                try:
-                    await self._reconcile(app_id)
-                except Exception:
-                    log.exception("reconcile failed app_id=%s", app_id)
+            # Apps are independent: reconciled side by side (a restart with many apps, a
+            # promotion to several targets), with a cap on dyno launches at once (_start);
+            # an app marked dirty meanwhile waits for the next pass, so one app's passes
+            # never overlap.
+            await asyncio.gather(*(self._reconcile_logged(app_id) for app_id in dirty))
+
+    async def _reconcile_logged(self, app_id: str) -> None:
+        try:
+            await self._reconcile(app_id)
+        except Exception:
+            log.exception("reconcile failed app_id=%s", app_id)
 
     async def close(self) -> None:
         """Stop every dyno (used on server shutdown), waiting for each."""
@@ -241,11 +250,12 @@ class DynoManager:
         self._system(spec, f"Starting process with command `{spec.command}`")
         await asyncio.to_thread(self._write_row, spec, "starting", None)
         try:
-            handle = await self.backend.start(
-                spec,
-                self.logs.process_output(spec.app_id, spec.name),
-                lambda message: self._system(spec, message),
-            )
+            async with self._launches:
+                handle = await self.backend.start(
+                    spec,
+                    self.logs.process_output(spec.app_id, spec.name),
+                    lambda message: self._system(spec, message),
+                )
         except Exception as exc:
             self._system(spec, f"Failed to start: {exc}")
             await self._record_crash(spec, None)
