@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cove.builder.layers import venv_layers
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.python_mirror import Mirror, serve, session_archive, system_python
 
@@ -37,9 +38,17 @@ def pinned_app(user: User, name: str, pin: tuple[str, str]) -> Path:
 
 
 def venvs(server: CoveServer) -> list[Path]:
-    """The virtualenvs of the unpacked slugs (read in COVE_HOME)."""
-    slugs = (server.home / "slugs").iterdir()
-    return [s / ".heroku" / "python" for s in slugs if s.is_dir()]
+    """The virtualenvs of the unpacked slugs (read in COVE_HOME): the venv layer a slug
+    stacks on (its upper layer is empty when the build didn't change the venv), or the
+    slug's own."""
+    found = []
+    for slug in (server.home / "slugs").iterdir():
+        if not slug.is_dir() or "." in slug.name:  # beside the slugs: their upper layers
+            continue
+        layers = venv_layers(slug) or ()
+        holding = [d for d in reversed(layers) if (d / "pyvenv.cfg").is_file()]
+        found.append(holding[0] if holding else slug / ".heroku" / "python")
+    return found
 
 
 def python_info(server: CoveServer, app: str) -> dict[str, str]:

@@ -4,13 +4,13 @@ start and its dyno says why it can't start."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from cove.builder.slug import venv_interpreter
 from tests.e2e.harness import CoveServer, User, server_env, wait_for
 
 
@@ -38,10 +38,11 @@ def python_in_home(home: Path) -> tuple[Path, str]:
     return prefix / "bin" / exe.name, version
 
 
-def venv_pythons(server: CoveServer) -> list[str]:
-    """Where the unpacked slugs' virtualenvs link their interpreter (read in COVE_HOME)."""
+def venv_pythons(server: CoveServer) -> list[str | None]:
+    """Where the unpacked slugs' virtualenvs link their interpreter (read in COVE_HOME,
+    through their venv layers)."""
     slugs = (server.home / "slugs").iterdir()
-    return [os.readlink(s / ".heroku/python/bin/python") for s in slugs if s.is_dir()]
+    return [venv_interpreter(s) for s in slugs if s.is_dir() and "." not in s.name]
 
 
 def test_restart_with_another_home_keeps_the_stack(tmp_path: Path) -> None:

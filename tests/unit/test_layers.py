@@ -245,3 +245,20 @@ def test_overlay_mounts_stack_layers_and_keep_writes_where_asked(tmp_path: Path)
     assert "added.txt" in seen and "django" not in seen
     assert not (upper / "scratch").exists() and not (lower / "scratch").exists()
     assert json.dumps(sorted(os.listdir(lower))) == json.dumps(sorted(["bin", "lib", "pyvenv.cfg"]))
+
+
+def test_a_slugs_layers_are_found_after_cove_home_moves(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    layer = _venv(home / "layers" / "app1" / "l1")
+    upper = home / "builds" / "b1" / "python-upper"
+    upper.mkdir(parents=True)
+    unpacked = home / "slugs" / "abc"
+    unpacked.parent.mkdir()
+    layers.record(unpacked, layer, upper)
+    unpacked.mkdir()
+    moved = tmp_path / "elsewhere" / "home"
+    moved.parent.mkdir()
+    home.rename(moved)
+    found = layers.venv_layers(moved / "slugs" / "abc")
+    assert found == (moved / "layers" / "app1" / "l1", moved / "slugs" / "abc.python-upper")
+    assert venv_interpreter(moved / "slugs" / "abc") == "/usr/bin/python3.13"

@@ -155,15 +155,17 @@ def record(unpacked: Path, layer: Path, upper: Path) -> None:
     name the layers it stacks on. Called before the unpacked directory appears, so a slug
     directory is never without its manifest."""
     upper.rename(upper_path(unpacked))
+    # Relative to the slugs directory, so that COVE_HOME can move.
+    relative = os.path.relpath(layer, unpacked.parent)
     tmp = manifest_path(unpacked).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"layers": [str(layer)], "upper": upper_path(unpacked).name}))
+    tmp.write_text(json.dumps({"layers": [relative], "upper": upper_path(unpacked).name}))
     tmp.replace(manifest_path(unpacked))
 
 
 def _manifest_layers(manifest: Path) -> list[Path]:
     try:
         data = json.loads(manifest.read_text())
-        return [Path(p) for p in data["layers"]]
+        return [Path(os.path.normpath(manifest.parent / str(p))) for p in data["layers"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
@@ -176,10 +178,11 @@ def venv_layers(unpacked: Path) -> tuple[Path, ...] | None:
     if not manifest.exists():
         return None
     try:
-        data = json.loads(manifest.read_text())
-        layers = [Path(p) for p in data["layers"]]
-        upper = unpacked.parent / str(data["upper"])
+        upper = unpacked.parent / str(json.loads(manifest.read_text())["upper"])
     except (OSError, ValueError, KeyError, TypeError):
+        return ()
+    layers = _manifest_layers(manifest)
+    if not layers:
         return ()
     stack = (*layers, upper)
     return stack if all(p.is_dir() for p in stack) else ()

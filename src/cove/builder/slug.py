@@ -153,7 +153,7 @@ def slug_interpreter(slug: Path) -> str | None:
     listing (no extraction)."""
     unpacked = unpacked_dir(slug)
     for candidate in (unpacked, *_copies(unpacked)):
-        if candidate.is_dir():
+        if candidate.is_dir() and venv_layers(candidate) != ():  # not one whose layer is gone
             return venv_interpreter(candidate)
     member = "./" + "/".join(VENV_PYTHON)
     try:
