@@ -4,7 +4,8 @@ per-app answer (``GET /apps/{app}``): the newest succeeded release's slug, if it
 from __future__ import annotations
 
 from cove.services import apps, releases
-from cove.store import Account, App, Slug, Store
+from cove.store import App, Slug, Store
+from tests.unit.accounts import add_account
 
 
 def _slug(store: Store, app_id: str, size: int) -> str:
@@ -24,11 +25,7 @@ def _release(store: Store, app_id: str, owner_id: str, slug_id: str | None, stat
 
 
 def test_slug_sizes_match_each_apps_current_release(store: Store) -> None:
-    with store.session() as s:
-        owner = Account(email="dev@example.com")
-        s.add(owner)
-        s.flush()
-        owner_id = owner.id
+    owner_id = add_account(store, "dev@example.com")
     deployed, bare, failed_last = (
         apps.create(store, owner_id, n).id for n in ("app-a", "app-b", "app-c")
     )

@@ -8,7 +8,8 @@ import pytest
 from cove.api import paging
 from cove.api.routes.releases import _version_range, ranged_releases
 from cove.services import apps, releases
-from cove.store import Account, App, Release, Store
+from cove.store import App, Release, Store
+from tests.unit.accounts import add_account
 
 RANGES = [
     "version ..; max=1, order=desc",
@@ -28,11 +29,7 @@ RANGES = [
 
 @pytest.fixture
 def app_id(store: Store) -> str:
-    with store.session() as s:
-        owner = Account(email="dev@example.com")
-        s.add(owner)
-        s.flush()
-        owner_id = owner.id
+    owner_id = add_account(store, "dev@example.com")
     app = apps.create(store, owner_id, "ranged")
     with store.session() as s:
         row = s.get(App, app.id)
