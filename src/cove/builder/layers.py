@@ -32,6 +32,7 @@ VENV_IN_APP = (".heroku", "python")
 CACHE_VENV = "python-venv"
 # The buildpack's request that the server take the build's own venv as the layer.
 TAKE_MARKER = "python-venv.take"
+POINTER_SUFFIX = ".python-layer"
 MANIFEST_SUFFIX = ".layers.json"
 UPPER_SUFFIX = ".python-upper"
 ARCHIVE_SUFFIX = ".tar.zst"
@@ -45,7 +46,7 @@ class Layers:
         self.cache_dir = cache_dir
 
     def _pointer(self, app_id: str) -> Path:
-        return self.cache_dir / f"{app_id}.python-layer"
+        return self.cache_dir / f"{app_id}{POINTER_SUFFIX}"
 
     def current(self, app_id: str) -> Path | None:
         """The app's cached venv, if it has a usable one."""
@@ -99,8 +100,8 @@ class Layers:
             for manifest in slugs_dir.glob(f"*{MANIFEST_SUFFIX}")
             for layer in _manifest_layers(manifest)
         }
-        for pointer in self.cache_dir.glob("*.python-layer"):
-            current = self.current(pointer.name.removesuffix(".python-layer"))
+        for pointer in self.cache_dir.glob(f"*{POINTER_SUFFIX}"):
+            current = self.current(pointer.name.removesuffix(POINTER_SUFFIX))
             if current is not None:
                 used.add(current)
         removed = []
@@ -109,11 +110,13 @@ class Layers:
             for entry in sorted(app_dir.glob("*")) if app_dir.is_dir() else ():
                 if entry.is_dir() and entry not in used:
                     shutil.rmtree(entry, ignore_errors=True)
+                    archive_path(entry).unlink(missing_ok=True)
                     removed.append(entry)
-            for entry in sorted(app_dir.glob("*")) if app_dir.is_dir() else ():
-                layer = entry.with_name(entry.name.removesuffix(ARCHIVE_SUFFIX))
-                if entry.is_file() and (entry.name.startswith(".tmp-") or not layer.is_dir()):
-                    entry.unlink(missing_ok=True)
+                elif entry.name.startswith(".tmp-") or (
+                    entry.name.endswith(ARCHIVE_SUFFIX)
+                    and not entry.with_name(entry.name.removesuffix(ARCHIVE_SUFFIX)).is_dir()
+                ):
+                    entry.unlink(missing_ok=True)  # half-written, or its layer is gone
             with contextlib.suppress(OSError):
                 app_dir.rmdir()  # only once empty
         return removed
@@ -162,12 +165,20 @@ def record(unpacked: Path, layer: Path, upper: Path) -> None:
     tmp.replace(manifest_path(unpacked))
 
 
-def _manifest_layers(manifest: Path) -> list[Path]:
+def _read_manifest(manifest: Path) -> tuple[list[Path], Path] | None:
+    """(the layers, lowest first, and the upper directory) a manifest names; None if it
+    can't be read."""
     try:
         data = json.loads(manifest.read_text())
-        return [Path(os.path.normpath(manifest.parent / str(p))) for p in data["layers"]]
+        layers = [Path(os.path.normpath(manifest.parent / str(p))) for p in data["layers"]]
+        return layers, manifest.parent / str(data["upper"])
     except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return None
+
+
+def _manifest_layers(manifest: Path) -> list[Path]:
+    read = _read_manifest(manifest)
+    return read[0] if read is not None else []
 
 
 def venv_layers(unpacked: Path) -> tuple[Path, ...] | None:
@@ -177,14 +188,10 @@ def venv_layers(unpacked: Path) -> tuple[Path, ...] | None:
     manifest = manifest_path(unpacked)
     if not manifest.exists():
         return None
-    try:
-        upper = unpacked.parent / str(json.loads(manifest.read_text())["upper"])
-    except (OSError, ValueError, KeyError, TypeError):
+    read = _read_manifest(manifest)
+    if read is None or not read[0]:
         return ()
-    layers = _manifest_layers(manifest)
-    if not layers:
-        return ()
-    stack = (*layers, upper)
+    stack = (*read[0], read[1])
     return stack if all(p.is_dir() for p in stack) else ()
 
 
