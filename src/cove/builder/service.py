@@ -22,7 +22,6 @@ from cove.builder.layers import Layers
 from cove.builder.node_install import NodeInstaller
 from cove.builder.python_install import HEROKU_DEFAULT, PythonInstaller
 from cove.builder.slug import (
-    TAR_COMPRESS,
     human_size,
     keep_archive,
     keep_unpacked,
@@ -32,6 +31,7 @@ from cove.builder.slug import (
     write_slug,
 )
 from cove.builder.stack import Stack
+from cove.builder.tar import TAR_COMPRESS
 from cove.domain.app_json import AppJson
 from cove.domain.dyno_sizes import MB
 from cove.domain.errors import InvalidParams
@@ -280,8 +280,9 @@ class Builder:
             await asyncio.to_thread(user.chown, staged.source, *copies)
         box.mounts.append(staged)
         venv_layer = None
-        python = any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack in packs)
-        if python and sandbox.supports_ephemeral_mounts():
+        # Cove's Python buildpack may run, and this host can stack its venv as layers.
+        layered = any(map(_is_python, packs)) and sandbox.supports_ephemeral_mounts()
+        if layered:
             box.env["COVE_VENV_LAYERS"] = "1"  # the buildpack may leave its venv to Cove
             venv_layer = await asyncio.to_thread(self._mount_venv_layer, app_id, workdir, box)
         runtimes = runtime_requests.providers(self.python_installer, self.node_installer)
@@ -293,9 +294,9 @@ class Builder:
             else:
                 names = await _compile_detected(box, packs, out)
         box.mounts.remove(installer_mount)  # its socket is gone with the installer
-        if not any(pack.path == buildpacks.BUILTIN["heroku/python"] for pack, _ in names):
+        if not any(_is_python(pack) for pack, _ in names):
             venv_layer = None  # detected as another language: the venv isn't this slug's
-        elif venv_layer is None and python and sandbox.supports_ephemeral_mounts():
+        elif venv_layer is None and layered:
             venv_layer = await asyncio.to_thread(self._take_built_venv, app_id, workdir, user)
 
         # The last buildpack's default process types are the app's (Heroku ignores the
@@ -314,7 +315,7 @@ class Builder:
         merged = venv_layer is not None and any(venv_layer[1].iterdir())
         release = None if merged else asyncio.ensure_future(release_box.release(names[-1][0]))
         try:
-            written = await self._write_slug(root, box, workdir, venv_layer)
+            written = await self._write_slug(root, box, workdir, venv_layer, merged)
         except BaseException:
             if release is not None:
                 release.cancel()
@@ -383,29 +384,34 @@ class Builder:
         if not marker.is_file():
             return None
         marker.unlink()
-        root = workdir / "app"
-        layer = self.layers.take(app_id, root.joinpath(*layers.VENV_IN_APP))
+        venv = workdir.joinpath("app", *layers.VENV_IN_APP)
+        layer = self.layers.take(app_id, venv)
         if layer is None:
             return None
-        mountpoint = root.joinpath(*layers.VENV_IN_APP)
-        mountpoint.mkdir()
+        venv.mkdir()  # now the mount point of its layer
         upper = workdir / "python-upper"
         upper.mkdir()
         if user is not None:
-            user.chown(mountpoint, upper)
+            user.chown(venv, upper)
         return layer, upper
 
     async def _write_slug(
-        self, root: Path, box: BuildSandbox, workdir: Path, venv_layer: tuple[Path, Path] | None
+        self,
+        root: Path,
+        box: BuildSandbox,
+        workdir: Path,
+        venv_layer: tuple[Path, Path] | None,
+        merged: bool,
     ) -> tuple[str, Path, int]:
+        """The slug's archive: of the build directory; of it with the venv layer's archive
+        appended, when the build left the venv as it was; or, when the build changed the
+        venv (``merged``), of /app as the build's overlay shows it."""
         if venv_layer is None:
             return await write_slug(root, self.settings.slugs_dir)
-        layer, upper = venv_layer
-        if not any(upper.iterdir()):  # the venv is the layer, unchanged: append its archive
-            venv_archive = await layers.ensure_archive(layer)
-            return await write_layered_slug(root, venv_archive, self.settings.slugs_dir)
-        # The build changed the venv: the whole venv is only visible through its overlay.
-        return await self._write_merged_slug(box, workdir / "slug")
+        if merged:
+            return await self._write_merged_slug(box, workdir / "slug")
+        venv_archive = await layers.ensure_archive(venv_layer[0])
+        return await write_layered_slug(root, venv_archive, self.settings.slugs_dir)
 
     async def _write_merged_slug(self, box: BuildSandbox, out_dir: Path) -> tuple[str, Path, int]:
         """The slug archive of /app as the build sees it, its venv overlay included: tar
@@ -633,6 +639,11 @@ async def _compile_detected(
         "pyproject.toml, Pipfile.lock, setup.py, package.json or static.json, or set a "
         "buildpack with `cove buildpacks:set`."
     )
+
+
+def _is_python(pack: buildpacks.Buildpack) -> bool:
+    """Cove's own Python buildpack, which knows how to keep its venv as a layer."""
+    return pack.path == buildpacks.BUILTIN["heroku/python"]
 
 
 def _warn_no_web_process(out: OutputStream, no_procfile: bool) -> None:
