@@ -129,10 +129,11 @@ def venv_interpreter(app_dir: Path) -> str | None:
     layered = venv_layers(app_dir)
     # Where to look, and the path from there to bin/: the venv's layers, topmost first (an
     # overlay shows the highest layer's file), or the slug's own tree.
-    starts: list[tuple[Path, tuple[str, ...]]]
-    starts = [(layer, VENV_PYTHON[2:-1]) for layer in reversed(layered or ())]
-    if not layered:
-        starts = [(app_dir, VENV_PYTHON[:-1])]
+    starts: list[tuple[Path, tuple[str, ...]]] = (
+        [(layer, VENV_PYTHON[2:-1]) for layer in reversed(layered)]
+        if layered
+        else [(app_dir, VENV_PYTHON[:-1])]
+    )
     for start, parts in starts:
         path = start
         for part in parts:
