@@ -176,8 +176,7 @@ def hand_over(cache_dir: str, meta: dict[str, object]) -> None:
     """Record what the venv was built from, and ask Cove to keep the build's venv as the
     cache (no copy). If Cove doesn't, the next build finds no venv and installs afresh."""
     os.makedirs(cache_dir, exist_ok=True)
-    for name in (META_FILE, VENV_DIR, TAKE_MARKER):
-        _remove(os.path.join(cache_dir, name))
+    clear(cache_dir)
     _write_metadata(cache_dir, meta)
     with open(os.path.join(cache_dir, TAKE_MARKER), "w", encoding="utf-8"):
         pass
