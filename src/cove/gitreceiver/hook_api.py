@@ -127,26 +127,25 @@ class HookApi:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = self._send(method, path, body, headers)
-        data = response.read()
-        try:
-            parsed = json.loads(data) if data else {}
-        except ValueError:
-            parsed = {}
-        return parsed if isinstance(parsed, dict) else {}
+        return _json_object(self._send(method, path, body, headers).read())
 
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _json_object(data: bytes) -> dict[str, Any]:
+    """A body's JSON object; empty for no body, other JSON, or none at all."""
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def _error_message(response: http.client.HTTPResponse) -> str:
     """The API's ``{"id", "message"}`` message, else the status."""
-    data = response.read()
-    try:
-        body = json.loads(data)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
-        return str(body["message"])
+    message = _json_object(response.read()).get("message")
+    if isinstance(message, str) and message:
+        return message
     return f"HTTP {response.status}: {response.reason or 'error'}"
