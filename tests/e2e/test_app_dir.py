@@ -54,7 +54,7 @@ def _slug_snapshot(server: CoveServer) -> dict[str, tuple[int, int]]:
     return found
 
 
-def check_app_dir(server: CoveServer, user: User, app: str) -> dict[str, Any]:
+def check_app_dir(server: CoveServer, user: User, app: str) -> dict[str, dict[str, Any]]:
     repo = user.new_repo("app-dir", app)
     user.cove("apps:create", app, cwd=repo)
     push = user.push(repo).stderr
@@ -84,7 +84,7 @@ def check_app_dir(server: CoveServer, user: User, app: str) -> dict[str, Any]:
         assert server.get(app, "/write", params={"path": path}).json()["ok"] is False, path
     assert server.get(app, "/write", params={"path": "/tmp/cove-probe"}).json()["ok"] is True
     assert _slug_snapshot(server) == slug
-    return restarted["web.1"]  # what web.1 answers now
+    return restarted  # what web.1 and web.2 answer now
 
 
 def test_dyno_writes_its_app_dir_and_keeps_the_writes_to_itself(
@@ -102,15 +102,18 @@ def test_root_steps_of_a_dyno_never_see_its_config_vars(user: User, server: Cove
     now = check_app_dir(server, user, "app-dir-env")
     repo = user.home / "app-dir-env"
     user.cove("config:set", "LD_DEBUG=files", "LD_DEBUG_OUTPUT=/tmp/ld", cwd=repo)
-    _answers(server, "app-dir-env", {"web.1"}, {"web.1": now["boot"]})
+    # Both dynos must have restarted with the new config: the router may send the
+    # request below to either, and each has its own /tmp.
+    tokens = {name: body["boot"] for name, body in now.items()}
+    _answers(server, "app-dir-env", set(tokens), tokens)
     owners = server.get("app-dir-env", "/owners", params={"dir": "/tmp"}).json()
     loader_files = {name: uid for name, uid in owners.items() if name.startswith("ld.")}
-    assert loader_files and set(loader_files.values()) == {now["uid"]}
+    assert loader_files and set(loader_files.values()) == {now["web.1"]["uid"]}
 
 
 def test_app_dir_as_an_ordinary_user(unprivileged: tuple[CoveServer, User]) -> None:  # noqa: F811
     server, user = unprivileged
-    assert check_app_dir(server, user, "app-dir-nobody")["uid"] == NOBODY
+    assert check_app_dir(server, user, "app-dir-nobody")["web.1"]["uid"] == NOBODY
 
 
 @pytest.fixture(scope="module")
