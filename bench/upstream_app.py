@@ -3,7 +3,9 @@
     python bench/upstream_app.py PORT [WORK_US]
 
 uvloop + httptools, keep-alive, no framework: the point is to make the proxy the bottleneck.
-WORK_US burns that much CPU per request, to stand in for a real app's handler.
+WORK_US burns that much CPU per request, to stand in for a real app's handler. With
+UPSTREAM_CLOSE=1 every response closes its connection, as gunicorn's sync workers do: the
+proxy then opens a connection per request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import uvloop
 
 BODY = b"Hello, world!"
 WORK = 0.0  # seconds of CPU per request
+CLOSE = os.environ.get("UPSTREAM_CLOSE") == "1"
 
 
 class _Date:
@@ -56,7 +59,7 @@ class App(asyncio.Protocol):
             end = time.perf_counter() + WORK
             while time.perf_counter() < end:
                 pass
-        keep = self.parser.should_keep_alive()
+        keep = self.parser.should_keep_alive() and not CLOSE
         self.out.append(
             b"HTTP/1.1 200 OK\r\nServer: bench\r\nDate: %s\r\n"
             b"Content-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s"

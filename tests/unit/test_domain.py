@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
-from cove.domain import formation
+from cove.domain import formation, logline
 from cove.domain.config_vars import apply_changes, describe_changes, validate_changes
 from cove.domain.errors import InvalidParams
 from cove.domain.logline import format_line, split_long
@@ -73,6 +74,15 @@ def test_log_line_format_and_splitting() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 app\[web\.1\]: hello", line)
     chunks = split_long("x" * 25000)
     assert [len(c) for c in chunks] == [10000, 10000, 5000]
+
+
+def test_log_timestamps_follow_the_clock_across_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The date and time are kept for the current second: the next second, and an earlier
+    one (the clock stepped back), are stamped anew, the same as strftime would."""
+    for now in (1_796_000_000.25, 1_796_000_000.9999996, 1_796_000_001.0, 1_795_999_000.5):
+        monkeypatch.setattr(logline.time, "time", lambda now=now: now)
+        expected = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        assert logline.timestamp() == expected
 
 
 def _desired(quantities: dict[str, int], version: int = 2, restarts: dict[str, int] | None = None):

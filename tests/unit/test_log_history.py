@@ -222,6 +222,25 @@ def test_the_writer_thread_saves_lines_without_a_clean_shutdown(tmp_path: Path) 
         history.close()
 
 
+def test_lines_written_while_the_writer_is_busy_are_saved_without_a_shutdown(
+    tmp_path: Path,
+) -> None:
+    """Only a write that finds nothing queued wakes the writer: the lines queued behind it,
+    and those that come while it writes, still reach the disk without a close."""
+    history = LogHistory(tmp_path / "logs", interval=0.01)
+    history.load(set())
+    history.start()
+    try:
+        written = [line(n) for n in range(200)]
+        for one in written:
+            history.write(APP, [one])
+        wait_until(lambda: saved(history) == written)
+        history.write(OTHER, [line(7)])  # after the writer emptied its queue: wakes it again
+        wait_until(lambda: saved(history, OTHER) == [line(7)])
+    finally:
+        history.close()
+
+
 def test_the_writer_thread_outlives_an_unexpected_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

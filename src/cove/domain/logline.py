@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 MAX_LINE_BYTES = 10000
@@ -9,8 +10,31 @@ MAX_LINE_BYTES = 10000
 
 def timestamp(moment: datetime | None = None) -> str:
     """RFC 5424 time with microseconds and an explicit offset, as Logplex prints it."""
-    moment = moment or datetime.now(UTC)
+    if moment is None:
+        return _now()
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+class _Second:
+    """The current second's formatted date and time, kept between calls: every log line
+    (one per request from the router, another from the app) is stamped, and strftime is
+    most of a stamp's cost."""
+
+    whole = -1
+    text = ""
+
+
+def _now() -> str:
+    now = time.time()
+    whole = int(now)
+    micros = round((now - whole) * 1_000_000)  # rounded as datetime.fromtimestamp does
+    if micros == 1_000_000:
+        whole += 1
+        micros = 0
+    if whole != _Second.whole:
+        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _Second.whole = whole
+    return f"{_Second.text}.{micros:06d}+00:00"
 
 
 def format_line(source: str, dyno: str, message: str, moment: datetime | None = None) -> str:
@@ -20,6 +44,8 @@ def format_line(source: str, dyno: str, message: str, moment: datetime | None = 
 
 def split_long(message: str) -> list[str]:
     """Logplex splits lines longer than 10000 bytes into chunks."""
+    if len(message) <= MAX_LINE_BYTES // 4:  # (UTF-8 spends at most 4 bytes a character)
+        return [message]
     data = message.encode()
     if len(data) <= MAX_LINE_BYTES:
         return [message]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cove.domain.logline import timestamp
 from cove.logs.lines import LineSplitter
 
 if TYPE_CHECKING:
@@ -22,26 +23,6 @@ if TYPE_CHECKING:
 DROPPING_READ_BYTES_PER_SECOND = 8 * 1024 * 1024
 # How much of a process's output is taken from its pipe at once.
 READ_CHUNK = 256 * 1024
-
-
-class _Clock:
-    """Logplex's timestamp for now (RFC 5424 with microseconds), its date and time
-    formatted once a second rather than for every chunk."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = ""
-
-    def now(self) -> str:
-        moment = time.time()
-        second = int(moment)
-        if second != self._second:
-            self._second = second
-            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._text}.{int((moment - second) * 1e6):06d}+00:00"
-
-
-_clock = _Clock()
 
 
 class ProcessOutput:
@@ -92,7 +73,7 @@ class ProcessOutput:
             return
         self._logs.budget(self._app_id).spend(len(lines))
         # Lines read together arrived together: one timestamp for the chunk.
-        prefix = f"{_clock.now()} {self._source}: "
+        prefix = f"{timestamp()} {self._source}: "
         messages = [raw.decode(errors="replace").rstrip("\r") for raw in lines]
         if self._tee is not None:
             for message in messages:

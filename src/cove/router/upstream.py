@@ -319,13 +319,13 @@ class Pool:
                 del self.idle[key]
 
     async def connect(self, backend: Backend) -> UpstreamConn:
+        # asyncio.timeout rather than wait_for: on Python 3.11 wait_for wraps the
+        # connect in a second Task, per request when dynos close every connection.
         loop = asyncio.get_running_loop()
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(self.connect_timeout):
+            _, conn = await loop.create_connection(
                 partial(UpstreamConn, self, backend), backend.host, backend.port
-            ),
-            self.connect_timeout,
-        )
+            )
         return conn
 
     def sweep(self, now: float) -> None:
