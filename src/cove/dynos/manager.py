@@ -215,6 +215,7 @@ class DynoManager:
         loop = asyncio.get_running_loop()
         for stale in actions.stop:
             self._spawn(self._stop(stale.id, "down"))
+        starts = []
         for want in actions.start:
             crash = self._crashes.get((app_id, want.name, want.revision))
             if crash and crash.restart_at > loop.time():
@@ -235,7 +236,10 @@ class DynoManager:
                 config=target.config,
                 uid=target.uid,
             )
-            await self._start(spec)
+            starts.append(self._start(spec))
+        # An app's new dynos launch side by side too (a scale-out to web=32, a release of
+        # many dynos), within the cap on launches at once.
+        await asyncio.gather(*starts)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
