@@ -53,9 +53,7 @@ def test_dirty_apps_are_reconciled_side_by_side_and_each_app_once_at_a_time(
     assert sorted(passes) == ["a", "a", "b"]
 
 
-def test_an_apps_new_dynos_launch_side_by_side_within_the_cap(
-    tmp_path: Path, store: Store
-) -> None:
+def test_an_apps_new_dynos_launch_side_by_side_within_the_cap(tmp_path: Path, store: Store) -> None:
     """web=10 at once: launches overlap, never more than the manager's cap (4) at a time,
     and each dyno is launched once."""
     manager = DynoManager(Settings(home=tmp_path), store, None, LogRouter())  # type: ignore[arg-type]
