@@ -77,10 +77,10 @@ def measure(
 
 
 def rows(
-    kind: str, results: dict[str, dict[str, Any]], reference: str, rps: float, p99: bool
+    kind: str, results: dict[str, dict[str, Any]], reference: str, rps: float | None, p99: bool
 ) -> list[Row]:
-    """req/s against ``rps`` times the reference's and, with ``p99``, p99 no slower than
-    it (p50 is reported beside them, without a target)."""
+    """req/s against ``rps`` times the reference's (if given) and, with ``p99``, p99 no
+    slower than it (p50 is reported beside them, without a target)."""
     cove, ref = results["cove"], results[reference]
     return [
         Row(
@@ -89,8 +89,8 @@ def rows(
             cove["rps"],
             ref["rps"],
             reference,
-            target=f">= {rps:g}x",
-            ok=cove["rps"] >= rps * ref["rps"],
+            target="" if rps is None else f">= {rps:g}x",
+            ok=None if rps is None else cove["rps"] >= rps * ref["rps"],
         ),
         Row(f"{kind}: p50", "ms", cove["p50_ms"], ref["p50_ms"], reference),
         Row(
@@ -103,6 +103,17 @@ def rows(
             ok=cove["p99_ms"] <= ref["p99_ms"] if p99 else None,
         ),
     ]
+
+
+def _router_cpu(figure: str, results: dict[str, dict[str, Any]]) -> Row:
+    """The standalone router's CPU per request beside nginx's, in the same run."""
+    return Row(
+        figure,
+        "us",
+        results["cove"]["cpu_us_per_request"]["cove router"],
+        results["nginx"]["cpu_us_per_request"]["nginx"],
+        "nginx",
+    )
 
 
 def app_benchmark(config: Config) -> dict[str, dict[str, Any]]:
@@ -203,28 +214,10 @@ def run(config: Config) -> Section:
             "gunicorn direct",
         ),
         *rows("router alone, fast upstream", raw, "nginx", 0.8, p99=False),
-        Row(
-            "router alone: CPU per request",
-            "us",
-            raw["cove"]["cpu_us_per_request"]["cove router"],
-            raw["nginx"]["cpu_us_per_request"]["nginx"],
-            "nginx",
-        ),
+        _router_cpu("router alone: CPU per request", raw),
         # The flask app's pattern without the app: what a connection per request costs.
-        Row(
-            "router alone, upstream closing: req/s",
-            "req/s",
-            closing["cove"]["rps"],
-            closing["nginx"]["rps"],
-            "nginx",
-        ),
-        Row(
-            "router alone, upstream closing: CPU per request",
-            "us",
-            closing["cove"]["cpu_us_per_request"]["cove router"],
-            closing["nginx"]["cpu_us_per_request"]["nginx"],
-            "nginx",
-        ),
+        *rows("router alone, upstream closing", closing, "nginx", None, p99=False),
+        _router_cpu("router alone, upstream closing: CPU per request", closing),
     ]
     runs = (("app", app), ("raw", raw), ("closing", closing))
     failed = {f"{k}/{t}": v["failed"] for k, d in runs for t, v in d.items()}
