@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+from cove.builder.slug import SUFFIX as SLUG_SUFFIX
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
 from tests.e2e.test_buildpacks import static_site, write_buildpack
 
@@ -178,7 +179,9 @@ def test_damaged_store_backups_check_and_restore(tmp_path: Path) -> None:
         assert server.get("keeper").text == "hello from keeper"
 
         # --check also finds releases whose slug is gone from disk.
-        slug = next(p for p in (home / "slugs").iterdir() if p.is_file())
+        # (The archive: the slugs directory also holds unpacked trees and their layer
+        # manifests, which a release doesn't need.)
+        slug = next((home / "slugs").glob(f"*{SLUG_SUFFIX}"))
         slug.rename(tmp_path / slug.name)
         try:
             check = cove_server(server, "--check")

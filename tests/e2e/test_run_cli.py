@@ -126,7 +126,10 @@ def test_interactive_bash_through_a_terminal(terminal: Terminal, dev: User) -> N
     wait_for(resized, 30, interval=0.2, what="the dyno's terminal to take the new size")
 
     # Ctrl-C interrupts the remote foreground program, not the CLI.
-    terminal.send(b"echo sleeping-$((2*2)); sleep 100\r")
+    # The program announces itself once it runs: bash makes a job the terminal's foreground
+    # before running it, whereas after `echo ...; sleep 100` printed, the ^C could reach
+    # bash before it had forked `sleep`, leaving the sleep uninterrupted.
+    terminal.send(b"sh -c 'echo sleeping-$((2*2)); exec sleep 100'\r")
     terminal.expect(rb"sleeping-4\r\n")
     terminal.send(b"\x03")
     terminal.send(b"echo back-$((1+1))\r")
