@@ -15,26 +15,24 @@ def timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
-class _Second:
-    """The current second's formatted date and time, kept between calls: every log line
-    (one per request from the router, another from the app) is stamped, and strftime is
-    most of a stamp's cost."""
-
-    whole = -1
-    text = ""
+# The current second and its formatted date and time, kept between calls: every log line
+# (one per request from the router, another from the app) is stamped, and strftime is most
+# of a stamp's cost. One tuple, replaced whole: threads that log read it consistently.
+_second: tuple[int, str] = (-1, "")
 
 
 def _now() -> str:
+    global _second
     now = time.time()
     whole = int(now)
     micros = round((now - whole) * 1_000_000)  # rounded as datetime.fromtimestamp does
     if micros == 1_000_000:
         whole += 1
         micros = 0
-    if whole != _Second.whole:
-        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        _Second.whole = whole
-    return f"{_Second.text}.{micros:06d}+00:00"
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{micros:06d}+00:00"
 
 
 def format_line(source: str, dyno: str, message: str, moment: datetime | None = None) -> str:
