@@ -3,12 +3,15 @@ running them in the build sandbox."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -191,6 +194,14 @@ class BuildSandbox:
         return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
     async def detect(self, pack: Buildpack) -> str | None:
+        if pack.path == BUILTIN["heroku/python"]:
+            # Cove's own Python buildpack looks only at names in the app's root: the server
+            # answers without a sandbox (one fewer process start per deploy), unless a name
+            # is a symlink, which only the app's user may follow.
+            app = next((m.source for m in self.mounts if m.target == "/app"), None)
+            decided = None if app is None else _python_detect().decided_without_links(str(app))
+            if decided is not None:
+                return "Python" if decided else None
         status, out = await self.run(
             [f"{pack.mount_point}/bin/detect", "/app"],
             self.mounts,
@@ -227,7 +238,9 @@ class BuildSandbox:
 
     async def release(self, pack: Buildpack) -> dict[str, str]:
         release = Path(pack.path, "bin", "release")
-        if not release.is_file():
+        if not release.is_file() or pack.path == BUILTIN["heroku/python"]:
+            # Cove's own Python buildpack declares no default process types (the Procfile
+            # decides, as on Heroku), and Cove reads nothing else from bin/release.
             return {}
         status, out = await self.run(
             [f"{pack.mount_point}/bin/release", "/app"],
@@ -238,6 +251,17 @@ class BuildSandbox:
         if status != 0:
             raise BuildFailed(f"bin/release of {pack.url} failed (exit status {status}).")
         return default_process_types(out)
+
+
+@functools.cache
+def _python_detect() -> ModuleType:
+    """The Python buildpack's own bin/detect logic (stdlib-only), loaded into the server."""
+    path = BUILTIN["heroku/python"] / "lib" / "detect.py"
+    spec = importlib.util.spec_from_file_location("cove_python_buildpack_detect", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def default_process_types(release_yaml: str) -> dict[str, str]:
