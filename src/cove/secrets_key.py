@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from cove.settings import Settings
 from cove.store.db import Store
@@ -44,8 +44,10 @@ def store_check(store: Store) -> str | None:
             return conn.execute(
                 sa.text("SELECT token FROM secrets_key_check WHERE id = 1")
             ).scalar()
-    except OperationalError:  # no such table: a store from before secrets at rest
-        return None
+    except (OperationalError, ProgrammingError) as exc:
+        if store.postgres and not isinstance(exc, ProgrammingError):
+            raise  # PostgreSQL can't be reached: that says nothing about the store
+        return None  # no such table: a new store, or one from before secrets at rest
 
 
 def open_keyring(settings: Settings, *, create: bool) -> Keyring:

@@ -3,9 +3,6 @@ cluster Cove runs itself."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,51 +10,15 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from cove.addons.postgres import find_bin_dir
-from cove.addons.processes import SERVICE_USER, service_user
-from cove.ports import free_port
 from tests.e2e.harness import User, running_server
+from tests.postgres_server import postgres_server
 
 
 @pytest.fixture(scope="module")
 def operator_postgres() -> Iterator[str]:
     """A PostgreSQL server of the operator's, outside COVE_HOME: its admin URL."""
-    if service_user() is None:
-        pytest.skip("initdb refuses root and needs another user to run as")
-    bin_dir = find_bin_dir()
-    base = Path(tempfile.mkdtemp(prefix="operator-postgres-"))
-    data, port = base / "data", free_port()
-    shutil.chown(base, SERVICE_USER, SERVICE_USER)
-    as_service = ["runuser", "-u", SERVICE_USER, "--"]
-    try:
-        subprocess.run(
-            [*as_service, bin_dir / "initdb", "-D", data, "-U", "admin", "-A", "trust"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                *as_service,
-                bin_dir / "pg_ctl",
-                "-D",
-                data,
-                "-w",
-                "-l",
-                base / "log",
-                "-o",
-                f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgres://admin@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_service, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server() as url:
+        yield url
 
 
 def test_addons_are_provisioned_on_the_operators_server(

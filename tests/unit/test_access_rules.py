@@ -8,6 +8,9 @@ from cove.domain.errors import Conflict, Forbidden, InvalidParams, NotFound
 from cove.services import access, accounts, apps
 from cove.store import Account, Store
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 
 def _account(store: Store, email: str) -> Account:
     accounts.create_account(store, email, "password-1234")

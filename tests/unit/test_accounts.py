@@ -13,6 +13,9 @@ from cove.services import accounts
 from cove.store import Store, Token
 from cove.store.models import Invitation
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 
 def test_password_hash_is_argon2id_and_verifies() -> None:
     hashed = passwords.hash_password("correct horse")

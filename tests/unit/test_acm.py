@@ -30,6 +30,9 @@ from cove.services import apps, domains, sni_endpoints
 from cove.store import App, Domain, SniEndpoint, Store
 from tests.unit.accounts import add_account
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 DAY = datetime.timedelta(days=1)
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 

@@ -10,6 +10,9 @@ from cove.services import addon_resolve, apps
 from cove.store import AddOn, App, Attachment, Store
 from tests.unit.accounts import add_account
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 
 def addon(store: Store, app: App, name: str, service: str, attach: dict[str, str]) -> AddOn:
     """An add-on owned by ``app``, attached as ``{app_id: attachment name}``."""

@@ -23,6 +23,9 @@ from cove.settings import Settings
 from cove.store import Store
 from cove.store.models import AppMetric
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 T0 = 1_800_000_000.0 // 60 * 60  # a whole minute (Unix seconds)
 MINUTE = int(T0 // 60)
 

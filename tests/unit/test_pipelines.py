@@ -13,6 +13,9 @@ from cove.services import apps, config, formation, pipelines, releases
 from cove.store import App, Build, Release, Slug, Store
 from tests.unit.accounts import add_account
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 
 def deploy(store: Store, app: App, owner: str, *, phase: bool = False, commit: str = "c1") -> str:
     """A slug and its release, as a build leaves them (without the build)."""

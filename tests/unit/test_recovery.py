@@ -16,6 +16,9 @@ from cove.services import accounts, addons, apps, builds
 from cove.settings import Settings
 from cove.store import Account, AddOn, Build, Source, Store
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 
 class FakeProvider:
     service = "fake-db"
@@ -51,9 +54,8 @@ class FakeProvider:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'cove.db'}")
-    store.migrate()
+def store(store: Store) -> Store:
+    """The conftest's store, with its admin account."""
     accounts.ensure_admin(store)
     return store
 

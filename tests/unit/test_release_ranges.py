@@ -11,6 +11,9 @@ from cove.services import apps, releases
 from cove.store import App, Release, Store
 from tests.unit.accounts import add_account
 
+# Every test here runs on a SQLite and on a PostgreSQL store (tests/unit/conftest.py).
+BOTH_STORES = True
+
 RANGES = [
     "version ..; max=1, order=desc",
     "version ..; order=desc,max=3",

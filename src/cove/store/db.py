@@ -1,5 +1,6 @@
-"""The store: a SQLAlchemy engine (SQLite by default), Alembic migrations, and the event
-log. Readers *list* current state, then *watch* events after the id they started from."""
+"""The store: a SQLAlchemy engine (SQLite by default, or PostgreSQL), Alembic migrations,
+and the event log. Readers *list* current state, then *watch* events after the id they
+started from."""
 
 from __future__ import annotations
 
@@ -14,18 +15,33 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cove.store.models import Event
+from cove.store.notify import CHANNEL, Listener
 from cove.store.secrets import Keyring
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Readers in another process (a split-out router, say) get no in-process notification;
-# they fall back to re-reading the event log this often.
+# on SQLite they fall back to re-reading the event log this often. (On PostgreSQL a
+# commit's NOTIFY wakes them; this is then only the safety net.)
 WATCH_FALLBACK_SECONDS = 2.0
+# On PostgreSQL, writers of events take this transaction-scoped advisory lock just before
+# their commit, so event ids become visible in the order they were handed out: a reader
+# that has seen id N can never later find a smaller one ("events" in ASCII).
+EVENTS_LOCK = 0x6576656E7473
+
+
+def engine_url(url: str) -> str:
+    """SQLAlchemy's URL for a store URL: PostgreSQL through psycopg 3, also when written
+    ``postgres://`` or ``postgresql://`` (as Heroku and libpq write them)."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
 
 
 class SchemaTooNew(Exception):
@@ -46,22 +62,30 @@ class Store:
         one, a key made up for this Store only (tests, and tools that never read secrets)."""
         self.url = url
         self.keyring = keyring or Keyring.generate()
+        self.postgres = engine_url(url).startswith("postgresql")
+        connect_args: dict[str, Any] = (
+            # Naive timestamps are UTC whatever the server's own time zone.
+            {"options": "-c timezone=UTC"} if self.postgres else {"check_same_thread": False}
+        )
         self.engine: Engine = create_engine(
-            url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {}
+            engine_url(url), connect_args=connect_args, pool_pre_ping=self.postgres
         )
         # Per engine, not global: the Encrypted* column types find it on the dialect.
         self.engine.dialect.cove_keyring = self.keyring  # type: ignore[attr-defined]
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "before_commit", _write_events)
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        # Commits of other processes sharing a PostgreSQL store wake this one's watchers.
+        self._listener = Listener(engine_url(url), self._notify) if self.postgres else None
 
     def _alembic(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url)
-        config.attributes["connection_url"] = self.url
+        config.attributes["connection_url"] = engine_url(self.url)
         config.attributes["keyring"] = self.keyring  # for the migration that encrypts
         return config
 
@@ -99,8 +123,11 @@ class Store:
 
     @staticmethod
     def emit(session: Session, kind: str, app_id: str | None, **payload: Any) -> None:
-        session.add(Event(kind=kind, app_id=app_id, payload=payload))
-        session.info["events"] = True  # wake watchers after commit
+        """Record an event in this transaction; it is written just before the commit (see
+        ``_write_events``), and watchers are woken after it."""
+        session.info.setdefault("events", []).append(
+            Event(kind=kind, app_id=app_id, payload=payload)
+        )
 
     def last_event_id(self) -> int:
         with self.session() as s:
@@ -119,6 +146,8 @@ class Store:
         waiter = (loop, wake)
         with self._lock:
             self._waiters.add(waiter)
+        if self._listener is not None:
+            self._listener.start()
         try:
             while True:
                 wake.clear()
@@ -140,6 +169,25 @@ class Store:
         for loop, wake in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(wake.set)
+
+    def close(self) -> None:
+        """Stop listening for other processes' commits and close every connection."""
+        if self._listener is not None:
+            self._listener.stop()
+        self.engine.dispose()
+
+
+def _write_events(session: Session) -> None:
+    """Before a commit: the transaction's events, in the order they were emitted. On
+    PostgreSQL, under EVENTS_LOCK (held until the commit ends) and with a NOTIFY that
+    other processes' listeners receive once the commit is done."""
+    events = session.info.get("events")
+    if not events:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    session.add_all(events)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

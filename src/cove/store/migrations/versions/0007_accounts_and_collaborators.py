@@ -23,7 +23,7 @@ def upgrade() -> None:
             sa.Column("admin", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     # Before this revision there was one account, created at first start: the admin.
-    op.execute("UPDATE accounts SET admin = 1 WHERE email = 'admin@cove.local'")
+    op.execute("UPDATE accounts SET admin = TRUE WHERE email = 'admin@cove.local'")
     op.create_table(
         "collaborators",
         sa.Column("id", sa.String(length=36), nullable=False),

@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 # SQLite's unique constraints are unnamed: batch mode names them by this to drop one.
 NAMING = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}
+# PostgreSQL named the one 0004 made itself.
+POSTGRES_NAME = "log_drains_app_id_url_key"
 
 
 def _keyring() -> Keyring:
@@ -41,7 +43,10 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("log_drains", naming_convention=NAMING) as batch:
         batch.alter_column("url_digest", existing_type=sa.String(length=64), nullable=False)
-        batch.drop_constraint("uq_log_drains_app_id_url", type_="unique")
+        postgres = conn.dialect.name == "postgresql"
+        batch.drop_constraint(
+            POSTGRES_NAME if postgres else "uq_log_drains_app_id_url", type_="unique"
+        )
         batch.create_unique_constraint("uq_log_drains_app_id_url_digest", ["app_id", "url_digest"])
 
 
