@@ -8,14 +8,21 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cove.store import Store
+from cove.ports import free_port
+from cove.secrets_key import store_check
+from cove.services import apps, config
+from cove.store import Release, Store
 from cove.store import db as store_db
 from cove.store.db import engine_url
+from tests.unit.accounts import add_account
 from tests.unit.conftest import postgres_store
 
 
@@ -54,8 +61,6 @@ def test_events_become_visible_in_id_order_whatever_the_commit_order(pg: Store) 
         if session.info.get("hold"):
             inserted.set()
             release.wait(10)
-
-    from sqlalchemy import event
 
     event.listen(Session, "after_flush", hold_after_flush)
     try:
@@ -140,8 +145,6 @@ def _listeners(url: str) -> bool:
 def test_a_new_store_on_postgresql_has_no_key_check(postgres_template: str) -> None:
     """Before its first migration a PostgreSQL store has no tables: a new store, which gets
     a new secrets key (not an error)."""
-    from cove.secrets_key import store_check
-
     admin = postgres_template
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("CREATE DATABASE cove_empty")
@@ -155,11 +158,6 @@ def test_a_new_store_on_postgresql_has_no_key_check(postgres_template: str) -> N
 
 
 def test_an_unreachable_postgresql_is_an_error_not_a_new_store() -> None:
-    from sqlalchemy.exc import OperationalError
-
-    from cove.ports import free_port
-    from cove.secrets_key import store_check
-
     store = Store(f"postgresql://cove:secret-password@127.0.0.1:{free_port()}/cove")
     try:
         with pytest.raises(OperationalError) as caught:
@@ -167,3 +165,17 @@ def test_an_unreachable_postgresql_is_an_error_not_a_new_store() -> None:
         assert "secret-password" not in str(caught.value.orig)
     finally:
         store.close()
+
+
+def test_concurrent_changes_to_one_app_are_neither_lost_nor_numbered_twice(pg: Store) -> None:
+    """Config vars set at once from many threads (as from several API processes): every
+    change is kept and each makes its own release version."""
+    owner = add_account(pg, "owner@example.com")
+    app = apps.create(pg, owner, "busy-app")
+    keys = [f"KEY_{i}" for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: config.update(pg, "busy-app", {k: "1"}, owner), keys))
+    assert set(keys) <= set(apps.get(pg, "busy-app").config)
+    with pg.session() as s:
+        versions = sorted(s.scalars(select(Release.version).where(Release.app_id == app.id)))
+    assert versions == list(range(1, len(keys) + 2))

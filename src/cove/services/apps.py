@@ -14,16 +14,21 @@ from cove.store import App, Build, Dyno, Formation, Release, Slug, Store
 FIRST_APP_UID = 200000
 
 
-def find(session: Session, ident: str) -> App:
-    app = session.scalar(select(App).where(or_(App.name == ident, App.id == ident)))
+def find(session: Session, ident: str, *, lock: bool = True) -> App:
+    """The app, by name or id. Locked until the transaction ends (on PostgreSQL; SQLite
+    has one writer at a time anyway): a change made from what was read here is never
+    lost to another server process changing the same app."""
+    query = select(App).where(or_(App.name == ident, App.id == ident))
+    app = session.scalar(query.with_for_update() if lock else query)
     if app is None:
         raise NotFound(f"Couldn't find that app. ({ident})")
     return app
 
 
 def get(store: Store, ident: str) -> App:
+    """The app, read only."""
     with store.session() as s:
-        return find(s, ident)
+        return find(s, ident, lock=False)
 
 
 def list_apps(store: Store) -> list[App]:

@@ -25,6 +25,9 @@ def append(
     A release whose slug declares a ``release`` process type starts ``pending``: the
     release phase runs it, and only a ``succeeded`` release ever becomes current.
     """
+    # Versions are numbered under the app's row lock: two releases of one app made at
+    # once (by two server processes on PostgreSQL) never both take v(N+1).
+    session.execute(select(App.id).where(App.id == app.id).with_for_update())
     latest = session.scalar(select(func.max(Release.version)).where(Release.app_id == app.id))
     slug = session.get(Slug, slug_id) if slug_id else None
     phase = slug is not None and "release" in slug.process_types
