@@ -67,6 +67,8 @@ from cove.store.backups import recovery_help
 from cove.store.db import SchemaTooNew
 from cove.store.secrets import Keyring, SecretsKeyError
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
+from cove.swarm.backend import SwarmBackend, SwarmUnavailable
+from cove.swarm.engine import Engine
 
 log = logging.getLogger("cove")
 
@@ -315,7 +317,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     acme_challenges = Http01Challenges()  # answered by the router's HTTP listener
     router.acme = acme_challenges
 
-    backend = LocalBackend(
+    local = LocalBackend(
         settings.dynos_dir,
         stack,
         users,
@@ -323,7 +325,9 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         networks,
         partial(addons.local_addon_ports, store),
     )
-    one_offs = OneOffDynos(settings, store, backend, logs)
+    backend = local if settings.dyno_backend == "local" else await _swarm(settings, store, home_key)
+    # `cove run` (attached, through the rendezvous listener) runs on this host for now.
+    one_offs = OneOffDynos(settings, store, local, logs)
     rendezvous = RendezvousListener(
         one_offs.claim,
         rendezvous_caps(api_caps),
@@ -434,6 +438,29 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         await asyncio.to_thread(cgroups.close)
         with contextlib.suppress(OSError):
             (settings.home / "server.json").unlink()
+
+
+async def _swarm(settings: Settings, store: Store, home_key: str) -> SwarmBackend:
+    """The swarm backend, checked (a swarm manager with the stack image), with the dynos
+    of this server's previous run removed."""
+    ca = tls.TlsFiles(settings.tls_dir).ca_cert
+    backend = SwarmBackend(
+        Engine(settings.docker_socket),
+        settings.swarm_image,
+        home_key,
+        settings.swarm_api_url or settings.api_url,
+        store.keyring,
+        ca_pem=ca.read_text() if settings.tls else "",
+        stop_grace=settings.stop_grace,
+    )
+    try:
+        await backend.prepare()
+    except SwarmUnavailable as exc:
+        _refuse(f"COVE_DYNO_BACKEND=swarm: {exc}")
+    swept = await backend.sweep()
+    if swept:
+        log.info("removed %d swarm dynos of a previous run", swept)
+    return backend
 
 
 def _acm_manager(settings: Settings, store: Store, challenges: Http01Challenges) -> AcmManager:

@@ -51,6 +51,22 @@ def _list(name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
+def _dyno_backend(value: str) -> str:
+    value = value.strip().lower() or "local"
+    if value not in ("local", "swarm"):
+        raise ValueError(f"COVE_DYNO_BACKEND must be local or swarm, not {value!r}")
+    return value
+
+
+def _docker_socket() -> str:
+    """COVE_DOCKER_SOCKET, else DOCKER_HOST's unix:// path (as the docker CLI reads it)."""
+    explicit = os.environ.get("COVE_DOCKER_SOCKET", "")
+    if explicit:
+        return explicit
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
+
+
 def _python_downloads(value: str) -> str:
     value = value.strip().lower() or "automatic"
     if value not in ("automatic", "never"):
@@ -159,6 +175,13 @@ class Settings:
     # root and the host has ip and nft) or "off"; the pool of dyno addresses, one /30 each.
     network_isolation: str = "auto"
     dyno_network: str = "10.213.0.0/16"
+    # Where dynos run: "local" (sandboxes on this host) or "swarm" (Docker Swarm services,
+    # cove.swarm): the Docker daemon's socket, the stack image (`cove stack:build`), and the
+    # API URL swarm nodes fetch slugs from (default: the API's own).
+    dyno_backend: str = "local"
+    docker_socket: str = "/var/run/docker.sock"
+    swarm_image: str = "cove-stack:latest"
+    swarm_api_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -227,6 +250,10 @@ class Settings:
             acme_issue_timeout=_env_float("COVE_ACME_ISSUE_TIMEOUT", 120.0),
             network_isolation=os.environ.get("COVE_NETWORK_ISOLATION", "auto"),
             dyno_network=os.environ.get("COVE_DYNO_NETWORK", "10.213.0.0/16"),
+            dyno_backend=_dyno_backend(os.environ.get("COVE_DYNO_BACKEND", "")),
+            docker_socket=_docker_socket(),
+            swarm_image=os.environ.get("COVE_SWARM_IMAGE", "cove-stack:latest"),
+            swarm_api_url=os.environ.get("COVE_SWARM_API_URL", "").rstrip("/"),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:

@@ -31,6 +31,7 @@ from cove.cli import (
     releases,
     run,
     server,
+    stack,
     users,
 )
 from cove.cli.context import CliState
@@ -59,6 +60,7 @@ TOPICS = [
     certs,
     certs_auto,
     server,
+    stack,
     local,
     heroku_env,
 ]

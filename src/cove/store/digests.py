@@ -20,9 +20,15 @@ from cove.store.secrets import Keyring
 _PURPOSE = b"cove:log-drain-url-digest:v1"
 
 
-def _digest(key: bytes, value: str) -> str:
-    subkey = hmac.new(base64.urlsafe_b64decode(key), _PURPOSE, hashlib.sha256).digest()
+def _digest(key: bytes, value: str, purpose: bytes = _PURPOSE) -> str:
+    subkey = hmac.new(base64.urlsafe_b64decode(key), purpose, hashlib.sha256).digest()
     return hmac.new(subkey, value.encode(), hashlib.sha256).hexdigest()
+
+
+def signature(keyring: Keyring, purpose: bytes, value: str) -> str:
+    """An HMAC of ``value`` for another ``purpose`` than the store's digests (a signed URL,
+    say), with the key that encrypts."""
+    return _digest(keyring.keys[0], value, purpose)
 
 
 def digest(keyring: Keyring, value: str) -> str:

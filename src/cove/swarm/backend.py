@@ -1,0 +1,335 @@
+"""The swarm backend: each dyno is a Docker Swarm service of one task, running the stack
+image's slug runner (cove.swarm.stack_image), which fetches the dyno's slug from Cove.
+
+One service per dyno, not one per process type (docs/decisions.md): Cove's dyno manager
+already names dynos (``web.1``), replaces them start-first for zero-downtime deploys, and
+restarts crashed ones with Heroku's back-off; a service per dyno leaves Swarm only the
+placement, and each dyno's logs and exit status stay its own. So the services have no
+restart policy (a second one would fight Cove's), and a dyno that ends stays ended.
+
+Dynos use the node's network (``host``): the router reaches ``$PORT`` at the node's address.
+Signals go to the task's container through the Engine API of the node Cove talks to, so
+for now every dyno runs on that node (a placement constraint); nodes of their own are the
+next step (docs/scaling.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from cove.builder.slug import LEGACY_SUFFIX, SUFFIX
+from cove.domain.dyno_sizes import dyno_size
+from cove.dynos.backend import DynoSpec, Terminal
+from cove.logs import ProcessOutput
+from cove.ports import free_port
+from cove.store.secrets import Keyring
+from cove.swarm import slug_urls
+from cove.swarm.engine import Engine, EngineError
+from cove.swarm.stack_image import RUNNER_IN_IMAGE, SLUG_CACHE_IN_IMAGE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+LABEL_HOME = "cove.home"
+LABEL_DYNO = "cove.dyno"
+# Each node's slug cache: a named volume, which Docker makes on a node at its first use.
+SLUG_CACHE_VOLUME = "cove-slug-cache"
+# How often a dyno's task state is read, and how long its output may stay quiet after it
+# ended before its log is closed (the service's log stream itself never ends).
+POLL_SECONDS = 0.1
+DRAIN_QUIET_SECONDS = 0.3
+DRAIN_MAX_SECONDS = 3.0
+_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+# Swarm limits service names to 63 characters of letters, digits and dashes.
+_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
+
+
+class SwarmUnavailable(RuntimeError):
+    """The swarm backend can't run dynos here (the message says why and what to do)."""
+
+
+def service_name(home_key: str, spec: DynoSpec) -> str:
+    dyno = _NAME_UNSAFE.sub("-", spec.name)
+    return f"cove-{home_key[:6]}-{spec.app_name}-{dyno}-{spec.id[:8]}"[:63].rstrip("-")
+
+
+def slug_name(spec: DynoSpec) -> str:
+    name = spec.slug.name
+    if not (name.endswith(SUFFIX) or name.endswith(LEGACY_SUFFIX)):
+        raise ValueError(f"not a slug archive: {name}")
+    return name
+
+
+class SwarmDyno:
+    terminal: Terminal | None = None
+
+    def __init__(
+        self,
+        engine: Engine,
+        spec: DynoSpec,
+        service_id: str,
+        port: int | None,
+        output: ProcessOutput | None,
+        on_system: Callable[[str], None],
+    ) -> None:
+        self.spec = spec
+        self.host = ""  # the node's address, once the task runs there
+        self.port = port
+        self._engine = engine
+        self._service = service_id
+        self._on_system = on_system
+        self._container: str | None = None
+        loop = asyncio.get_running_loop()
+        self._last_output = loop.time()
+        self._running = asyncio.Event()
+        self._pump = loop.create_task(self._read(output)) if output else None
+        self._exited = loop.create_task(self._watch())
+
+    async def _read(self, output: ProcessOutput) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for chunk in self._engine.service_logs(self._service):
+                self._last_output = loop.time()
+                pause = output.write(chunk)
+                if pause:
+                    await asyncio.sleep(pause)
+        except EngineError as exc:
+            log.warning("logs of dyno %s: %s", self.spec.id, exc)
+        finally:
+            output.close()
+
+    async def _watch(self) -> int:
+        status = await self._task_end()
+        if self._pump is not None:  # its last lines, before the exit is reported
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + DRAIN_MAX_SECONDS
+            while loop.time() < deadline and loop.time() - self._last_output < DRAIN_QUIET_SECONDS:
+                await asyncio.sleep(DRAIN_QUIET_SECONDS / 3)
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        with contextlib.suppress(EngineError):
+            await self._engine.remove_service(self._service)
+        return status
+
+    async def _task_end(self) -> int:
+        """Follow the service's task until it ends; its container's exit status."""
+        while True:
+            try:
+                tasks = await self._engine.tasks(self._service)
+            except EngineError as exc:
+                if exc.status == 404:
+                    return 137  # the service was removed under us
+                log.warning("tasks of dyno %s: %s", self.spec.id, exc)
+                tasks = []
+            task = max(tasks, key=lambda t: t.get("CreatedAt", ""), default=None)
+            if task is not None:
+                status = task.get("Status", {})
+                state = status.get("State", "")
+                container = status.get("ContainerStatus", {})
+                self._container = container.get("ContainerID") or self._container
+                if state == "running" and not self._running.is_set():
+                    self.host = await self._node_address(task.get("NodeID", ""))
+                    self._running.set()
+                if state in _ENDED:
+                    if state in ("rejected", "orphaned") or not self._container:
+                        self._on_system(f"Swarm could not run the dyno: {status.get('Err')}")
+                        return 1
+                    code = int(container.get("ExitCode", 0))
+                    return code if code >= 0 else 137
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _node_address(self, node_id: str) -> str:
+        try:
+            node = await self._engine.node(node_id)
+        except EngineError:
+            return "127.0.0.1"
+        return str(node.get("Status", {}).get("Addr") or "127.0.0.1")
+
+    def has_exited(self) -> bool:
+        return self._exited.done()
+
+    def left_running(self) -> int:
+        return 0
+
+    async def wait_exit(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    async def wait_up(self, timeout: float) -> bool:
+        """Up once the task runs and, for a web dyno, $PORT accepts connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        running = asyncio.ensure_future(self._running.wait())
+        try:
+            await asyncio.wait(
+                {running, self._exited}, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            running.cancel()
+        if not self._running.is_set():
+            return False
+        if self.port is None:
+            return not self._exited.done()
+        while loop.time() < deadline and not self._exited.done():
+            if await self._accepts():
+                return True
+            await asyncio.wait({self._exited}, timeout=0.02)
+        return False
+
+    async def _accepts(self) -> bool:
+        assert self.port is not None
+        try:
+            _, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def _signal(self, name: str) -> None:
+        if self._exited.done() or self._container is None:
+            if not self._exited.done() and name == "KILL":
+                asyncio.get_running_loop().create_task(self._engine.remove_service(self._service))
+            return
+        path = f"/containers/{self._container}/kill"
+        task = asyncio.get_running_loop().create_task(
+            self._engine.call("POST", path, params={"signal": name})
+        )
+        task.add_done_callback(_log_failure)
+
+    def terminate(self) -> None:
+        self._signal("TERM")
+
+    def kill(self) -> None:
+        self._signal("KILL")
+
+    def hangup(self) -> None:
+        self._signal("HUP")
+
+    def memory_usage(self) -> int | None:
+        return None  # (reading a container's memory is a slow Engine call: not yet)
+
+    def oom_kills(self) -> int:
+        return 0
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("signalling a swarm dyno failed: %s", task.exception())
+
+
+class SwarmBackend:
+    """Dynos as Swarm services on the Docker daemon at ``engine``; slugs fetched from
+    ``api_url`` (what the nodes reach Cove's API at) with URLs signed by ``keyring``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        image: str,
+        home_key: str,
+        api_url: str,
+        keyring: Keyring,
+        ca_pem: str = "",
+        stop_grace: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.image = image
+        self.home_key = home_key
+        self.api_url = api_url
+        self.keyring = keyring
+        self.ca_pem = ca_pem
+        self.stop_grace = stop_grace
+        self._node_id = ""
+        self._host_network = "host"
+
+    async def prepare(self) -> None:
+        """Check that the daemon is a swarm manager with the stack image; raises
+        SwarmUnavailable saying what to do otherwise."""
+        try:
+            info = await self.engine.info()
+        except EngineError as exc:
+            raise SwarmUnavailable(f"{exc} (COVE_DOCKER_SOCKET)") from None
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            raise SwarmUnavailable(
+                f"the Docker daemon at {self.engine.socket_path} is not a swarm manager "
+                "(docker swarm init)"
+            )
+        if await self.engine.image(self.image) is None:
+            raise SwarmUnavailable(
+                f"the stack image {self.image} is not on this node: build it with "
+                "`cove stack:build` (COVE_SWARM_IMAGE names another)"
+            )
+        self._node_id = str(swarm.get("NodeID", ""))
+        self._host_network = await self.engine.network_id("host") or "host"
+
+    async def sweep(self) -> int:
+        """Remove the services of this server's previous run (its dynos died with it, as
+        local dynos do); returns how many."""
+        found = await self.engine.services(f"{LABEL_HOME}={self.home_key}")
+        for service in found:
+            await self.engine.remove_service(service["ID"])
+        return len(found)
+
+    def service_spec(self, spec: DynoSpec, port: int | None) -> dict[str, Any]:
+        size = dyno_size(spec.size)
+        name = slug_name(spec)
+        env = {
+            "PATH": DEFAULT_PATH,
+            **spec.config,
+            "HOME": "/app",
+            "DYNO": spec.name,
+            "DYNO_RAM": str(size.memory_mb),
+            **({"PORT": str(port)} if port is not None else {}),
+            "COVE_SLUG_NAME": name,
+            "COVE_SLUG_URL": slug_urls.signed_url(self.api_url, self.keyring, name),
+            "COVE_COMMAND": spec.command,
+            **({"COVE_UID": str(spec.uid)} if spec.uid is not None else {}),
+            **({"COVE_CA_PEM": self.ca_pem} if self.ca_pem else {}),
+        }
+        return {
+            "Name": service_name(self.home_key, spec),
+            "Labels": {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id},
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": self.image,
+                    "Command": ["/usr/bin/tini", "-g", "--", RUNNER_IN_IMAGE],
+                    "Env": [f"{k}={v}" for k, v in env.items()],
+                    "Hostname": spec.id,
+                    "StopGracePeriod": int((self.stop_grace + 5) * 1e9),
+                    "Mounts": [
+                        {
+                            "Type": "volume",
+                            "Source": SLUG_CACHE_VOLUME,
+                            "Target": SLUG_CACHE_IN_IMAGE,
+                        }
+                    ],
+                    "Labels": {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id},
+                },
+                "Resources": {
+                    "Limits": {"MemoryBytes": size.kill_bytes, "Pids": size.pids},
+                },
+                "RestartPolicy": {"Condition": "none"},
+                "Placement": {"Constraints": [f"node.id == {self._node_id}"]},
+                "Networks": [{"Target": self._host_network}],
+            },
+            "Mode": {"Replicated": {"Replicas": 1}},
+        }
+
+    async def start(
+        self,
+        spec: DynoSpec,
+        output: ProcessOutput | None,
+        on_system: Callable[[str], None] | None = None,
+    ) -> SwarmDyno:
+        if spec.attach is not None:
+            raise RuntimeError("attached one-off dynos don't run on the swarm backend yet")
+        port = free_port() if spec.type == "web" else None
+        service = await self.engine.create_service(self.service_spec(spec, port))
+        return SwarmDyno(
+            self.engine, spec, service, port, output, on_system or (lambda message: None)
+        )

@@ -1,0 +1,105 @@
+"""A Docker daemon of the tests' own (Debian's docker.io, its own socket and data directory,
+no iptables or bridge changes to the host) in a single-node swarm, and Cove's stack image
+built into it. Tests that need it skip, saying why, where Docker can't run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Swarm:
+    socket: str
+    image: str
+    env: dict[str, str]  # what `cove server` and `cove stack:build` need to use it
+
+
+def _api(socket: str, method: str, path: str, **kwargs: object) -> httpx.Response:
+    transport = httpx.HTTPTransport(uds=socket)
+    with httpx.Client(transport=transport, base_url="http://docker/v1.41", timeout=30) as c:
+        return c.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def docker_swarm() -> Iterator[str]:
+    """A running daemon, swarm initialised: its socket path."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("the swarm backend's tests need root and Docker (apt-get install docker.io)")
+    base = Path(tempfile.mkdtemp(prefix="cove-dockerd-"))
+    socket = str(base / "docker.sock")
+    log = (base / "dockerd.log").open("wb")
+    daemon = subprocess.Popen(
+        [
+            "dockerd",
+            f"--data-root={base / 'data'}",
+            f"--exec-root={base / 'exec'}",
+            f"--pidfile={base / 'dockerd.pid'}",
+            f"--host=unix://{socket}",
+            "--iptables=false",
+            "--bridge=none",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _api(socket, "GET", "/info").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"dockerd did not start: {(base / 'dockerd.log').read_text()[-800:]}")
+            time.sleep(0.1)
+        init = _api(
+            socket,
+            "POST",
+            "/swarm/init",
+            json={"ListenAddr": "127.0.0.1", "AdvertiseAddr": "127.0.0.1"},
+        )
+        if init.status_code != 200:
+            pytest.skip(f"docker swarm init failed: {init.text}")
+        yield socket
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        subprocess.run(["umount", "-R", str(base / "exec")], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def build_stack_image(socket: str, home: Path) -> Swarm:
+    """`cove stack:build` into the daemon: debootstrap (half a minute, from the Debian
+    archive), or the root filesystem tarball COVE_TEST_ROOTFS names (quicker by hand)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COVE_")},
+        "COVE_HOME": str(home),
+        "COVE_DOCKER_SOCKET": socket,
+        # The stack is Debian's python3, which the image has as a package of its own.
+        "COVE_PYTHON_DIRS": "/usr/bin",
+        "COVE_PYTHON_DOWNLOADS": "never",
+    }
+    argv = [sys.executable, "-m", "cove.cli.main", "stack:build"]
+    if os.environ.get("COVE_TEST_ROOTFS"):
+        argv += ["--rootfs", os.environ["COVE_TEST_ROOTFS"]]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    image = done.stdout.strip().splitlines()[-1].split()[1]
+    return Swarm(socket, image, {k: env[k] for k in ("COVE_DOCKER_SOCKET", "COVE_PYTHON_DIRS")})

@@ -1,0 +1,119 @@
+"""Dynos on Docker Swarm (COVE_DYNO_BACKEND=swarm): each a service of the stack image whose
+slug runner fetches the slug from Cove at a signed URL. Deploys, config changes, scaling,
+logs, rollback and crash restarts work as on the local backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.docker_swarm import Swarm, build_stack_image, docker_swarm
+from tests.e2e.harness import CoveServer, User, running_server, wait_for
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+    with docker_swarm() as socket:
+        yield build_stack_image(socket, tmp_path_factory.mktemp("stack-home"))
+
+
+@pytest.fixture
+def server(swarm: Swarm, tmp_path: Path) -> Iterator[CoveServer]:
+    env = {**swarm.env, "COVE_DYNO_BACKEND": "swarm", "COVE_SWARM_IMAGE": swarm.image}
+    with running_server(tmp_path, **env) as srv:
+        yield srv
+
+
+def services(swarm: Swarm) -> list[dict[str, object]]:
+    transport = httpx.HTTPTransport(uds=swarm.socket)
+    with httpx.Client(transport=transport, base_url="http://docker/v1.41") as client:
+        return list(client.get("/services").json())
+
+
+def dyno_services(swarm: Swarm, server: CoveServer, app: str) -> dict[str, str]:
+    """Dyno id -> its service's name, for the app's dynos as Cove lists them."""
+    ids = {d["id"] for d in server.api("GET", f"/apps/{app}/dynos").json()}
+    found = {}
+    for service in services(swarm):
+        spec = service["Spec"]  # type: ignore[index]
+        dyno = spec["Labels"].get("cove.dyno")  # type: ignore[index]
+        if dyno in ids:
+            found[dyno] = spec["Name"]  # type: ignore[index]
+    return found
+
+
+def up(server: CoveServer, app: str) -> list[str]:
+    return sorted(
+        d["name"] for d in server.api("GET", f"/apps/{app}/dynos").json() if d["state"] == "up"
+    )
+
+
+def test_a_deploy_runs_its_dynos_as_swarm_services(
+    swarm: Swarm, server: CoveServer, tmp_path: Path
+) -> None:
+    user = User.logged_in(tmp_path / "dev", server)
+    repo = user.new_repo("config-example")
+    user.cove("apps:create", "on-swarm", cwd=repo)
+    push = user.push(repo)
+    assert "Verifying deploy... done." in push.stderr
+    assert server.get("on-swarm").text == "The configured secret key is this-is-the-default-key."
+    first = dyno_services(swarm, server, "on-swarm")
+    assert len(first) == 1
+
+    user.cove("config:set", "SECRET_KEY=swarmed", cwd=repo)
+    wait_for(lambda: server.get("on-swarm").text.endswith(" swarmed."), 90, what="new config")
+    # The dyno of the old release was replaced, and its service removed.
+    wait_for(
+        lambda: not set(first) & set(dyno_services(swarm, server, "on-swarm")),
+        60,
+        what="old service gone",
+    )
+
+    user.cove("ps:scale", "web=2", cwd=repo)
+    wait_for(lambda: up(server, "on-swarm") == ["web.1", "web.2"], 90, what="two web dynos")
+    assert len(dyno_services(swarm, server, "on-swarm")) == 2
+
+    logs = user.cove("logs", "-n", "200", cwd=repo).stdout
+    assert "app[web.1]" in logs and "Listening at" in logs
+
+    user.cove("rollback", "v2", cwd=repo)
+    wait_for(
+        lambda: server.get("on-swarm").text.endswith(" this-is-the-default-key."),
+        90,
+        what="rollback",
+    )
+
+
+def test_a_crashed_swarm_dyno_is_restarted_by_cove(
+    swarm: Swarm, server: CoveServer, tmp_path: Path
+) -> None:
+    user = User.logged_in(tmp_path / "dev", server)
+    repo = user.new_repo("config-example")
+    user.cove("apps:create", "crash-swarm", cwd=repo)
+    user.push(repo)
+    ((dyno, name),) = dyno_services(swarm, server, "crash-swarm").items()
+    transport = httpx.HTTPTransport(uds=swarm.socket)
+    with httpx.Client(transport=transport, base_url="http://docker/v1.41") as client:
+        tasks = client.get("/tasks", params={"filters": json.dumps({"service": [name]})}).json()
+        container = tasks[0]["Status"]["ContainerStatus"]["ContainerID"]
+        assert (
+            client.post(f"/containers/{container}/kill", params={"signal": "KILL"}).status_code
+            == 204
+        )
+    wait_for(
+        lambda: (
+            (d := dyno_services(swarm, server, "crash-swarm"))
+            and dyno not in d
+            and up(server, "crash-swarm")
+        ),
+        90,
+        what="a new dyno after the crash",
+    )
+    logs = user.cove("logs", "-n", "200", cwd=repo).stdout
+    assert "Process exited with status 137" in logs
+    assert "State changed from up to crashed" in logs
+    assert server.get("crash-swarm").status_code == 200
