@@ -5,6 +5,7 @@ logs, rollback and crash restarts work as on the local backend."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,32 @@ def test_a_crashed_swarm_dyno_is_restarted_by_cove(
     assert "Process exited with status 137" in logs
     assert "State changed from up to crashed" in logs
     assert server.get("crash-swarm").status_code == 200
+
+
+def test_the_release_phase_runs_as_a_one_shot_swarm_task(
+    swarm: Swarm, server: CoveServer, tmp_path: Path
+) -> None:
+    user = User.logged_in(tmp_path / "dev", server)
+    repo = user.new_repo("release-phase")
+    user.cove("apps:create", "gated-swarm", cwd=repo)
+    push = user.push(repo)
+    assert re.search(r"release command running in release\.\d{4} with GREETING=None", push.stderr)
+    assert "Waiting for release.... done." in push.stderr
+    assert server.get("gated-swarm").text == "hello from release phase app"
+
+    # A failing release command leaves the running release as it was.
+    user.cove("config:set", "GREETING=bonjour", "RELEASE_EXIT=1", cwd=repo)
+    wait_for(
+        lambda: server.api("GET", "/apps/gated-swarm/releases").json()[-1]["status"] == "failed",
+        90,
+        what="the release to fail",
+    )
+    assert server.get("gated-swarm").text == "hello from release phase app"
+    logs = user.cove("logs", "-n", "300", cwd=repo).stdout
+    assert re.search(r"heroku\[release\.\d{4}\]: Process exited with status 1", logs)
+    # The one-shot services are gone once they have ended.
+    wait_for(
+        lambda: not any("release" in str(s["Spec"]["Name"]) for s in services(swarm)),  # type: ignore[index]
+        30,
+        what="release services removed",
+    )

@@ -27,10 +27,15 @@ class EngineError(Exception):
 
 
 class Engine:
-    def __init__(self, socket_path: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,  # (tests give a mock daemon)
+    ) -> None:
         self.socket_path = socket_path
         self._client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=socket_path),
+            transport=transport or httpx.AsyncHTTPTransport(uds=socket_path),
             base_url=f"http://docker/{API_VERSION}",
             timeout=timeout,
         )

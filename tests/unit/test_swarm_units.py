@@ -1,0 +1,145 @@
+"""The swarm backend's pieces without a Docker daemon: signed slug URLs and their route, the
+Engine log stream's frames, and the service a dyno becomes."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cove.api import ApiContext, create_api
+from cove.domain.dyno_sizes import dyno_size
+from cove.dynos.backend import DynoSpec
+from cove.logs import LogRouter
+from cove.settings import Settings
+from cove.store import Store
+from cove.store.secrets import Keyring
+from cove.swarm import slug_urls
+from cove.swarm.backend import SwarmBackend, service_name
+from cove.swarm.engine import Engine
+
+SHA = "ab" * 32
+NAME = f"{SHA}.tar.zst"
+NOW = 1_800_000_000.0
+
+
+def _query(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+def test_a_signed_url_is_valid_for_its_slug_until_it_expires() -> None:
+    keyring = Keyring.generate()
+    path, query = _query(slug_urls.signed_url("https://cove:5055", keyring, NAME, now=NOW))
+    assert path == f"/slug-downloads/{NAME}"
+    expires, signature = query["expires"], query["signature"]
+    assert slug_urls.valid(keyring, NAME, expires, signature, now=NOW + 60)
+    assert not slug_urls.valid(
+        keyring, NAME, expires, signature, now=NOW + slug_urls.TTL_SECONDS + 1
+    )
+    assert not slug_urls.valid(keyring, f"{'cd' * 32}.tar.zst", expires, signature, now=NOW)
+    assert not slug_urls.valid(keyring, NAME, str(int(expires) + 3600), signature, now=NOW)
+    assert not slug_urls.valid(keyring, NAME, expires, "0" * 64, now=NOW)
+    assert not slug_urls.valid(keyring, NAME, "soon", signature, now=NOW)
+    assert not slug_urls.valid(Keyring.generate(), NAME, expires, signature, now=NOW)
+
+
+def test_the_download_route_serves_a_slug_only_at_its_signed_url(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path)
+    settings.slugs_dir.mkdir(parents=True)
+    (settings.slugs_dir / NAME).write_bytes(b"slug bytes")
+    context = ApiContext(settings, store, LogRouter(), None, None, None)  # type: ignore[arg-type]
+    client = TestClient(create_api(context))
+    path, query = _query(slug_urls.signed_url("", store.keyring, NAME))
+    good = client.get(path, params=query)
+    assert good.status_code == 200 and good.content == b"slug bytes"
+    for changed in ({"signature": "0" * 64}, {"expires": "1"}, {"signature": ""}):
+        refused = client.get(path, params={**query, **changed})
+        assert refused.status_code == 404
+        assert refused.json()["id"] == "not_found"
+    other = slug_urls.signed_url("", store.keyring, f"{'cd' * 32}.tar.zst")
+    assert client.get(other).status_code == 404  # signed, but no such slug
+    traversal = slug_urls.signed_url("", store.keyring, "..%2Fcove.db")
+    assert client.get(traversal).status_code == 404
+
+
+def test_the_log_stream_is_split_into_its_frames_whatever_the_chunks() -> None:
+    frames = b"".join(
+        struct.pack(">BxxxI", stream, len(data)) + data
+        for stream, data in ((1, b"line one\n"), (2, b"an error\n"), (1, b"x" * 70_000))
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(0, len(frames), 7):  # chunk boundaries cut headers and payloads
+            yield frames[i : i + 7]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1.41/services/svc/logs"
+        return httpx.Response(200, content=body())
+
+    async def read() -> list[bytes]:
+        engine = Engine("/nowhere", transport=httpx.MockTransport(handler))
+        try:
+            return [chunk async for chunk in engine.service_logs("svc")]
+        finally:
+            await engine.close()
+
+    assert asyncio.run(read()) == [b"line one\n", b"an error\n", b"x" * 70_000]
+
+
+def _spec(**changes: object) -> DynoSpec:
+    values: dict[str, object] = {
+        "id": "0123456789abcdef",
+        "app_id": "app-id",
+        "app_name": "my-app",
+        "name": "web.1",
+        "type": "web",
+        "command": "gunicorn app:app",
+        "size": "standard-1x",
+        "release_version": 3,
+        "revision": "r",
+        "slug": Path(f"/home/slugs/{NAME}"),
+        "config": {"SECRET_KEY": "s3cret"},
+        "uid": 200001,
+    }
+    values.update(changes)
+    return DynoSpec(**values)  # type: ignore[arg-type]
+
+
+def test_a_dyno_becomes_one_service_cove_restarts_itself(tmp_path: Path) -> None:
+    backend = SwarmBackend(
+        Engine("/nowhere"), "cove-stack:abc", "home1234567", "https://cove:5055", Keyring.generate()
+    )
+    spec = backend.service_spec(_spec(), 31000)
+    template = spec["TaskTemplate"]
+    container = template["ContainerSpec"]
+    env = dict(item.split("=", 1) for item in container["Env"])
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+    assert template["RestartPolicy"] == {"Condition": "none"}  # Cove's back-off, not Swarm's
+    assert env["PORT"] == "31000" and env["DYNO"] == "web.1" and env["SECRET_KEY"] == "s3cret"
+    assert env["COVE_UID"] == "200001" and env["COVE_COMMAND"] == "gunicorn app:app"
+    assert urlsplit(env["COVE_SLUG_URL"]).path == f"/slug-downloads/{NAME}"
+    # Neither the capability URL nor config vars are on a command line.
+    assert not any("slug-downloads" in a or "s3cret" in a for a in container["Command"])
+    size = dyno_size("standard-1x")
+    assert template["Resources"]["Limits"] == {"MemoryBytes": size.kill_bytes, "Pids": size.pids}
+    assert spec["Labels"]["cove.dyno"] == "0123456789abcdef"
+    assert (
+        spec["Name"] == service_name("home1234567", _spec()) == "cove-home12-my-app-web-1-01234567"
+    )
+    worker = backend.service_spec(_spec(type="worker", name="worker.1"), None)
+    assert not any(e.startswith("PORT=") for e in worker["TaskTemplate"]["ContainerSpec"]["Env"])
+
+
+def test_a_name_that_is_not_a_slug_archive_is_refused() -> None:
+    backend = SwarmBackend(Engine("/nowhere"), "img", "home", "https://cove", Keyring.generate())
+    with pytest.raises(ValueError, match="not a slug archive"):
+        backend.service_spec(_spec(slug=Path("/etc/passwd")), None)
