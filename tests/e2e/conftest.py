@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.docker_swarm import Swarm, build_stack_image, docker_swarm
 from tests.e2e.harness import CoveServer, User, running_server
 
 # In-process component tests that live here for their real sockets, but start no server.
@@ -33,3 +34,11 @@ def user(tmp_path: Path, server: CoveServer) -> User:
     """A logged-in developer with an empty HOME."""
     dev = User.logged_in(tmp_path / "home", server)
     return dev
+
+
+@pytest.fixture(scope="session")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+    """A single-node swarm of the tests' own with Cove's stack image (or a skip saying why
+    Docker can't run here), shared by the swarm backend's tests."""
+    with docker_swarm() as socket:
+        yield build_stack_image(socket, tmp_path_factory.mktemp("stack-home"))

@@ -12,14 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.docker_swarm import Swarm, build_stack_image, docker_swarm
+from tests.e2e.docker_swarm import Swarm
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
-
-
-@pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
-    with docker_swarm() as socket:
-        yield build_stack_image(socket, tmp_path_factory.mktemp("stack-home"))
 
 
 @pytest.fixture
