@@ -218,3 +218,24 @@ def test_a_web_dyno_that_never_binds_port_is_not_up(subject: Subject) -> None:
             assert await handle.wait_exit() == 1
 
     asyncio.run(scenario())
+
+
+def test_a_command_finishes_its_graceful_shutdown_before_the_dyno_ends(subject: Subject) -> None:
+    """The shell that runs the command outlives its SIGTERM: a server finishing its last
+    requests (here, a second's work) is not cut short by the dyno ending under it."""
+    command = (
+        "python3 -c 'import signal, sys, time\n"
+        "def drain(*_):\n"
+        '    time.sleep(1); print("drained", flush=True); sys.exit(0)\n'
+        "signal.signal(signal.SIGTERM, drain)\n"
+        'print("ready", flush=True)\n'
+        "time.sleep(600)'"
+    )
+
+    async def scenario() -> None:
+        async with dyno(subject, "worker.1", command) as (handle, logs):
+            await until(lambda: any(x.endswith(": ready") for x in lines(logs)), "ready")
+            assert await stop_dyno(handle, grace=30) == 0
+            assert any(x.endswith("app[worker.1]: drained") for x in lines(logs))
+
+    asyncio.run(scenario())

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.docker_swarm import Swarm
 from tests.e2e.harness import CoveServer, User, running_server, wait_for
+from tests.e2e.test_zero_downtime import deploys_drop_no_requests
 
 
 @pytest.fixture
@@ -141,3 +142,9 @@ def test_the_release_phase_runs_as_a_one_shot_swarm_task(
         30,
         what="release services removed",
     )
+
+
+def test_deploys_drop_no_requests_on_the_swarm_backend(server: CoveServer, tmp_path: Path) -> None:
+    """Zero downtime holds with dynos on Swarm: the new dyno is up before the old one
+    stops, under load, across a deploy, a config change and a rollback."""
+    deploys_drop_no_requests(User.logged_in(tmp_path / "dev", server), server)

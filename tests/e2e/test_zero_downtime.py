@@ -53,6 +53,12 @@ class Load:
 def test_no_failed_requests_across_deploy_config_and_rollback(
     user: User, server: CoveServer
 ) -> None:
+    deploys_drop_no_requests(user, server)
+
+
+def deploys_drop_no_requests(user: User, server: CoveServer) -> None:
+    """Two web dynos under load through a deploy, a config change and a rollback (also
+    run on the swarm backend: tests/e2e/test_swarm.py)."""
     repo = user.new_repo("crashy", "steady")
     user.cove("apps:create", "steady", cwd=repo)
     user.cove("config:set", "TEXT=v-one", cwd=repo)
