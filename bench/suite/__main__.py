@@ -19,6 +19,7 @@ from bench.suite import (
     rollback,
     router,
     scale,
+    swarm,
     zero_downtime,
 )
 from bench.suite.config import Config
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     "drain": drain.run,
     "control-plane": control_plane.run,
     "many-apps": many_apps.run,
+    "swarm": swarm.run,
 }
 
 

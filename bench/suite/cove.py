@@ -30,12 +30,15 @@ class Cove:
     """``with Cove() as cove:`` a running server, a developer logged in to it, and
     helpers to deploy the bench apps and look at what is running."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        """``env``: COVE_* settings for the server beyond the harness's."""
         self._tmp = tempfile.TemporaryDirectory(prefix="cove-bench-")
         self.root = Path(self._tmp.name)
         self.home = self.root / "cove"
         self._router: httpx.Client | None = None
-        self.server = CoveServer(self.home, self.root / "server.log", server_env(self.home))
+        self.server = CoveServer(
+            self.home, self.root / "server.log", server_env(self.home) | (env or {})
+        )
         (self.root / "dev").mkdir()
         self.user = User(self.root / "dev", self.server)
 

@@ -436,6 +436,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         await router.close()
         await asyncio.to_thread(history.close)
         await asyncio.to_thread(cgroups.close)
+        await asyncio.to_thread(store.close)
         with contextlib.suppress(OSError):
             (settings.home / "server.json").unlink()
 

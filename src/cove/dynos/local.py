@@ -22,7 +22,7 @@ from cove.domain.dyno_sizes import DynoSize, dyno_size
 from cove.dynos.backend import DynoSpec, Terminal
 from cove.dynos.terminal import LocalTerminal, close_child_ends, open_terminal
 from cove.logs import READ_CHUNK, ProcessOutput
-from cove.ports import free_port
+from cove.ports import accepts, free_port
 from cove.sandbox import listeners
 from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 from cove.sandbox.netns import DynoNetwork, DynoNetworks, dyno_config
@@ -175,7 +175,7 @@ class LocalDyno:
         while loop.time() < deadline and not self._exited.done():
             # Polling the port is how "bound to $PORT" is observed (Heroku does the same);
             # the listener's owner is looked up (in /proc, off the loop) once it answers.
-            if await self._accepts():
+            if await accepts(self.host, self.port):
                 verdict = await asyncio.to_thread(self._port_verdict, self.port)
                 if verdict == "own":
                     return True
@@ -188,17 +188,6 @@ class LocalDyno:
                     pause = 0.5  # the squatter stays: no need to re-read /proc at full pace
             await asyncio.wait({self._exited}, timeout=pause)
         return False
-
-    async def _accepts(self) -> bool:
-        assert self.port is not None
-        try:
-            _, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
 
     def _port_verdict(self, port: int) -> Literal["own", "taken", "unknown"]:
         """Whether only this dyno listens on ``port`` ("own"), someone else does too

@@ -25,7 +25,7 @@ from cove.builder.slug import LEGACY_SUFFIX, SUFFIX
 from cove.domain.dyno_sizes import dyno_size
 from cove.dynos.backend import DynoSpec, Terminal
 from cove.logs import ProcessOutput
-from cove.ports import free_port
+from cove.ports import accepts, free_port
 from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
 from cove.swarm.engine import Engine, EngineError
@@ -174,21 +174,10 @@ class SwarmDyno:
         if self.port is None:
             return not self._exited.done()
         while loop.time() < deadline and not self._exited.done():
-            if await self._accepts():
+            if await accepts(self.host, self.port):
                 return True
             await asyncio.wait({self._exited}, timeout=0.02)
         return False
-
-    async def _accepts(self) -> bool:
-        assert self.port is not None
-        try:
-            _, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
 
     def _signal(self, name: str) -> None:
         if self._exited.done() or self._container is None:
