@@ -100,6 +100,11 @@ def _announce(
         fingerprint = tls.fingerprint(ca_file.read_bytes())
         print(f"  Cove's CA:   {ca_file} (SHA-256 {fingerprint})", flush=True)
     print(f"  cove run:    rendezvous://{settings.api_host}:{settings.rendezvous_port}", flush=True)
+    if settings.dyno_backend == "swarm":
+        print(
+            f"  Dynos:       Docker Swarm ({settings.swarm_image}, {settings.docker_socket})",
+            flush=True,
+        )
     for line in isolation.lines():
         print(f"  {line}", flush=True)
     for line in warnings:
@@ -550,7 +555,10 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as bad:  # a COVE_* setting out of its range: its message names it
+        _refuse(str(bad))
     # Everything the server creates is private to it: COVE_HOME is traversable (0711, for
     # the add-on servers' user), so files must not be readable by name.
     os.umask(0o077)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.docker_swarm import Swarm
-from tests.e2e.harness import CoveServer, User, running_server, wait_for
+from tests.e2e.harness import CoveServer, User, running_server, server_env, wait_for
 from tests.e2e.test_zero_downtime import deploys_drop_no_requests
 
 
@@ -56,6 +58,7 @@ def test_a_deploy_runs_its_dynos_as_swarm_services(
     user.cove("apps:create", "on-swarm", cwd=repo)
     push = user.push(repo)
     assert "Verifying deploy... done." in push.stderr
+    assert f"Dynos:       Docker Swarm ({swarm.image}" in server.log_path.read_text()
     assert server.get("on-swarm").text == "The configured secret key is this-is-the-default-key."
     first = dyno_services(swarm, server, "on-swarm")
     assert len(first) == 1
@@ -148,3 +151,45 @@ def test_deploys_drop_no_requests_on_the_swarm_backend(server: CoveServer, tmp_p
     """Zero downtime holds with dynos on Swarm: the new dyno is up before the old one
     stops, under load, across a deploy, a config change and a rollback."""
     deploys_drop_no_requests(User.logged_in(tmp_path / "dev", server), server)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"COVE_DYNO_BACKEND": "kubernetes"}, "COVE_DYNO_BACKEND must be local or swarm"),
+        (
+            {"COVE_DYNO_BACKEND": "swarm", "COVE_DOCKER_SOCKET": "/nonexistent/docker.sock"},
+            "COVE_DYNO_BACKEND=swarm: Docker at /nonexistent/docker.sock",
+        ),
+    ],
+)
+def test_a_backend_that_cannot_run_dynos_stops_the_server_saying_why(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "-m", "cove.server"],
+        env=server_env(home) | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_swarm_without_the_stack_image_stops_the_server_saying_how_to_build_it(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    env = {**swarm.env, "COVE_DYNO_BACKEND": "swarm", "COVE_SWARM_IMAGE": "cove-stack:missing"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cove.server"],
+        env=server_env(tmp_path / "home") | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "cove-stack:missing is not on this node" in done.stderr
+    assert "cove stack:build" in done.stderr

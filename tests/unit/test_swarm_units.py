@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from cove.api import ApiContext, create_api
+from cove.cli.main import cli
 from cove.domain.dyno_sizes import dyno_size
 from cove.dynos.backend import DynoSpec
 from cove.logs import LogRouter
@@ -23,6 +26,7 @@ from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
 from cove.swarm.backend import SwarmBackend, service_name
 from cove.swarm.engine import Engine
+from cove.swarm.stack_image import StackBuildError, debootstrap
 
 SHA = "ab" * 32
 NAME = f"{SHA}.tar.zst"
@@ -143,3 +147,29 @@ def test_a_name_that_is_not_a_slug_archive_is_refused() -> None:
     backend = SwarmBackend(Engine("/nowhere"), "img", "home", "https://cove", Keyring.generate())
     with pytest.raises(ValueError, match="not a slug archive"):
         backend.service_spec(_spec(slug=Path("/etc/passwd")), None)
+
+
+def test_stack_build_without_docker_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "root" / "etc").mkdir(parents=True)
+    rootfs = tmp_path / "rootfs.tar"
+    subprocess.run(["tar", "-cf", str(rootfs), "-C", str(tmp_path / "root"), "."], check=True)
+    for key, value in {
+        "COVE_HOME": str(tmp_path / "home"),
+        "COVE_PYTHON_DIRS": "/usr/bin",
+        "COVE_DOCKER_SOCKET": str(tmp_path / "no-docker.sock"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, ["stack:build", "--rootfs", str(rootfs)])
+    assert result.exit_code == 1
+    assert "The stack image was not built: Docker at" in result.output
+    assert "no-docker.sock" in result.output
+
+
+def test_stack_build_without_debootstrap_or_rootfs_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no debootstrap there
+    with pytest.raises(StackBuildError, match="apt-get install debootstrap"):
+        debootstrap(tmp_path / "root")
