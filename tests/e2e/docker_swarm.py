@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cove.ports import free_port
+
 
 @dataclass
 class Swarm:
@@ -64,11 +66,18 @@ def docker_swarm() -> Iterator[str]:
             if daemon.poll() is not None or time.monotonic() > deadline:
                 pytest.skip(f"dockerd did not start: {(base / 'dockerd.log').read_text()[-800:]}")
             time.sleep(0.1)
+        # Ports picked at run time: another swarm on this machine (a second test run, a
+        # benchmark) must not collide on 2377, 4789 or 7946.
+        address = f"127.0.0.1:{free_port()}"
         init = _api(
             socket,
             "POST",
             "/swarm/init",
-            json={"ListenAddr": "127.0.0.1", "AdvertiseAddr": "127.0.0.1"},
+            json={
+                "ListenAddr": address,
+                "AdvertiseAddr": address,
+                "DataPathPort": free_port(),
+            },
         )
         if init.status_code != 200:
             pytest.skip(f"docker swarm init failed: {init.text}")

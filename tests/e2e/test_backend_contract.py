@@ -21,6 +21,7 @@ import pytest
 
 from cove import sandbox
 from cove.builder.stack import discover_stack
+from cove.domain.dyno_sizes import dyno_size
 from cove.dynos.backend import Backend, DynoHandle, DynoSpec, stop_dyno
 from cove.dynos.local import LocalBackend
 from cove.logs import LogRouter
@@ -237,5 +238,32 @@ def test_a_command_finishes_its_graceful_shutdown_before_the_dyno_ends(subject: 
             await until(lambda: any(x.endswith(": ready") for x in lines(logs)), "ready")
             assert await stop_dyno(handle, grace=30) == 0
             assert any(x.endswith("app[worker.1]: drained") for x in lines(logs))
+
+    asyncio.run(scenario())
+
+
+def test_memory_use_and_a_kill_at_the_hard_limit_are_reported(subject: Subject) -> None:
+    """What R14 and R15 are read from: the dyno's memory in use, and the kernel's kill of
+    a dyno past its size's hard limit (twice the quota: 1 GB for standard-1x)."""
+    allocate = (
+        'python3 -c \'import time; b = b"x" * ({mb} << 20); '
+        'print("allocated", flush=True); time.sleep(600)\''
+    )
+    hard_limit_mb = dyno_size("standard-1x").kill_bytes >> 20
+
+    async def scenario() -> None:
+        async with dyno(subject, "worker.1", allocate.format(mb=96)) as (handle, logs):
+            await until(lambda: any(x.endswith(": allocated") for x in lines(logs)), "allocation")
+            # (Read as the dyno manager does, from time to time: a backend may need a moment
+            # after the dyno starts before it can tell.)
+            await until(lambda: (handle.memory_usage() or 0) > 90 << 20, "a memory reading")
+            assert handle.oom_kills() == 0
+        async with dyno(subject, "worker.2", allocate.format(mb=hard_limit_mb + 100)) as (
+            handle,
+            logs,
+        ):
+            assert await asyncio.wait_for(handle.wait_exit(), 60) == 137
+            assert handle.oom_kills() >= 1
+            assert not any(x.endswith(": allocated") for x in lines(logs))
 
     asyncio.run(scenario())

@@ -260,6 +260,23 @@ def _limit_files(version: str, limits: Limits) -> list[tuple[str, str, int]]:
     return files
 
 
+def memory_cgroup_of(pid: int, name: str = "") -> Cgroup | None:
+    """The memory cgroup process ``pid`` is in, for reading its usage and OOM kills (a
+    container Docker started on this host, say); None when it can't be found."""
+    try:
+        mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+        paths = parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    except OSError:
+        return None
+    v1 = next((m for m in mounts if m.fstype == "cgroup" and "memory" in m.super_options), None)
+    if v1 is not None and "memory" in paths:
+        return Cgroup(name, "v1", {"memory": Path(v1.dir_of(paths["memory"]))})
+    v2 = next((m for m in mounts if m.fstype == "cgroup2"), None)
+    if v2 is not None and "" in paths:
+        return Cgroup(name, "v2", {"memory": Path(v2.dir_of(paths[""]))})
+    return None
+
+
 class Cgroup:
     """One dyno's cgroup: a directory in each hierarchy Cove uses."""
 

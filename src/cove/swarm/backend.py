@@ -26,6 +26,7 @@ from cove.domain.dyno_sizes import dyno_size
 from cove.dynos.backend import DynoSpec, Terminal
 from cove.logs import ProcessOutput
 from cove.ports import accepts, free_port
+from cove.sandbox.cgroups import Cgroup, memory_cgroup_of
 from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
 from cove.swarm.engine import Engine, EngineError
@@ -83,6 +84,10 @@ class SwarmDyno:
         self._service = service_id
         self._on_system = on_system
         self._container: str | None = None
+        # The container's memory cgroup on this host (dynos run on Cove's own node for
+        # now), for R14; and whether the kernel killed it at its limit (R15), read at exit.
+        self._cgroup: Cgroup | None = None
+        self._oom_killed = False
         loop = asyncio.get_running_loop()
         self._last_output = loop.time()
         self._running = asyncio.Event()
@@ -133,14 +138,24 @@ class SwarmDyno:
                 self._container = container.get("ContainerID") or self._container
                 if state == "running" and not self._running.is_set():
                     self.host = await self._node_address(task.get("NodeID", ""))
+                    pid = int(container.get("PID") or 0)
+                    self._cgroup = memory_cgroup_of(pid, self.spec.id) if pid else None
                     self._running.set()
                 if state in _ENDED:
                     if state in ("rejected", "orphaned") or not self._container:
                         self._on_system(f"Swarm could not run the dyno: {status.get('Err')}")
                         return 1
+                    self._oom_killed = await self._was_oom_killed()
                     code = int(container.get("ExitCode", 0))
                     return code if code >= 0 else 137
             await asyncio.sleep(POLL_SECONDS)
+
+    async def _was_oom_killed(self) -> bool:
+        try:
+            found = await self._engine.call("GET", f"/containers/{self._container}/json")
+        except EngineError:
+            return False
+        return bool(found.get("State", {}).get("OOMKilled"))
 
     async def _node_address(self, node_id: str) -> str:
         try:
@@ -200,10 +215,14 @@ class SwarmDyno:
         self._signal("HUP")
 
     def memory_usage(self) -> int | None:
-        return None  # (reading a container's memory is a slow Engine call: not yet)
+        if self._exited.done() or self._cgroup is None:
+            return None
+        return self._cgroup.memory_usage()
 
     def oom_kills(self) -> int:
-        return 0
+        if self._exited.done() or self._cgroup is None:
+            return int(self._oom_killed)
+        return self._cgroup.oom_kills()
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
