@@ -13,6 +13,7 @@ from cove.api.request_headers import request_id
 @pytest.mark.parametrize(
     "sent",
     [str(uuid.uuid4()), "a" * 20, "A1+/=-" * 33 + "ab"],  # 200 characters
+    ids=["uuid", "letters", "200-characters"],  # (the same names in every test process)
 )
 def test_a_well_formed_id_is_kept(sent: str) -> None:
     assert request_id(sent) == sent
