@@ -195,15 +195,16 @@ class SwarmDyno:
         return False
 
     def _signal(self, name: str) -> None:
-        if self._exited.done() or self._container is None:
-            if not self._exited.done() and name == "KILL":
-                asyncio.get_running_loop().create_task(self._engine.remove_service(self._service))
+        if self._exited.done():
             return
-        path = f"/containers/{self._container}/kill"
-        task = asyncio.get_running_loop().create_task(
-            self._engine.call("POST", path, params={"signal": name})
-        )
-        task.add_done_callback(_log_failure)
+        if self._container is not None:
+            path = f"/containers/{self._container}/kill"
+            call = self._engine.call("POST", path, params={"signal": name})
+        elif name == "KILL":  # no container yet: the service goes, and its task with it
+            call = self._engine.remove_service(self._service)
+        else:
+            return
+        asyncio.get_running_loop().create_task(call).add_done_callback(_log_failure)
 
     def terminate(self) -> None:
         self._signal("TERM")
@@ -299,9 +300,10 @@ class SwarmBackend:
             **({"COVE_UID": str(spec.uid)} if spec.uid is not None else {}),
             **({"COVE_CA_PEM": self.ca_pem} if self.ca_pem else {}),
         }
+        labels = {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id}
         return {
             "Name": service_name(self.home_key, spec),
-            "Labels": {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id},
+            "Labels": labels,
             "TaskTemplate": {
                 "ContainerSpec": {
                     "Image": self.image,
@@ -316,7 +318,7 @@ class SwarmBackend:
                             "Target": SLUG_CACHE_IN_IMAGE,
                         }
                     ],
-                    "Labels": {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id},
+                    "Labels": labels,
                 },
                 "Resources": {
                     "Limits": {"MemoryBytes": size.kill_bytes, "Pids": size.pids},
