@@ -39,7 +39,11 @@ def _remove(path: Path) -> None:
 def sweep_builds(settings: Settings, store: Store) -> list[str]:
     """Interrupted builds, their directories and sources; slugs half-written, half-unpacked
     or written and never released; dyno directories (no dyno runs yet)."""
-    done = [f"build {b.id} was interrupted: marked failed" for b in builds.fail_interrupted(store)]
+    # With several API servers on one store, each fails only the builds it ran: those
+    # whose log is in its COVE_HOME.
+    ours = {p.stem for p in settings.builds_dir.glob("*.log")} if settings.split else None
+    interrupted = builds.fail_interrupted(store, ours)
+    done = [f"build {b.id} was interrupted: marked failed" for b in interrupted]
     for entry in settings.builds_dir.iterdir():
         if not entry.is_dir():
             continue  # build and release logs
@@ -47,7 +51,8 @@ def sweep_builds(settings: Settings, store: Store) -> list[str]:
         if marker.is_file():
             _drop_unreleased_slug(settings, store, marker.read_text().strip())
         _remove(entry)
-    for entry in settings.slugs_dir.iterdir():
+    # (A slug store shared with other servers may hold their half-written files.)
+    for entry in () if settings.slug_store else settings.slugs_dir.iterdir():
         if entry.name.startswith((".tmp-", ".unpack-")):
             _remove(entry)
     for entry in settings.sources_dir.iterdir():

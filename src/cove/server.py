@@ -1,7 +1,10 @@
 """The composition root: the only module that wires Cove's components together.
 
 ``cove server`` runs the API + git endpoint, the router, the dyno manager, the builder and
-the log router in one asyncio process; builds and dynos are child processes.
+the log router in one asyncio process; builds and dynos are child processes. With
+``--role``, a process runs some of them (api: the API, git, builder, one-off dynos and
+add-ons; router; manager: the dyno manager, release phases and drains, under a lease), and
+processes sharing a PostgreSQL store run the rest (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from functools import partial
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -37,10 +40,13 @@ from cove.api import ApiContext, create_api
 from cove.api_listener import ApiGuard
 from cove.builder import Builder, remove_slug, slug_path
 from cove.builder.layers import Layers
-from cove.builder.stack import discover_stack
+from cove.builder.stack import Stack, discover_stack
 from cove.dynos import DynoManager, LocalBackend, ReleasePhase
+from cove.dynos.backend import Backend
 from cove.dynos.one_off_dynos import OneOffDynos
 from cove.dynos.postdeploy import Postdeploy
+from cove.dynos.release_phase import RELEASE_OUTPUT_TOPIC, RelayedReleases
+from cove.dynos.serving import wait_serving
 from cove.gitreceiver import remove_repo
 from cove.gitreceiver import router as git_router
 from cove.home_check import has_been_used, store_backups
@@ -49,6 +55,7 @@ from cove.limits import Budget, Caps, raise_open_files_limit
 from cove.logs import LogRouter
 from cove.logs.drains import Drains
 from cove.logs.history import LogHistory
+from cove.logs.relay import Relay
 from cove.metrics import Recorder
 from cove.metrics.flusher import Flusher
 from cove.rendezvous import RendezvousListener, rendezvous_caps
@@ -61,16 +68,19 @@ from cove.sandbox.netns import DynoNetworks, NetworkError, Pool
 from cove.secrets_key import HELP as SECRETS_KEY_HELP
 from cove.secrets_key import open_keyring
 from cove.services import accounts, addons
-from cove.settings import Settings
+from cove.settings import ROLES, Settings
 from cove.store import AddOn, App, Slug, Store
 from cove.store.backups import recovery_help
 from cove.store.db import SchemaTooNew
+from cove.store.leases import Lease
 from cove.store.secrets import Keyring, SecretsKeyError
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
-from cove.swarm.backend import SwarmBackend, SwarmUnavailable
+from cove.swarm.backend import SwarmBackend, SwarmUnavailable, cluster_key
 from cove.swarm.engine import Engine
 
 log = logging.getLogger("cove")
+
+LOG_TOPIC = "log"  # every app's log lines, relayed between servers of other roles
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -85,27 +95,41 @@ def _listen(host: str, port: int) -> socket.socket:
 def _announce(
     settings: Settings,
     admin_token: str | None,
-    isolation: sandbox.IsolationReport,
+    isolation: sandbox.IsolationReport | None,
     warnings: Sequence[str] = (),
 ) -> None:
     """Tell the operator how to reach Cove; ``server.json`` is written last: it says the
     server is ready (tests and scripts wait for it)."""
+    roles = settings.roles
     print(f"Cove is running (COVE_HOME={settings.home})", flush=True)
-    print(f"  API and git: {settings.api_url}", flush=True)
-    print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
-    print(f"  Dashboard:   {settings.api_url}/dashboard/", flush=True)
+    if settings.split:
+        print(f"  Roles:       {', '.join(r for r in ROLES if r in roles)}", flush=True)
+    if "api" in roles:
+        print(f"  API and git: {settings.api_url}", flush=True)
+    if "router" in roles:
+        print(f"  Apps:        {settings.web_url('<app>')}", flush=True)
+    if "api" in roles:
+        print(f"  Dashboard:   {settings.api_url}/dashboard/", flush=True)
     ca_file = tls.TlsFiles(settings.tls_dir).ca_cert
     if settings.tls:
-        print(f"    and HTTP:  http://<app>.{settings.domain}:{settings.router_port}/", flush=True)
+        if "router" in roles:
+            print(
+                f"    and HTTP:  http://<app>.{settings.domain}:{settings.router_port}/",
+                flush=True,
+            )
         fingerprint = tls.fingerprint(ca_file.read_bytes())
         print(f"  Cove's CA:   {ca_file} (SHA-256 {fingerprint})", flush=True)
-    print(f"  cove run:    rendezvous://{settings.api_host}:{settings.rendezvous_port}", flush=True)
-    if settings.dyno_backend == "swarm":
+    if "api" in roles:
+        print(
+            f"  cove run:    rendezvous://{settings.api_host}:{settings.rendezvous_port}",
+            flush=True,
+        )
+    if "manager" in roles and settings.dyno_backend == "swarm":
         print(
             f"  Dynos:       Docker Swarm ({settings.swarm_image}, {settings.docker_socket})",
             flush=True,
         )
-    for line in isolation.lines():
+    for line in isolation.lines() if isolation is not None else ():
         print(f"  {line}", flush=True)
     for line in warnings:
         print(f"  Warning: {line}", flush=True)
@@ -121,10 +145,13 @@ def _announce(
         )
     info = {
         "pid": os.getpid(),
-        "api_url": settings.api_url,
-        "router_port": settings.router_port,
-        "router_https_port": settings.router_https_port if settings.tls else None,
-        "rendezvous_port": settings.rendezvous_port,
+        "roles": sorted(roles),
+        "api_url": settings.api_url if "api" in roles else None,
+        "router_port": settings.router_port if "router" in roles else None,
+        "router_https_port": (
+            settings.router_https_port if settings.tls and "router" in roles else None
+        ),
+        "rendezvous_port": settings.rendezvous_port if "api" in roles else None,
         "ca_file": str(ca_file) if settings.tls else None,
         "domain": settings.domain,
     }
@@ -270,190 +297,346 @@ def _dyno_networks(settings: Settings) -> tuple[DynoNetworks | None, str | None]
     return networks, None
 
 
+@dataclasses.dataclass
+class _Host:
+    """What runs processes on this host (builds, local dynos): its users, cgroups, dyno
+    networks and stack; set up for the api and manager roles, not for a router."""
+
+    users: sandbox.Users
+    cgroups: Cgroups
+    networks: DynoNetworks | None
+    isolation: sandbox.IsolationReport
+    stack: Stack
+
+    @classmethod
+    async def setup(cls, settings: Settings, home_key: str) -> _Host:
+        bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
+        users = sandbox.Users(settings.users_dir)
+        cgroups = await asyncio.to_thread(partial(Cgroups.detect, name=f"cove-{home_key}"))
+        await asyncio.to_thread(cgroups.sweep)  # dynos of a previous run that died with it
+        networks, no_network = await asyncio.to_thread(_dyno_networks, settings)
+        isolation = await asyncio.to_thread(sandbox.check, users, cgroups, no_network)
+        stack = await asyncio.to_thread(partial(discover_stack, settings, shared=users.enabled))
+        return cls(users, cgroups, networks, isolation, stack)
+
+    def local_backend(self, settings: Settings, store: Store) -> LocalBackend:
+        return LocalBackend(
+            settings.dynos_dir,
+            self.stack,
+            self.users,
+            self.cgroups,
+            self.networks,
+            partial(addons.local_addon_ports, store),
+        )
+
+
+MANAGER_LEASE = "dyno-manager"
+
+
+class ManagerRole:
+    """The dyno manager, the release phase and log drains: one process at a time runs them,
+    the one holding the lease in the store (others wait to take over). A holder that loses
+    the lease (a store it can't reach, say) stops its dynos and waits again."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        backend: Backend,
+        logs: LogRouter,
+        metrics: Recorder,
+        release_phase: ReleasePhase,
+        drains: Drains,
+        lease: Lease,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.backend = backend
+        self.logs = logs
+        self.metrics = metrics
+        self.release_phase = release_phase
+        self.drains = drains
+        self.lease = lease
+        self.manager: DynoManager | None = None  # while holding the lease
+
+    async def run(self) -> None:
+        try:
+            while True:
+                if await asyncio.to_thread(self.lease.try_acquire) is False:
+                    holder = await asyncio.to_thread(self.lease.holder_now)
+                    log.info("waiting for the dyno manager's lease (held by %s)", holder)
+                    await self.lease.acquire()
+                log.info("holding the dyno manager's lease: managing dynos")
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        term = group.create_task(self._term())
+                        await self.lease.hold()
+                        log.warning("lost the dyno manager's lease: stopping this server's dynos")
+                        term.cancel()
+                finally:
+                    await self._stop()
+        finally:
+            await asyncio.to_thread(self.lease.release)
+
+    async def _term(self) -> None:
+        """One term as the holder: what a previous holder left is cleared, then dynos,
+        release phases and drains follow the store."""
+        self.manager = DynoManager(self.settings, self.store, self.backend, self.logs, self.metrics)
+        await asyncio.to_thread(self.manager.forget_stale_rows, self.settings.split)
+        if isinstance(self.backend, SwarmBackend):
+            swept = await self.backend.sweep()
+            if swept:
+                log.info("removed %d swarm dynos of a previous dyno manager", swept)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.manager.run())
+            group.create_task(self.release_phase.run())
+            group.create_task(self.drains.run())
+
+    async def _stop(self) -> None:
+        await self.release_phase.close()
+        if self.manager is not None:
+            await self.manager.close()
+        await self.drains.close()  # after the dynos: their last lines are queued
+
+    def memory_usage(self, dyno_id: str) -> int | None:
+        return self.manager.memory_usage(dyno_id) if self.manager is not None else None
+
+
 async def serve(settings: Settings, keyring: Keyring) -> None:
-    bwrap_path()  # fail fast, with the fix in the message, if bubblewrap is missing
+    roles = settings.roles
     settings.ensure_dirs()
-    users = sandbox.Users(settings.users_dir)
     # Named after COVE_HOME: two servers on one host never sweep each other's dynos.
     home_key = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
-    cgroups = await asyncio.to_thread(partial(Cgroups.detect, name=f"cove-{home_key}"))
-    await asyncio.to_thread(cgroups.sweep)  # dynos of a previous run that died with it
-    networks, no_network = await asyncio.to_thread(_dyno_networks, settings)
-    isolation = await asyncio.to_thread(sandbox.check, users, cgroups, no_network)
+    host = await _Host.setup(settings, home_key) if roles & {"api", "manager"} else None
     store = Store(settings.db_url, keyring)
     await asyncio.to_thread(store.migrate)
-    admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
-    recovered = await asyncio.to_thread(recovery.sweep_builds, settings, store)
-    recovered += await asyncio.to_thread(recovery.settle_deploy_refs, settings, store)
-    stack = await asyncio.to_thread(partial(discover_stack, settings, shared=users.enabled))
-    stale = await asyncio.to_thread(recovery.missing_interpreters, settings, store, stack)
+    admin_token = None
+    recovered: list[str] = []
+    stale: list[str] = []
+    if "api" in roles:
+        assert host is not None
+        admin_token = await asyncio.to_thread(accounts.ensure_admin, store)
+        recovered = await asyncio.to_thread(recovery.sweep_builds, settings, store)
+        recovered += await asyncio.to_thread(recovery.settle_deploy_refs, settings, store)
+        stale = await asyncio.to_thread(recovery.missing_interpreters, settings, store, host.stack)
 
     loop = asyncio.get_running_loop()
     logs = LogRouter(settings.log_lines_per_second)
     logs.bind_loop(loop)
-    drains = Drains(store, logs, settings.drain_ca_file)
-    history = await _saved_logs(settings, store, logs)
+    # Roles in other processes: each one's log lines reach every other (cove.logs.relay).
+    relay = Relay(store, loop) if settings.split else None
+    if relay is not None:
+        logs.relay_to(lambda app_id, lines: relay.send(LOG_TOPIC, app_id, lines))
+        relay.subscribe(LOG_TOPIC, lambda app_id, lines, _end: logs.receive(app_id, lines))
+    history = await _saved_logs(settings, store, logs) if "api" in roles else None
     table = RouteTable(settings.domain)
     feed = RouteFeed(store, table)
     server_tls = await asyncio.to_thread(_server_tls, settings, table)
-    names = _certificate_names(settings)
+    metrics = Recorder(feed.app_ids, time.time())
+    router_caps, api_caps = _connection_caps(settings)
+    flusher = Flusher(metrics, store, settings.metrics_flush_interval)
+    tasks: list[Coroutine[Any, Any, None]] = [
+        flusher.run(),
+        Janitor(settings, store).run(),
+        _back_up_periodically(settings),
+    ]
+    closing: list[Callable[[], Awaitable[None]]] = []  # in this order, at a stop
+    if relay is not None:
+        tasks.append(relay.run())
+    if "api" in roles:  # bound first: the URL the swarm's nodes fetch slugs from has its port
+        api_sock = _listen(settings.api_host, settings.api_port)
+        settings = settings.with_ports(api_sock.getsockname()[1], settings.router_port)
+
+    router = None
+    if "router" in roles:
+        router = await _start_router(settings, logs, feed, server_tls, metrics, router_caps)
+        challenges = router.acme = Http01Challenges()  # answered by the router's HTTP listener
+        settings = settings.with_ports(settings.api_port, router.port, router.tls_port)
+        tasks.append(feed.run())
+        if server_tls is not None:
+            tasks.append(_renew_certificates(server_tls, _certificate_names(settings)))
+            tasks.append(SniFeed(store, server_tls, settings.tls_dir).run())
+            tasks.append(_acm_manager(settings, store, challenges).run())
+
+    managing = None
+    if "manager" in roles:
+        assert host is not None
+        backend: Backend = (
+            host.local_backend(settings, store)
+            if settings.dyno_backend == "local"
+            else await _swarm(settings, store)
+        )
+        lease = Lease(store, MANAGER_LEASE, f"{socket.gethostname()}:{home_key}")
+        managing = ManagerRole(
+            settings,
+            store,
+            backend,
+            logs,
+            metrics,
+            ReleasePhase(settings, store, backend, logs, relay),
+            Drains(store, logs, settings.drain_ca_file),
+            lease,
+        )
+        if not settings.split:
+            # A one-off dyno created in the API's first moments keeps its row.
+            await asyncio.to_thread(DynoManager(settings, store, backend, logs).forget_stale_rows)
+
+    http: _HttpServer | None = None
+    api_guard: ApiGuard | None = None
+    rendezvous: RendezvousListener | None = None
+    registry: Registry | None = None
+    if "api" in roles:
+        assert host is not None and history is not None
+        local = host.local_backend(settings, store)
+        # `cove run` (attached, through the rendezvous listener) runs on this host for now.
+        one_offs = OneOffDynos(settings, store, local, logs)
+        server_context = server_tls.context if server_tls is not None else None
+        rendezvous = RendezvousListener(one_offs.claim, rendezvous_caps(api_caps), server_context)
+        await rendezvous.start(settings.api_host, settings.rendezvous_port)
+        settings = dataclasses.replace(settings, rendezvous_port=rendezvous.port)
+        registry = Registry.default(
+            settings.addons_dir,
+            loop,
+            tls.TlsFiles(settings.tls_dir) if settings.tls else None,
+            DynoAccess(host.networks.addon_address, str(host.networks.pool.network))
+            if host.networks
+            else None,
+        )
+        recovered += await recovery.reconcile_addons(store, registry)
+        await start_addons(store, registry)
+        for line in recovered:
+            log.info("after a crash: %s", line)
+        if managing is not None:
+            follow_release = managing.release_phase.follow
+        else:
+            relayed = RelayedReleases(settings, store)
+            assert relay is not None
+            relay.subscribe(RELEASE_OUTPUT_TOPIC, relayed.receive)
+            follow_release = relayed.follow
+        builder = Builder(
+            settings,
+            store,
+            host.stack,
+            logs,
+            partial(wait_serving, store, timeout=settings.boot_timeout + 5),
+            follow_release,
+            host.users,
+            host.cgroups,
+            registry=registry,
+            run_postdeploy=Postdeploy(
+                settings, store, managing.backend if managing else local, logs
+            ).run,
+        )
+        context = ApiContext(
+            settings,
+            store,
+            logs,
+            builder,
+            follow_release,
+            registry,
+            dyno_memory=lambda dyno_id: (
+                (managing and managing.memory_usage(dyno_id)) or one_offs.memory_usage(dyno_id)
+            ),
+            one_off_dynos=one_offs,
+        )
+        api_guard = ApiGuard(api_caps, settings.api_header_timeout, tls=server_context)
+        api_guard.start()
+        config = uvicorn.Config(
+            create_api(context, git_router),
+            log_level="warning",
+            http=api_guard.protocol(),  # uvicorn's httptools protocol, with caps and a deadline
+            ws="none",  # (a protocol switch would take connections out of the guard's count)
+            lifespan="off",
+            timeout_keep_alive=65,
+        )
+        http = _HttpServer(config)
+        tasks += [one_offs.run(), http.serve(sockets=[api_sock])]
+        closing += [builder.close, one_offs.close]
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    warnings = [*host.stack.skipped, *stale] if host is not None and "api" in roles else []
+    _announce(settings, admin_token, host.isolation if host is not None else None, warnings)
+    try:
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(task) for task in tasks]
+            managed = group.create_task(managing.run()) if managing is not None else None
+            await stop.wait()
+            if http is not None:
+                http.should_exit = True
+            for close in closing:
+                await close()
+            if managed is not None:  # its dynos stop, its lease is given up
+                managed.cancel()
+                await asyncio.gather(managed, return_exceptions=True)
+            for provider in registry.providers if registry is not None else ():
+                await provider.stop()
+            await flusher.flush()  # the last, partial window
+            if relay is not None:
+                await relay.close()  # (after the last lines: the dynos' and the flusher's)
+            for task in running:
+                task.cancel()
+    finally:
+        if api_guard is not None:
+            api_guard.close()
+        if rendezvous is not None:
+            await rendezvous.close()
+        if router is not None:
+            await router.close()
+        if history is not None:
+            await asyncio.to_thread(history.close)
+        if host is not None:
+            await asyncio.to_thread(host.cgroups.close)
+        await asyncio.to_thread(store.close)
+        with contextlib.suppress(OSError):
+            (settings.home / "server.json").unlink()
+
+
+async def _start_router(
+    settings: Settings,
+    logs: LogRouter,
+    feed: RouteFeed,
+    server_tls: tls.ServerTls | None,
+    metrics: Recorder,
+    caps: Caps,
+) -> Router:
+    """The router's listeners (HTTP, and HTTPS with TLS on), answering ACME's challenges
+    on HTTP, its lines in each app's log."""
 
     def router_log(app: str, line: str) -> None:
         app_id = feed.app_ids.get(app)
         if app_id:
             logs.publish(app_id, "heroku", "router", line)
 
-    metrics = Recorder(feed.app_ids, time.time())
-    router_caps, api_caps = _connection_caps(settings)
-    api_sock = _listen(settings.api_host, settings.api_port)
     router = Router(
-        table,
+        feed.table,
         log=router_log,
         header_timeout=settings.router_header_timeout,
         idle_timeout=settings.router_idle_timeout,
-        caps=router_caps,
+        caps=caps,
         trusted_proxies=settings.router_trusted_proxies,
     )
     router.record = metrics.request
     await router.start(settings.router_host, settings.router_port)
     if server_tls is not None:
         await router.start_tls(settings.router_host, settings.router_https_port, server_tls.context)
-    settings = settings.with_ports(api_sock.getsockname()[1], router.port, router.tls_port)
-    acme_challenges = Http01Challenges()  # answered by the router's HTTP listener
-    router.acme = acme_challenges
-
-    local = LocalBackend(
-        settings.dynos_dir,
-        stack,
-        users,
-        cgroups,
-        networks,
-        partial(addons.local_addon_ports, store),
-    )
-    backend = local if settings.dyno_backend == "local" else await _swarm(settings, store, home_key)
-    # `cove run` (attached, through the rendezvous listener) runs on this host for now.
-    one_offs = OneOffDynos(settings, store, local, logs)
-    rendezvous = RendezvousListener(
-        one_offs.claim,
-        rendezvous_caps(api_caps),
-        server_tls.context if server_tls is not None else None,
-    )
-    await rendezvous.start(settings.api_host, settings.rendezvous_port)
-    settings = dataclasses.replace(settings, rendezvous_port=rendezvous.port)
-    manager = DynoManager(
-        settings,
-        store,
-        backend,
-        logs,
-        metrics,
-    )
-    await asyncio.to_thread(manager.forget_stale_rows)
-    registry = Registry.default(
-        settings.addons_dir,
-        loop,
-        tls.TlsFiles(settings.tls_dir) if settings.tls else None,
-        DynoAccess(networks.addon_address, str(networks.pool.network)) if networks else None,
-    )
-    recovered += await recovery.reconcile_addons(store, registry)
-    await start_addons(store, registry)
-    for line in recovered:
-        log.info("after a crash: %s", line)
-    release_phase = ReleasePhase(settings, store, backend, logs)
-    builder = Builder(
-        settings,
-        store,
-        stack,
-        logs,
-        manager.wait_serving,
-        release_phase.follow,
-        users,
-        cgroups,
-        registry=registry,
-        run_postdeploy=Postdeploy(settings, store, backend, logs).run,
-    )
-    context = ApiContext(
-        settings,
-        store,
-        logs,
-        builder,
-        release_phase.follow,
-        registry,
-        dyno_memory=lambda dyno_id: manager.memory_usage(dyno_id) or one_offs.memory_usage(dyno_id),
-        one_off_dynos=one_offs,
-    )
-    api = create_api(context, git_router)
-    api_guard = ApiGuard(
-        api_caps,
-        settings.api_header_timeout,
-        tls=server_tls.context if server_tls is not None else None,
-    )
-    api_guard.start()
-    config = uvicorn.Config(
-        api,
-        log_level="warning",
-        http=api_guard.protocol(),  # uvicorn's httptools protocol, with caps and a deadline
-        ws="none",  # (a protocol switch would take connections out of the guard's count)
-        lifespan="off",
-        timeout_keep_alive=65,
-    )
-    http = _HttpServer(config)
-    flusher = Flusher(metrics, store, settings.metrics_flush_interval)
-
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    _announce(settings, admin_token, isolation, [*stack.skipped, *stale])
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(manager.run()),
-                group.create_task(release_phase.run()),
-                group.create_task(one_offs.run()),
-                group.create_task(feed.run()),
-                group.create_task(drains.run()),
-                group.create_task(flusher.run()),
-                group.create_task(Janitor(settings, store).run()),
-                group.create_task(_back_up_periodically(settings)),
-                group.create_task(http.serve(sockets=[api_sock])),
-            ]
-            if server_tls is not None:
-                tasks.append(group.create_task(_renew_certificates(server_tls, names)))
-                sni = SniFeed(store, server_tls, settings.tls_dir)
-                tasks.append(group.create_task(sni.run()))
-                acm = _acm_manager(settings, store, acme_challenges)
-                tasks.append(group.create_task(acm.run()))
-            await stop.wait()
-            http.should_exit = True
-            await builder.close()
-            await release_phase.close()
-            await one_offs.close()
-            await manager.close()
-            for provider in registry.providers:
-                await provider.stop()
-            await drains.close()  # after the dynos: their last lines are queued
-            await flusher.flush()  # the last, partial window
-            for task in tasks:
-                task.cancel()
-    finally:
-        api_guard.close()
-        await rendezvous.close()
-        await router.close()
-        await asyncio.to_thread(history.close)
-        await asyncio.to_thread(cgroups.close)
-        await asyncio.to_thread(store.close)
-        with contextlib.suppress(OSError):
-            (settings.home / "server.json").unlink()
+    return router
 
 
-async def _swarm(settings: Settings, store: Store, home_key: str) -> SwarmBackend:
-    """The swarm backend, checked (a swarm manager with the stack image), with the dynos
-    of this server's previous run removed."""
+async def _swarm(settings: Settings, store: Store) -> SwarmBackend:
+    """The swarm backend, checked (a swarm manager with the stack image). Its nodes fetch
+    slugs from this server's API, or with the API elsewhere from COVE_SWARM_API_URL."""
+    if not settings.swarm_api_url and "api" not in settings.roles:
+        _refuse(
+            "COVE_DYNO_BACKEND=swarm without the api role needs COVE_SWARM_API_URL: the URL "
+            "of a server with the api role, where the swarm's nodes fetch slugs"
+        )
     ca = tls.TlsFiles(settings.tls_dir).ca_cert
     backend = SwarmBackend(
         Engine(settings.docker_socket),
         settings.swarm_image,
-        home_key,
+        cluster_key(store.keyring),
         settings.swarm_api_url or settings.api_url,
         store.keyring,
         ca_pem=ca.read_text() if settings.tls else "",
@@ -463,9 +646,6 @@ async def _swarm(settings: Settings, store: Store, home_key: str) -> SwarmBacken
         await backend.prepare()
     except SwarmUnavailable as exc:
         _refuse(f"COVE_DYNO_BACKEND=swarm: {exc}")
-    swept = await backend.sweep()
-    if swept:
-        log.info("removed %d swarm dynos of a previous run", swept)
     return backend
 
 
@@ -559,6 +739,11 @@ def main() -> None:
         settings = Settings.from_env()
     except ValueError as bad:  # a COVE_* setting out of its range: its message names it
         _refuse(str(bad))
+    if settings.split and sqlite_file(settings.db_url) is not None:
+        _refuse(
+            "--role runs part of Cove, with the rest in other servers sharing its store: "
+            "that needs a PostgreSQL store (COVE_DATABASE_URL=postgresql://...), not SQLite"
+        )
     # Everything the server creates is private to it: COVE_HOME is traversable (0711, for
     # the add-on servers' user), so files must not be readable by name.
     os.umask(0o077)

@@ -58,6 +58,22 @@ def _dyno_backend(value: str) -> str:
     return value
 
 
+ROLES = ("api", "router", "manager")
+
+
+def _roles(value: str) -> frozenset[str]:
+    """COVE_ROLES (``cove server --role``): which parts of Cove this process runs."""
+    names = [p.strip().lower() for p in value.split(",") if p.strip()]
+    unknown = [n for n in names if n not in ROLES]
+    if unknown:
+        raise ValueError(
+            f"--role/COVE_ROLES: unknown role {unknown[0]!r}: use one or more of "
+            + ", ".join(ROLES)
+            + " (comma-separated)"
+        )
+    return frozenset(names or ROLES)
+
+
 def _docker_socket() -> str:
     """COVE_DOCKER_SOCKET, else DOCKER_HOST's unix:// path (as the docker CLI reads it)."""
     explicit = os.environ.get("COVE_DOCKER_SOCKET", "")
@@ -182,6 +198,12 @@ class Settings:
     docker_socket: str = "/var/run/docker.sock"
     swarm_image: str = "cove-stack:latest"
     swarm_api_url: str = ""
+    # The parts of Cove this process runs (COVE_ROLES, `cove server --role`): all of them,
+    # or some, with the others in processes sharing a PostgreSQL store (docs/scaling.md).
+    roles: frozenset[str] = frozenset(ROLES)
+    # Where slugs are kept (COVE_SLUGS_DIR): COVE_HOME/slugs, or a directory the servers of
+    # several hosts share (a network file system) when dynos run on the local backend.
+    slug_store: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -254,6 +276,8 @@ class Settings:
             docker_socket=_docker_socket(),
             swarm_image=os.environ.get("COVE_SWARM_IMAGE", "cove-stack:latest"),
             swarm_api_url=os.environ.get("COVE_SWARM_API_URL", "").rstrip("/"),
+            roles=_roles(os.environ.get("COVE_ROLES", "")),
+            slug_store=os.environ.get("COVE_SLUGS_DIR", ""),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
@@ -264,6 +288,11 @@ class Settings:
             router_port=router_port,
             router_https_port=router_https_port or self.router_https_port,
         )
+
+    @property
+    def split(self) -> bool:
+        """True when this process runs only some of the roles (the others run elsewhere)."""
+        return self.roles != frozenset(ROLES)
 
     @property
     def scheme(self) -> str:
@@ -303,7 +332,7 @@ class Settings:
 
     @property
     def slugs_dir(self) -> Path:
-        return self.home / "slugs"
+        return Path(self.slug_store) if self.slug_store else self.home / "slugs"
 
     @property
     def sources_dir(self) -> Path:

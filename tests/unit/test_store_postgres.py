@@ -157,6 +157,26 @@ def test_a_new_store_on_postgresql_has_no_key_check(postgres_template: str) -> N
             conn.execute("DROP DATABASE cove_empty WITH (FORCE)")
 
 
+def test_servers_starting_together_migrate_a_new_store_in_turn(postgres_template: str) -> None:
+    """Servers of several roles may start at once on a new store: one migrates, the others
+    wait and find it done (without the lock, two would create the same tables)."""
+    admin = postgres_template
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE cove_together")
+    stores = [Store(admin.rsplit("/", 1)[0] + "/cove_together") for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            for done in [pool.submit(store.migrate) for store in stores]:
+                done.result(timeout=120)  # (without the lock: a deadlock)
+        current, head = stores[0].migration_state()
+        assert current == head
+    finally:
+        for store in stores:
+            store.close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE cove_together WITH (FORCE)")
+
+
 def test_an_unreachable_postgresql_is_an_error_not_a_new_store() -> None:
     store = Store(f"postgresql://cove:secret-password@127.0.0.1:{free_port()}/cove")
     try:

@@ -3,6 +3,7 @@ its COVE_HOME (see docs/operations.md)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -32,8 +33,19 @@ from cove.cli.output import CliError, echo
     is_flag=True,
     help="Encrypt the store's secrets with a new key (the server must be stopped).",
 )
+@click.option(
+    "--role",
+    "roles",
+    metavar="ROLES",
+    help="Run only these parts, comma-separated: api, router, manager (default: all; "
+    "the others run in servers sharing a PostgreSQL store; see docs/scaling.md).",
+)
 def server(
-    check: bool, backup_to: Path | None, restore_from: Path | None, rotate_key: bool
+    check: bool,
+    backup_to: Path | None,
+    restore_from: Path | None,
+    rotate_key: bool,
+    roles: str | None,
 ) -> None:
     """Run Cove: API + git, router, builder and dyno manager (settings from COVE_* env)."""
     if sum((check, backup_to is not None, restore_from is not None, rotate_key)) > 1:
@@ -50,6 +62,9 @@ def server(
         _restore(restore_from)
     else:
         from cove.server import main as run_server  # heavy imports only for this command
+
+        if roles is not None:
+            os.environ["COVE_ROLES"] = roles  # (read with every other setting)
 
         run_server()
 

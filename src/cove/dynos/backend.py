@@ -61,6 +61,9 @@ class DynoSpec:
     attach: Attach | None = None  # a one-off dyno's terminal, instead of logged output
 
 
+ONE_OFF_TYPE = "run"  # the process type of one-off dynos (``cove run``)
+
+
 def new_row(spec: DynoSpec) -> Dyno:
     """The ``dynos`` table's row for a dyno about to start (``cove ps``, the router)."""
     return Dyno(

@@ -22,10 +22,17 @@ from sqlalchemy import delete, select
 from cove.builder import slug_path
 from cove.domain import formation as plan_
 from cove.domain.dyno_sizes import MB, dyno_size, memory_verdict
-from cove.dynos.backend import Backend, DynoHandle, DynoSpec, new_row, stop_dyno
+from cove.dynos.backend import (
+    ONE_OFF_TYPE,
+    Backend,
+    DynoHandle,
+    DynoSpec,
+    new_row,
+    stop_dyno,
+)
 from cove.logs import LogRouter
 from cove.metrics.recorder import Recorder
-from cove.services import formation, releases
+from cove.services import releases
 from cove.settings import Settings
 from cove.store import App, Dyno, Formation, Slug, Store
 
@@ -109,7 +116,6 @@ class DynoManager:
     _crashes: dict[tuple[str, str, str], _Crashes] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # Dyno launches under way at once (each runs ip, nft and bwrap): enough to overlap
     # their waits on 2 cores, few enough not to flood a small host at a restart.
@@ -458,8 +464,6 @@ class DynoManager:
 
     async def _set_state(self, spec: DynoSpec, state: str) -> None:
         await asyncio.to_thread(self._write_row, spec, state, None)
-        async with self._changed:
-            self._changed.notify_all()
 
     def _delete_row(self, dyno_id: str, spec: DynoSpec) -> None:
         with self.store.session() as s:
@@ -470,47 +474,11 @@ class DynoManager:
                     s, "dyno.changed", spec.app_id, app=spec.app_name, name=spec.name, state="gone"
                 )
 
-    def forget_stale_rows(self) -> None:
+    def forget_stale_rows(self, formation_only: bool = False) -> None:
         """Rows left by a previous run of the server describe processes that are gone.
         Called before the API serves: a one-off dyno created in the first moments keeps
-        its row."""
+        its row. With ``formation_only`` (a manager taking over from another, whose API
+        processes run on), one-off dynos' rows stay: they are not the manager's."""
         with self.store.session() as s:
-            s.execute(delete(Dyno))
-
-    # -- queries -------------------------------------------------------------------------
-    async def wait_serving(self, app_id: str, version: int) -> str:
-        """After a deploy: wait until a web dyno of ``version`` is up (Heroku's "Verifying
-        deploy"). Returns the verdict shown to the user."""
-        with self.store.session() as s:
-            web = s.scalar(
-                select(Formation.quantity).where(
-                    Formation.app_id == app_id, Formation.type == "web"
-                )
-            )
-            types = formation.process_types(s, app_id)
-        if not web or "web" not in types:
-            return "done."
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.boot_timeout + 5
-        async with self._changed:
-            while loop.time() < deadline:
-                states = [
-                    r.state
-                    for r in self._running.values()
-                    if r.handle.spec.app_id == app_id
-                    and r.handle.spec.type == "web"
-                    and r.handle.spec.release_version == version
-                ]
-                if "up" in states:
-                    return "done."
-                crashed = any(
-                    key[0] == app_id
-                    and key[1].startswith("web.")
-                    and key[2].startswith(f"v{version}.")
-                    for key in self._crashes
-                )
-                if crashed and not states:
-                    return "failed: the web process crashed at start. Check `cove logs`."
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), max(0.0, deadline - loop.time()))
-        return "timed out waiting for the web process to start. Check `cove logs`."
+            stale = delete(Dyno)
+            s.execute(stale.where(Dyno.type != ONE_OFF_TYPE) if formation_only else stale)

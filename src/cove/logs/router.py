@@ -6,6 +6,10 @@ appended on the event loop so buffers and subscriber queues are only touched the
 Processes' output (``process_output``) comes in within a line budget per app; what goes
 beyond it is dropped and reported once a second as Logplex's L10. A tail session that
 falls behind by ``tail_buffer`` lines loses the newest ones and is told so (L11).
+
+With several processes (api, router, manager roles), each has its own router: lines
+appended in one are relayed (``relay_to``, cove.logs.relay) to the others, which
+``receive`` them, so a tail served by any process sees every process's lines.
 """
 
 from __future__ import annotations
@@ -99,11 +103,17 @@ class LogRouter:
         self._notice_delay = notice_delay
         self._sinks: list[Callable[[str, list[str]], None]] = []
         self._forget_hooks: list[Callable[[str], None]] = []
+        self._relay: Callable[[str, list[str]], None] | None = None
 
     def add_sink(self, sink: Callable[[str, list[str]], None]) -> None:
         """Also give every line appended to an app's log to ``sink(app_id, lines)``, on the
         event loop (drains, the saved history). A sink must not block: it queues."""
         self._sinks.append(sink)
+
+    def relay_to(self, fn: Callable[[str, list[str]], None]) -> None:
+        """Also give lines appended here (not those received) to ``fn(app_id, lines)``, on
+        the event loop, for the other processes. Like a sink, it must not block."""
+        self._relay = fn
 
     def on_forget(self, hook: Callable[[str], None]) -> None:
         """Call ``hook(app_id)`` (from the forgetting thread) when an app is destroyed."""
@@ -154,7 +164,18 @@ class LogRouter:
             self.append(app_id, [format_line("heroku", "logplex", overflow_notice(*dropped))])
 
     def append(self, app_id: str, lines: list[str]) -> None:
-        """Formatted lines into the app's history and its tail sessions (on the event loop)."""
+        """Formatted lines into the app's history, its tail sessions and the sinks, and to
+        the other processes (on the event loop)."""
+        self._deliver(app_id, lines)
+        if self._relay is not None:
+            self._relay(app_id, lines)
+
+    def receive(self, app_id: str, lines: list[str]) -> None:
+        """Lines another process appended (relayed): like ``append``, but not relayed
+        again (on the event loop)."""
+        self._deliver(app_id, lines)
+
+    def _deliver(self, app_id: str, lines: list[str]) -> None:
         log = self._log(app_id)
         log.lines.extend(lines)
         for tail in log.tails:

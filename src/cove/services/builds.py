@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 
 from cove.store import Build, Release, Store
@@ -19,11 +21,15 @@ def went_live(store: Store, build_id: str) -> bool:
         return release is not None and release.status == "succeeded"
 
 
-def fail_interrupted(store: Store) -> list[Build]:
+def fail_interrupted(store: Store, only: Collection[str] | None = None) -> list[Build]:
     """Mark the builds a previous run of the server left pending as failed (no build runs
-    before the builder starts); returns them."""
+    before the builder starts), or of these builds ``only`` (API servers sharing the store
+    run builds of their own); returns them."""
     with store.session() as s:
-        builds = list(s.scalars(select(Build).where(Build.status == "pending")))
+        pending = select(Build).where(Build.status == "pending")
+        if only is not None:
+            pending = pending.where(Build.id.in_(only))
+        builds = list(s.scalars(pending))
         for build in builds:
             build.status = "failed"
             build.failure_message = INTERRUPTED

@@ -1,12 +1,13 @@
 """The store: a SQLAlchemy engine (SQLite by default, or PostgreSQL), Alembic migrations,
 and the event log. Readers *list* current state, then *watch* events after the id they
-started from."""
+started from. On PostgreSQL, also NOTIFY/LISTEN on other channels: the processes sharing
+the store talk through it (cove.logs.relay)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ WATCH_FALLBACK_SECONDS = 2.0
 # their commit, so event ids become visible in the order they were handed out: a reader
 # that has seen id N can never later find a smaller one ("events" in ASCII).
 EVENTS_LOCK = 0x6576656E7473
+MIGRATIONS_LOCK = 0x6D6967726174  # ("migrat"): servers starting at once migrate in turn
 
 
 def engine_url(url: str) -> str:
@@ -53,6 +55,16 @@ class SchemaTooNew(Exception):
             f"the store's schema is at revision {revision}, which this version of Cove "
             "doesn't know: it was written by a newer Cove. Run that version again (or "
             "restore a backup taken before the upgrade)."
+        )
+
+
+class NotOnPostgres(RuntimeError):
+    """Notifications between processes need a PostgreSQL store."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"Store.{what} needs a PostgreSQL store: a SQLite store is one process's own "
+            "(set COVE_DATABASE_URL=postgresql://... to share one between processes)"
         )
 
 
@@ -101,8 +113,23 @@ class Store:
         return current, head
 
     def migrate(self) -> None:
-        self.migration_state()  # refuse a schema from a newer Cove before touching it
-        command.upgrade(self._alembic(), "head")
+        with self._migration_lock():
+            self.migration_state()  # refuse a schema from a newer Cove before touching it
+            command.upgrade(self._alembic(), "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """On PostgreSQL, servers starting together migrate one at a time (the others then
+        find the schema up to date); a SQLite store has one server."""
+        if not self.postgres:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATIONS_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATIONS_LOCK})
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -162,6 +189,29 @@ class Store:
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
+
+    def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        """Call ``handler(payload)``, on the store's listener thread, for each notification
+        on ``channel`` from any process sharing the store (this one included). Takes effect
+        within a second if the listener was already listening."""
+        if self._listener is None:
+            raise NotOnPostgres("listen")
+        self._listener.add(channel, handler)
+        self._listener.start()
+
+    def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        """NOTIFY ``channel`` with each payload, in order, in one transaction (so listeners
+        receive them together and in order). PostgreSQL delivers only one of identical
+        payloads sent on a channel in one transaction: make them unique."""
+        if not self.postgres:
+            raise NotOnPostgres("notify")
+        if not payloads:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                [{"channel": channel, "payload": p} for p in payloads],
+            )
 
     def _notify(self) -> None:
         with self._lock:

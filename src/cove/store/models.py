@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from cove.store.secrets import EncryptedJSON, EncryptedText
@@ -357,3 +357,13 @@ class AppMetric(Base):
     latency: Mapped[dict[str, Any]] = mapped_column(default=dict)  # bucket -> requests
     errors: Mapped[dict[str, Any]] = mapped_column(default=dict)  # H/R code -> count
     memory: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dyno -> [n, sum, max]
+
+
+class Lease(Base):
+    """A named lease (cove.store.leases): ``holder`` may act until ``expires_at``, seconds
+    since the epoch on the database's clock (never a host's, so skewed hosts agree)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -27,6 +27,7 @@ from cove.dynos.backend import DynoSpec, Terminal
 from cove.logs import ProcessOutput
 from cove.ports import accepts, free_port
 from cove.sandbox.cgroups import Cgroup, memory_cgroup_of
+from cove.store.digests import signature
 from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
 from cove.swarm.engine import Engine, EngineError
@@ -35,7 +36,7 @@ from cove.swarm.stack_image import RUNNER_IN_IMAGE, SLUG_CACHE_IN_IMAGE
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-LABEL_HOME = "cove.home"
+LABEL_CLUSTER = "cove.cluster"
 LABEL_DYNO = "cove.dyno"
 # Each node's slug cache: a named volume, which Docker makes on a node at its first use.
 SLUG_CACHE_VOLUME = "cove-slug-cache"
@@ -53,9 +54,15 @@ class SwarmUnavailable(RuntimeError):
     """The swarm backend can't run dynos here (the message says why and what to do)."""
 
 
-def service_name(home_key: str, spec: DynoSpec) -> str:
+def cluster_key(keyring: Keyring) -> str:
+    """What labels this Cove's services: the same for every server sharing its store (and
+    so its secrets key), so a dyno manager taking over finds its predecessor's dynos."""
+    return signature(keyring, b"cove:swarm-cluster:v1", "")[:12]
+
+
+def service_name(cluster_key: str, spec: DynoSpec) -> str:
     dyno = _NAME_UNSAFE.sub("-", spec.name)
-    return f"cove-{home_key[:6]}-{spec.app_name}-{dyno}-{spec.id[:8]}"[:63].rstrip("-")
+    return f"cove-{cluster_key[:6]}-{spec.app_name}-{dyno}-{spec.id[:8]}"[:63].rstrip("-")
 
 
 def slug_name(spec: DynoSpec) -> str:
@@ -239,7 +246,7 @@ class SwarmBackend:
         self,
         engine: Engine,
         image: str,
-        home_key: str,
+        cluster_key: str,
         api_url: str,
         keyring: Keyring,
         ca_pem: str = "",
@@ -247,7 +254,7 @@ class SwarmBackend:
     ) -> None:
         self.engine = engine
         self.image = image
-        self.home_key = home_key
+        self.cluster_key = cluster_key
         self.api_url = api_url
         self.keyring = keyring
         self.ca_pem = ca_pem
@@ -277,9 +284,10 @@ class SwarmBackend:
         self._host_network = await self.engine.network_id("host") or "host"
 
     async def sweep(self) -> int:
-        """Remove the services of this server's previous run (its dynos died with it, as
-        local dynos do); returns how many."""
-        found = await self.engine.services(f"{LABEL_HOME}={self.home_key}")
+        """Remove the services of a previous dyno manager (this server's previous run, or
+        the holder of the lease before this one): their dynos are started afresh, as local
+        dynos are after a restart. Returns how many."""
+        found = await self.engine.services(f"{LABEL_CLUSTER}={self.cluster_key}")
         for service in found:
             await self.engine.remove_service(service["ID"])
         return len(found)
@@ -300,9 +308,9 @@ class SwarmBackend:
             **({"COVE_UID": str(spec.uid)} if spec.uid is not None else {}),
             **({"COVE_CA_PEM": self.ca_pem} if self.ca_pem else {}),
         }
-        labels = {LABEL_HOME: self.home_key, LABEL_DYNO: spec.id}
+        labels = {LABEL_CLUSTER: self.cluster_key, LABEL_DYNO: spec.id}
         return {
-            "Name": service_name(self.home_key, spec),
+            "Name": service_name(self.cluster_key, spec),
             "Labels": labels,
             "TaskTemplate": {
                 "ContainerSpec": {

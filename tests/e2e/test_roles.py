@@ -1,0 +1,153 @@
+"""`cove server --role`: Cove as separate processes sharing a PostgreSQL store. An API
+server builds and serves the API; a router + manager server runs the dynos and routes to
+them; a standby manager takes over (the lease in the store) when that one dies. Log lines
+and the release phase's output cross between them."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.e2e.harness import CoveServer, User, server_env, wait_for
+from tests.postgres_server import postgres_server
+
+
+@pytest.fixture(scope="module")
+def store_url() -> Iterator[str]:
+    with postgres_server() as admin:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE cove_roles")
+        yield admin.rsplit("/", 1)[0] + "/cove_roles"
+
+
+def _server(root: Path, roles: str, **env: str) -> CoveServer:
+    root.mkdir()
+    home = root / "cove-home"
+    server = CoveServer(home, root / "server.log", server_env(home) | {"COVE_ROLES": roles} | env)
+    server.start()
+    return server
+
+
+def _up(api: CoveServer, app: str) -> list[dict[str, object]]:
+    dynos = api.api("GET", f"/apps/{app}/dynos").json()
+    return [d for d in dynos if d["state"] == "up"]
+
+
+def test_servers_in_roles_share_one_store(store_url: str, tmp_path: Path) -> None:
+    shared = {
+        "COVE_DATABASE_URL": store_url,
+        "COVE_SLUGS_DIR": str(tmp_path / "slugs"),  # (the hosts' shared file system)
+        "COVE_NETWORK_ISOLATION": "off",  # (two servers on one host: one set of dyno networks)
+    }
+    servers: list[CoveServer] = []
+    try:
+        api = _server(tmp_path / "api", "api", **shared)
+        servers.append(api)
+        assert api.info["router_port"] is None and api.info["roles"] == ["api"]
+        key = str(api.home / "secrets.key")  # every server of the store has its key
+        edge = _server(tmp_path / "edge", "router,manager", COVE_SECRETS_KEY_FILE=key, **shared)
+        servers.append(edge)
+        assert edge.info["api_url"] is None
+        wait_for(
+            lambda: "holding the dyno manager's lease" in edge.log_path.read_text(),
+            30,
+            what="the edge server to manage dynos",
+        )
+        standby = _server(
+            tmp_path / "standby", "router,manager", COVE_SECRETS_KEY_FILE=key, **shared
+        )
+        servers.append(standby)
+        wait_for(
+            lambda: "waiting for the dyno manager's lease" in standby.log_path.read_text(),
+            30,
+            what="the standby to wait",
+        )
+
+        # A push to the API server: the release phase runs on the manager's server, its
+        # output reaches the push; the deploy is verified from the dyno rows.
+        user = User.logged_in(tmp_path / "dev", api)
+        repo = user.new_repo("release-phase", "split")
+        user.cove("apps:create", "split", cwd=repo)
+        push = user.push(repo).stderr
+        assert re.search(r"release command running in release\.\d+ with GREETING=None", push)
+        assert "Waiting for release.... done." in push
+        assert "Verifying deploy... done." in push
+        assert edge.get("split").text == "hello from release phase app"
+        assert "release command running" not in api.log_path.read_text()  # not run here
+
+        # Lines from the dyno (the edge's manager) and the router (the edge's) reach the
+        # API server's log stream.
+        logs = wait_for(
+            lambda: (
+                (t := user.cove("logs", "-n", "200", cwd=repo).stdout)
+                and "heroku[router]" in t
+                and "app[web.1]" in t
+                and t
+            ),
+            30,
+            what="router and dyno lines in cove logs",
+        )
+        assert "State changed from starting to up" in logs
+
+        user.cove("ps:scale", "web=2", cwd=repo)
+        wait_for(lambda: len(_up(api, "split")) == 2, 60, what="two web dynos")
+        before = {d["id"] for d in _up(api, "split")}
+
+        # The manager's server dies: the standby takes the lease over and starts the
+        # formation again; its router serves the app.
+        edge.stop(signal.SIGKILL)
+        wait_for(
+            lambda: "holding the dyno manager's lease" in standby.log_path.read_text(),
+            60,
+            what="the standby to take the lease over",
+        )
+        wait_for(
+            lambda: len(up := _up(api, "split")) == 2 and not before & {d["id"] for d in up},
+            60,
+            what="the formation started again by the standby",
+        )
+        assert standby.get("split").text == "hello from release phase app"
+
+        # A config change through the API restarts the dynos under the new holder.
+        user.cove("config:set", "GREETING=bonjour", cwd=repo)
+        wait_for(
+            lambda: standby.get("split").text == "bonjour from release phase app",
+            60,
+            what="the new config live",
+        )
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+def test_roles_need_a_postgresql_store_and_known_names(tmp_path: Path) -> None:
+    for roles, message in [
+        ("api", "needs a PostgreSQL store"),
+        ("api,dashboard", "unknown role 'dashboard'"),
+    ]:
+        env = server_env(tmp_path / "cove-home") | {"COVE_ROLES": roles}
+        done = subprocess.run(
+            [sys.executable, "-m", "cove.server"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    # `cove server --role` is the same setting.
+    done = subprocess.run(
+        [sys.executable, "-m", "cove.cli.main", "server", "--role", "routr"],
+        env=server_env(tmp_path / "cove-home"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "unknown role 'routr'" in done.stderr, done.stderr
