@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.e2e.docker_swarm import Swarm, build_stack_image, docker_swarm
 from tests.e2e.harness import CoveServer, User, running_server
+from tests.postgres_server import postgres_server
 
 # In-process component tests that live here for their real sockets, but start no server.
 _IN_PROCESS = {"test_router_proxy.py"}
@@ -42,3 +44,12 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
     Docker can't run here), shared by the swarm backend's tests."""
     with docker_swarm() as socket:
         yield build_stack_image(socket, tmp_path_factory.mktemp("stack-home"))
+
+
+@pytest.fixture(scope="module")
+def shared_store() -> Iterator[str]:
+    """An empty PostgreSQL database for servers of several roles to share."""
+    with postgres_server() as admin:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE cove_shared")
+        yield admin.rsplit("/", 1)[0] + "/cove_shared"

@@ -9,50 +9,38 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-import pytest
-
 from tests.e2e.harness import CoveServer, User, server_env, wait_for
-from tests.postgres_server import postgres_server
 
 
-@pytest.fixture(scope="module")
-def store_url() -> Iterator[str]:
-    with postgres_server() as admin:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE cove_roles")
-        yield admin.rsplit("/", 1)[0] + "/cove_roles"
-
-
-def _server(root: Path, roles: str, **env: str) -> CoveServer:
-    root.mkdir()
+def role_server(root: Path, roles: str, **env: str) -> CoveServer:
+    """A started `cove server --role <roles>` with its COVE_HOME under ``root``."""
+    root.mkdir(exist_ok=True)
     home = root / "cove-home"
     server = CoveServer(home, root / "server.log", server_env(home) | {"COVE_ROLES": roles} | env)
     server.start()
     return server
 
 
-def _up(api: CoveServer, app: str) -> list[dict[str, object]]:
+def up_dynos(api: CoveServer, app: str) -> list[dict[str, object]]:
     dynos = api.api("GET", f"/apps/{app}/dynos").json()
     return [d for d in dynos if d["state"] == "up"]
 
 
-def test_servers_in_roles_share_one_store(store_url: str, tmp_path: Path) -> None:
+def test_servers_in_roles_share_one_store(shared_store: str, tmp_path: Path) -> None:
     shared = {
-        "COVE_DATABASE_URL": store_url,
+        "COVE_DATABASE_URL": shared_store,
         "COVE_SLUGS_DIR": str(tmp_path / "slugs"),  # (the hosts' shared file system)
         "COVE_NETWORK_ISOLATION": "off",  # (two servers on one host: one set of dyno networks)
     }
     servers: list[CoveServer] = []
     try:
-        api = _server(tmp_path / "api", "api", **shared)
+        api = role_server(tmp_path / "api", "api", **shared)
         servers.append(api)
         assert api.info["router_port"] is None and api.info["roles"] == ["api"]
         key = str(api.home / "secrets.key")  # every server of the store has its key
-        edge = _server(tmp_path / "edge", "router,manager", COVE_SECRETS_KEY_FILE=key, **shared)
+        edge = role_server(tmp_path / "edge", "router,manager", COVE_SECRETS_KEY_FILE=key, **shared)
         servers.append(edge)
         assert edge.info["api_url"] is None
         wait_for(
@@ -60,7 +48,7 @@ def test_servers_in_roles_share_one_store(store_url: str, tmp_path: Path) -> Non
             30,
             what="the edge server to manage dynos",
         )
-        standby = _server(
+        standby = role_server(
             tmp_path / "standby", "router,manager", COVE_SECRETS_KEY_FILE=key, **shared
         )
         servers.append(standby)
@@ -97,8 +85,8 @@ def test_servers_in_roles_share_one_store(store_url: str, tmp_path: Path) -> Non
         assert "State changed from starting to up" in logs
 
         user.cove("ps:scale", "web=2", cwd=repo)
-        wait_for(lambda: len(_up(api, "split")) == 2, 60, what="two web dynos")
-        before = {d["id"] for d in _up(api, "split")}
+        wait_for(lambda: len(up_dynos(api, "split")) == 2, 60, what="two web dynos")
+        before = {d["id"] for d in up_dynos(api, "split")}
 
         # The manager's server dies: the standby takes the lease over and starts the
         # formation again; its router serves the app.
@@ -109,7 +97,7 @@ def test_servers_in_roles_share_one_store(store_url: str, tmp_path: Path) -> Non
             what="the standby to take the lease over",
         )
         wait_for(
-            lambda: len(up := _up(api, "split")) == 2 and not before & {d["id"] for d in up},
+            lambda: len(up := up_dynos(api, "split")) == 2 and not before & {d["id"] for d in up},
             60,
             what="the formation started again by the standby",
         )
