@@ -335,8 +335,9 @@ MANAGER_LEASE = "dyno-manager"
 
 class ManagerRole:
     """The dyno manager, the release phase and log drains: one process at a time runs them,
-    the one holding the lease in the store (others wait to take over). A holder that loses
-    the lease (a store it can't reach, say) stops its dynos and waits again."""
+    the one holding the lease in a PostgreSQL store (others wait to take over). A holder
+    that loses the lease (a store it can't reach, say) stops its dynos and waits again. A
+    SQLite store has one server (its COVE_HOME's), which needs no lease."""
 
     def __init__(
         self,
@@ -347,7 +348,7 @@ class ManagerRole:
         metrics: Recorder,
         release_phase: ReleasePhase,
         drains: Drains,
-        lease: Lease,
+        lease: Lease | None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -360,12 +361,15 @@ class ManagerRole:
         self.manager: DynoManager | None = None  # while holding the lease
 
     async def run(self) -> None:
+        if self.lease is None:  # (a SQLite store: this server is its only one)
+            try:
+                await self._term()
+            finally:
+                await self._stop()
+            return
         try:
             while True:
-                if await asyncio.to_thread(self.lease.try_acquire) is False:
-                    holder = await asyncio.to_thread(self.lease.holder_now)
-                    log.info("waiting for the dyno manager's lease (held by %s)", holder)
-                    await self.lease.acquire()
+                await self._acquire(self.lease)
                 log.info("holding the dyno manager's lease: managing dynos")
                 try:
                     async with asyncio.TaskGroup() as group:
@@ -378,11 +382,19 @@ class ManagerRole:
         finally:
             await asyncio.to_thread(self.lease.release)
 
+    @staticmethod
+    async def _acquire(lease: Lease) -> None:
+        if not await asyncio.to_thread(lease.try_acquire):
+            holder = await asyncio.to_thread(lease.holder_now)
+            log.info("waiting for the dyno manager's lease (held by %s)", holder)
+            await lease.acquire()
+
     async def _term(self) -> None:
         """One term as the holder: what a previous holder left is cleared, then dynos,
         release phases and drains follow the store."""
         self.manager = DynoManager(self.settings, self.store, self.backend, self.logs, self.metrics)
-        await asyncio.to_thread(self.manager.forget_stale_rows, self.settings.split)
+        # (One-off dynos' rows are the API's: an all-in-one server cleared them at start.)
+        await asyncio.to_thread(self.manager.forget_stale_rows, True)
         if isinstance(self.backend, SwarmBackend):
             swept = await self.backend.sweep()
             if swept:
@@ -454,9 +466,11 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
         settings = settings.with_ports(settings.api_port, router.port, router.tls_port)
         tasks.append(feed.run())
         if server_tls is not None:
-            tasks.append(_renew_certificates(server_tls, _certificate_names(settings)))
             tasks.append(SniFeed(store, server_tls, settings.tls_dir).run())
             tasks.append(_acm_manager(settings, store, challenges).run())
+
+    if server_tls is not None:
+        tasks.append(_renew_certificates(server_tls, _certificate_names(settings)))
 
     managing = None
     if "manager" in roles:
@@ -466,7 +480,8 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
             if settings.dyno_backend == "local"
             else await _swarm(settings, store)
         )
-        lease = Lease(store, MANAGER_LEASE, f"{socket.gethostname()}:{home_key}")
+        holder = f"{socket.gethostname()}:{home_key}"  # (a restarted server takes its own back)
+        lease = Lease(store, MANAGER_LEASE, holder) if store.postgres else None
         managing = ManagerRole(
             settings,
             store,

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 from tests.e2e.harness import CoveServer, User, server_env, wait_for
 
 
@@ -109,6 +111,26 @@ def test_servers_in_roles_share_one_store(shared_store: str, tmp_path: Path) -> 
             lambda: standby.get("split").text == "bonjour from release phase app",
             60,
             what="the new config live",
+        )
+
+        # A holder that can no longer renew its lease (here: taken from it in the store)
+        # stops its dynos; once the lease is free again, it manages them again.
+        with psycopg.connect(shared_store, autocommit=True) as conn:
+            conn.execute("UPDATE leases SET holder = 'elsewhere', expires_at = expires_at + 3600")
+        wait_for(
+            lambda: (
+                "lost the dyno manager's lease" in standby.log_path.read_text()
+                and standby.get("split").status_code == 503
+            ),
+            60,
+            what="the standby to stop its dynos",
+        )
+        with psycopg.connect(shared_store, autocommit=True) as conn:
+            conn.execute("UPDATE leases SET expires_at = 0")
+        wait_for(
+            lambda: standby.get("split").text == "bonjour from release phase app",
+            60,
+            what="the dynos back under the lease",
         )
     finally:
         for server in reversed(servers):

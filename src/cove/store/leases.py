@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Float, delete, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +26,7 @@ from cove.store.db import Store, engine_url
 from cove.store.models import Lease as LeaseRow
 
 log = logging.getLogger("cove.leases")
+T = TypeVar("T")
 
 # Seconds since the epoch on the database's clock (clock_timestamp(), not now(): the time
 # of the statement, not of the transaction's start).
@@ -41,6 +45,12 @@ class Lease:
         # Local monotonic time just before the last statement that took or renewed the
         # lease was sent: the database's expiry is at least ttl after it.
         self._renewed_at: float | None = None
+        # Its own thread: a renewal never queues behind other work in the default executor
+        # (a busy server would otherwise lose its lease for want of a free thread).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"cove-lease-{name}")
+
+    def _in_thread(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     def _db_now(self) -> ColumnElement[float]:
         return literal_column(_PG_NOW if self.store.postgres else _SQLITE_NOW, Float)
@@ -112,7 +122,7 @@ class Lease:
         """Wait until we hold the lease, trying every ttl/3; store errors are retried."""
         while True:
             try:
-                if await asyncio.to_thread(self.try_acquire):
+                if await self._in_thread(self.try_acquire):
                     return
             except SQLAlchemyError as e:
                 log.warning("could not take the %s lease: %s", self.name, self._describe(e))
@@ -134,7 +144,7 @@ class Lease:
             try:
                 # A renewal that hangs (an unreachable store) must not outlast the deadline;
                 # the thread finishes on its own, its result unused.
-                renewed = await asyncio.wait_for(asyncio.to_thread(self.renew), remaining)
+                renewed = await asyncio.wait_for(self._in_thread(self.renew), remaining)
             except TimeoutError:
                 log.warning("lost the %s lease: the store did not answer in time", self.name)
                 return
