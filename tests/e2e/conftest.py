@@ -14,32 +14,14 @@ from tests.postgres_server import postgres_server
 _IN_PROCESS = {"test_router_proxy.py"}
 
 
-# Modules scripts/test runs alone, after the others (which run two at a time): they share
-# the session's Docker swarm, or measure what load from a neighbour would blur (requests
-# dropped under load, a noisy app's effect on another, limits, every command line on the
-# host).
-SERIAL = {
-    "test_backend_contract.py",
-    "test_swarm.py",
-    "test_swarm_roles.py",
-    "test_zero_downtime.py",
-    "test_noisy_apps.py",
-    "test_hostile_clients.py",
-    "test_limits.py",
-    "test_secrets.py",
-}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test in this directory runs a real `cove server` (the ``e2e`` marker), except
-    the in-process router tests; the ``serial`` marker for the modules above."""
+    the in-process router tests."""
     here = Path(__file__).parent
     for item in items:
         path = item.path
         if path.parent == here and path.name not in _IN_PROCESS:
             item.add_marker(pytest.mark.e2e)
-        if path.parent == here and path.name in SERIAL:
-            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")

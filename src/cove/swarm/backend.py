@@ -54,6 +54,11 @@ class SwarmUnavailable(RuntimeError):
     """The swarm backend can't run dynos here (the message says why and what to do)."""
 
 
+def _latest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A service's newest task (a one-task service has had one, unless Swarm replaced it)."""
+    return max(tasks, key=lambda t: t.get("CreatedAt", ""), default=None)
+
+
 def cluster_key(keyring: Keyring) -> str:
     """What labels this Cove's services: the same for every server sharing its store (and
     so its secrets key), so a dyno manager taking over finds its predecessor's dynos."""
@@ -137,7 +142,7 @@ class SwarmDyno:
                     return 137  # the service was removed under us
                 log.warning("tasks of dyno %s: %s", self.spec.id, exc)
                 tasks = []
-            task = max(tasks, key=lambda t: t.get("CreatedAt", ""), default=None)
+            task = _latest(tasks)
             if task is not None:
                 status = task.get("Status", {})
                 state = status.get("State", "")
@@ -204,14 +209,24 @@ class SwarmDyno:
     def _signal(self, name: str) -> None:
         if self._exited.done():
             return
-        if self._container is not None:
-            path = f"/containers/{self._container}/kill"
-            call = self._engine.call("POST", path, params={"signal": name})
+        asyncio.get_running_loop().create_task(self._send(name)).add_done_callback(_log_failure)
+
+    async def _send(self, name: str) -> None:
+        # The container may run before the task poll has seen it (its output can come
+        # first): its id is asked for now rather than the signal lost.
+        container = self._container or await self._current_container()
+        if container:
+            path = f"/containers/{container}/kill"
+            await self._engine.call("POST", path, params={"signal": name})
         elif name == "KILL":  # no container yet: the service goes, and its task with it
-            call = self._engine.remove_service(self._service)
-        else:
-            return
-        asyncio.get_running_loop().create_task(call).add_done_callback(_log_failure)
+            await self._engine.remove_service(self._service)
+
+    async def _current_container(self) -> str | None:
+        task = _latest(await self._engine.tasks(self._service))
+        if task is None:
+            return None
+        found = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+        return str(found) if found else None
 
     def terminate(self) -> None:
         self._signal("TERM")
