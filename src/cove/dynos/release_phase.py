@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ RELEASE_OUTPUT_TOPIC = "release"  # the release command's output, relayed (cove.
 # How long a relayed output may lag its release's outcome in the store before a follower
 # stops waiting for its end (lost if the listening connection dropped meanwhile).
 RELAYED_END_GRACE = 10.0
+KEEP_FINISHED = 50  # relayed outputs kept in memory once finished (RelayedReleases)
 
 
 def _log_path(settings: Settings, release_id: str) -> Path:
@@ -161,12 +163,15 @@ class ReleasePhase:
 
 class RelayedReleases:
     """The release phase's output in an API process whose dyno manager runs elsewhere: the
-    lines the manager relays, mirrored in this host's release log and followed from it."""
+    lines the manager relays, mirrored in this host's release log and followed from it.
+    The last KEEP_FINISHED finished outputs stay in memory too (a follower that comes just
+    after the end still reads it whole); older ones are read from their files."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
         self._outputs: dict[str, OutputStream] = {}
+        self._finished: deque[str] = deque()
 
     def _mirror(self, release_id: str) -> OutputStream:
         output = self._outputs.get(release_id)
@@ -177,13 +182,22 @@ class RelayedReleases:
 
     def receive(self, release_id: str, lines: list[str], end: bool) -> None:
         """A relayed part of a release command's output (on the event loop)."""
-        output = self._mirror(release_id)
-        if output.done:
+        if release_id in self._finished:
             return
+        output = self._mirror(release_id)
         for line in lines:
             output.write(line)
         if end:
-            asyncio.get_running_loop().create_task(output.close())
+            self._end(release_id)
+
+    def _end(self, release_id: str) -> None:
+        output = self._outputs.get(release_id)
+        if output is None or release_id in self._finished:
+            return
+        asyncio.get_running_loop().create_task(output.close())
+        self._finished.append(release_id)
+        while len(self._finished) > KEEP_FINISHED:
+            self._outputs.pop(self._finished.popleft(), None)
 
     async def follow(self, release_id: str) -> AsyncIterator[str]:
         """As ``ReleasePhase.follow``; if the relayed end never comes (a lost notification),
@@ -192,7 +206,7 @@ class RelayedReleases:
             self._mirror(release_id)
         output = self._outputs.get(release_id)
         guard = None
-        if output is not None and not output.done:
+        if output is not None and release_id not in self._finished:
             guard = asyncio.get_running_loop().create_task(self._end_when_settled(release_id))
         try:
             async for line in _follow(output, _log_path(self.settings, release_id)):
@@ -209,10 +223,8 @@ class RelayedReleases:
                     _is_pending, self.store, release_id
                 ):
                     break
-        output = self._outputs[release_id]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RELAYED_END_GRACE):
-                while not output.done:
+                while release_id not in self._finished:
                     await asyncio.sleep(0.1)
-        if not output.done:
-            await output.close()
+        self._end(release_id)
