@@ -35,18 +35,18 @@ def _relayed(store: Store, tmp_path: Path) -> RelayedReleases:
     return RelayedReleases(settings, store)
 
 
+async def _follow_into(seen: list[str], relayed: RelayedReleases, release_id: str) -> None:
+    async for line in relayed.follow(release_id):
+        seen.append(line)
+
+
 def test_relayed_lines_are_followed_until_the_end_and_kept(store: Store, tmp_path: Path) -> None:
     release_id = _pending_release(store)
     relayed = _relayed(store, tmp_path)
 
     async def scenario() -> list[str]:
         seen: list[str] = []
-
-        async def follow() -> None:
-            async for line in relayed.follow(release_id):
-                seen.append(line)
-
-        following = asyncio.create_task(follow())
+        following = asyncio.create_task(_follow_into(seen, relayed, release_id))
         relayed.receive(release_id, ["migrating", "done migrating"], False)
         relayed.receive(release_id, [], True)
         await asyncio.wait_for(following, 10)
@@ -72,12 +72,7 @@ def test_a_lost_end_is_settled_by_the_outcome_in_the_store(
 
     async def scenario() -> list[str]:
         seen: list[str] = []
-
-        async def follow() -> None:
-            async for line in relayed.follow(release_id):
-                seen.append(line)
-
-        following = asyncio.create_task(follow())
+        following = asyncio.create_task(_follow_into(seen, relayed, release_id))
         relayed.receive(release_id, ["migrating"], False)
         async with asyncio.timeout(10):
             while not seen:

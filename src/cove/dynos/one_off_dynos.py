@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cove.domain.errors import InvalidParams, NotFound
-from cove.dynos.backend import Attach, Backend, DynoHandle, new_row
+from cove.dynos.backend import ONE_OFF_TYPE, Attach, Backend, DynoHandle, new_row
 from cove.dynos.one_off import OneOff, current_source, dyno_names, one_off_spec, pick_name
 from cove.logs import LogRouter
 from cove.settings import Settings
@@ -39,7 +39,7 @@ class RunRequest:
     tty: bool = True  # (attached only: a PTY, else pipes)
     env: Mapping[str, str] | None = None
     size: str = "standard-1x"
-    type: str = "run"
+    type: str = ONE_OFF_TYPE
     time_to_live: float | None = None  # seconds; None: until the command ends
 
 

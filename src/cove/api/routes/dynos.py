@@ -16,6 +16,7 @@ from cove.api.routes.common import audit, ctx, load_app
 from cove.domain.config_vars import validate_changes
 from cove.domain.dyno_sizes import DEFAULT_SIZE, parse_size
 from cove.domain.errors import InvalidParams, NotFound
+from cove.dynos.backend import ONE_OFF_TYPE
 from cove.dynos.one_off_dynos import OneOffDynos, RunRequest
 from cove.store import Account
 
@@ -65,8 +66,8 @@ def _run_request(body: Mapping[str, Any]) -> RunRequest:
     command = params.text(body, "command")
     if not command or not command.strip():
         raise InvalidParams("command is required.")
-    kind = params.text(body, "type") or "run"
-    if kind != "run":
+    kind = params.text(body, "type") or ONE_OFF_TYPE
+    if kind != ONE_OFF_TYPE:
         raise InvalidParams("type must be run: other process types are the formation's.")
     size = params.text(body, "size")
     return RunRequest(
