@@ -247,10 +247,10 @@ RENEW_EVERY = 12 * 3600.0  # how often a running server looks at its certificate
 
 
 def _certificate_names(settings: Settings) -> list[str]:
-    public = urlsplit(settings.public_api_url).hostname if settings.public_api_url else None
-    return tls.server_names(
-        settings.api_host, settings.domain, [*settings.tls_hostnames, public or ""]
-    )
+    # The API's public URL, and the one swarm nodes fetch slugs at (checked against the CA).
+    urls = [settings.public_api_url, settings.swarm_api_url]
+    hosts = [urlsplit(url).hostname or "" for url in urls if url]
+    return tls.server_names(settings.api_host, settings.domain, [*settings.tls_hostnames, *hosts])
 
 
 async def _renew_certificates(server_tls: tls.ServerTls, names: list[str]) -> None:

@@ -173,3 +173,81 @@ def test_stack_build_without_debootstrap_or_rootfs_says_what_to_install(
     monkeypatch.setenv("PATH", str(tmp_path))  # no debootstrap there
     with pytest.raises(StackBuildError, match="apt-get install debootstrap"):
         debootstrap(tmp_path / "root")
+
+
+class _Daemon:
+    """A swarm manager's Engine API, enough for placing and signalling one dyno whose task
+    runs on node ``task_node`` (this manager is node ``n1``)."""
+
+    def __init__(self, task_node: str) -> None:
+        self.task_node = task_node
+        self.calls: list[tuple[str, str, bytes]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/v1.41")
+        self.calls.append((request.method, path, request.content))
+        if path == "/info":
+            swarm = {"LocalNodeState": "active", "ControlAvailable": True, "NodeID": "n1"}
+            return httpx.Response(200, json={"Swarm": swarm})
+        if path.startswith("/images/"):
+            return httpx.Response(200, json={"Id": "sha256:" + "5" * 64})
+        if path == "/nodes/n1" or path == f"/nodes/{self.task_node}":
+            spec = {"Labels": {"zone": "a"}, "Role": "manager", "Availability": "active"}
+            node = {"Spec": spec, "Version": {"Index": 7}, "Status": {"Addr": "10.0.0.9"}}
+            return httpx.Response(200, json=node)
+        if path == "/networks":
+            return httpx.Response(200, json=[{"Id": "hostnet", "Name": "host"}])
+        if path == "/services/create":
+            return httpx.Response(201, json={"ID": "svc"})
+        if path == "/services/svc" and request.method == "GET":
+            return httpx.Response(200, json={"Spec": {"Name": "x"}, "Version": {"Index": 11}})
+        if path == "/tasks":
+            status = {"State": "running", "ContainerStatus": {"ContainerID": "c1", "PID": 0}}
+            task = {"NodeID": self.task_node, "CreatedAt": "1", "Status": status}
+            return httpx.Response(200, json=[task])
+        return httpx.Response(204 if request.method != "POST" or "update" not in path else 200)
+
+    def wrote(self, method: str, path: str) -> list[bytes]:
+        return [body for m, p, body in self.calls if m == method and p == path]
+
+
+async def _signalled(daemon: _Daemon, *signals: str) -> None:
+    engine = Engine("/nowhere", transport=httpx.MockTransport(daemon))
+    backend = SwarmBackend(engine, "cove-stack:abc", "key123", "https://c:1", Keyring.generate())
+    await backend.prepare()
+    spec = backend.service_spec(_spec(), 31000)
+    assert spec["TaskTemplate"]["Placement"] == {
+        "Constraints": [f"node.labels.cove-stack == {'5' * 12}"]
+    }
+    dyno = await backend.start(_spec(), None)
+    assert await dyno.wait_up(0.01) is False  # nothing listens on the port: still booting
+    for name in signals:
+        {"TERM": dyno.terminate, "KILL": dyno.kill}[name]()
+        await asyncio.sleep(0.05)
+    await engine.close()
+
+
+def test_cove_labels_its_own_node_with_the_stack_image_and_places_dynos_by_it() -> None:
+    daemon = _Daemon("n1")
+    asyncio.run(_signalled(daemon))
+    (update,) = daemon.wrote("POST", "/nodes/n1/update")
+    labels = httpx.Response(200, content=update).json()["Labels"]
+    assert labels == {"zone": "a", "cove-stack": "5" * 12}  # the node's other labels kept
+
+
+def test_a_dyno_on_cove_s_node_is_signalled_through_its_container() -> None:
+    daemon = _Daemon("n1")
+    asyncio.run(_signalled(daemon, "TERM", "KILL"))
+    kills = [c for c in daemon.calls if c[1] == "/containers/c1/kill"]
+    assert len(kills) == 2
+    assert not daemon.wrote("POST", "/services/svc/update")
+    assert not daemon.wrote("DELETE", "/services/svc")
+
+
+def test_a_dyno_on_another_node_is_stopped_through_swarm() -> None:
+    daemon = _Daemon("n2")
+    asyncio.run(_signalled(daemon, "TERM", "KILL"))
+    assert not [c for c in daemon.calls if c[1].startswith("/containers/")]
+    (scaled,) = daemon.wrote("POST", "/services/svc/update")  # SIGTERM: scaled to 0 ...
+    assert httpx.Response(200, content=scaled).json()["Mode"] == {"Replicated": {"Replicas": 0}}
+    assert daemon.wrote("DELETE", "/services/svc")  # ... SIGKILL: removed

@@ -157,11 +157,12 @@ def test_the_certificate_names_the_public_hosts(tmp_path: Path) -> None:
         api_host="0.0.0.0",
         domain="apps.example.com",
         public_api_url="https://cove.example.com",
+        swarm_api_url="https://10.0.0.5:5055",  # where swarm nodes fetch slugs
         tls_hostnames=("git.example.com",),
     )
     names = _certificate_names(settings)
     assert "0.0.0.0" not in names
-    assert {"*.apps.example.com", "cove.example.com", "git.example.com"} <= set(names)
+    assert {"*.apps.example.com", "cove.example.com", "git.example.com", "10.0.0.5"} <= set(names)
 
 
 def test_per_app_certificates_follow_a_new_server_key(tmp_path: Path) -> None:

@@ -286,7 +286,8 @@ class DynoManager:
             entry.state = "up"
             entry.up_since = asyncio.get_running_loop().time()
             self._system(spec, "State changed from starting to up")
-            await self._set_state(spec, "up")
+            # With its address: a swarm dyno's node is known only once its task runs.
+            await asyncio.to_thread(self._write_row, spec, "up", handle)
             self.mark_dirty(spec.app_id)  # its stale predecessor can now stop
             cycle = self.settings.dyno_cycle_seconds + random.uniform(
                 0, self.settings.dyno_cycle_jitter_seconds

@@ -7,10 +7,15 @@ restarts crashed ones with Heroku's back-off; a service per dyno leaves Swarm on
 placement, and each dyno's logs and exit status stay its own. So the services have no
 restart policy (a second one would fight Cove's), and a dyno that ends stays ended.
 
-Dynos use the node's network (``host``): the router reaches ``$PORT`` at the node's address.
-Signals go to the task's container through the Engine API of the node Cove talks to, so
-for now every dyno runs on that node (a placement constraint); nodes of their own are the
-next step (docs/scaling.md)."""
+Dynos use their node's network (``host``): the router reaches ``$PORT`` at the node's
+address. They run on any node labelled with the stack image's id (``cove-stack``, as the
+image is not in a registry): Cove labels the node it talks to; the operator loads the image
+on other nodes and labels them (docs/scaling.md).
+
+Signals: a dyno on the node Cove talks to gets them through that daemon, on its container.
+Swarm's API can't signal a container on another node, so there Cove asks Swarm to stop the
+task (the service scaled to 0: SIGTERM, SIGKILL after the service's grace) or to remove it;
+Swarm then forgets the task, and with it the exit status of a stop Cove asked for."""
 
 from __future__ import annotations
 
@@ -38,6 +43,11 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 LABEL_CLUSTER = "cove.cluster"
 LABEL_DYNO = "cove.dyno"
+# The node label that places dynos: its value is the stack image's id (12 hex digits).
+LABEL_STACK = "cove-stack"
+# The exit status reported for a dyno on another node that Cove stopped: Swarm removes the
+# task before its status can be read, so the status of a process ended by SIGTERM.
+STOPPED_STATUS = 143
 # Each node's slug cache: a named volume, which Docker makes on a node at its first use.
 SLUG_CACHE_VOLUME = "cove-slug-cache"
 # How often a dyno's task state is read, and how long its output may stay quiet after it
@@ -65,6 +75,11 @@ def cluster_key(keyring: Keyring) -> str:
     return signature(keyring, b"cove:swarm-cluster:v1", "")[:12]
 
 
+def stack_id(image: dict[str, Any]) -> str:
+    """The stack image's short id: the value of the node label that places dynos."""
+    return str(image.get("Id", "")).removeprefix("sha256:")[:12]
+
+
 def service_name(cluster_key: str, spec: DynoSpec) -> str:
     dyno = _NAME_UNSAFE.sub("-", spec.name)
     return f"cove-{cluster_key[:6]}-{spec.app_name}-{dyno}-{spec.id[:8]}"[:63].rstrip("-")
@@ -88,6 +103,7 @@ class SwarmDyno:
         port: int | None,
         output: ProcessOutput | None,
         on_system: Callable[[str], None],
+        local_node: str = "",
     ) -> None:
         self.spec = spec
         self.host = ""  # the node's address, once the task runs there
@@ -96,6 +112,10 @@ class SwarmDyno:
         self._service = service_id
         self._on_system = on_system
         self._container: str | None = None
+        self._local_node = local_node
+        self._node: str | None = None  # the task's node, once Swarm has placed it
+        self._seen_task = False
+        self._stop_asked = False  # of Swarm, for a dyno on another node
         # The container's memory cgroup on this host (dynos run on Cove's own node for
         # now), for R14; and whether the kernel killed it at its limit (R15), read at exit.
         self._cgroup: Cgroup | None = None
@@ -143,14 +163,19 @@ class SwarmDyno:
                 log.warning("tasks of dyno %s: %s", self.spec.id, exc)
                 tasks = []
             task = _latest(tasks)
+            if task is None and self._seen_task:  # Swarm stopped and forgot it
+                return STOPPED_STATUS if self._stop_asked else 137
             if task is not None:
+                self._seen_task = True
+                self._node = task.get("NodeID") or self._node
                 status = task.get("Status", {})
                 state = status.get("State", "")
                 container = status.get("ContainerStatus", {})
                 self._container = container.get("ContainerID") or self._container
                 if state == "running" and not self._running.is_set():
                     self.host = await self._node_address(task.get("NodeID", ""))
-                    pid = int(container.get("PID") or 0)
+                    # Its pid is a pid of its node: only this host's can be looked up here.
+                    pid = int(container.get("PID") or 0) if self._on_local_node() else 0
                     self._cgroup = memory_cgroup_of(pid, self.spec.id) if pid else None
                     self._running.set()
                 if state in _ENDED:
@@ -162,7 +187,12 @@ class SwarmDyno:
                     return code if code >= 0 else 137
             await asyncio.sleep(POLL_SECONDS)
 
+    def _on_local_node(self) -> bool:
+        return self._node is not None and self._node == self._local_node
+
     async def _was_oom_killed(self) -> bool:
+        if not self._on_local_node():
+            return False
         try:
             found = await self._engine.call("GET", f"/containers/{self._container}/json")
         except EngineError:
@@ -214,19 +244,27 @@ class SwarmDyno:
     async def _send(self, name: str) -> None:
         # The container may run before the task poll has seen it (its output can come
         # first): its id is asked for now rather than the signal lost.
-        container = self._container or await self._current_container()
-        if container:
-            path = f"/containers/{container}/kill"
+        if not self._container:
+            await self._read_task()
+        if self._container and self._on_local_node():
+            path = f"/containers/{self._container}/kill"
             await self._engine.call("POST", path, params={"signal": name})
-        elif name == "KILL":  # no container yet: the service goes, and its task with it
+        elif name == "KILL" or not self._container:
+            # Not started yet, or on another node: the service goes, and its task with it.
+            self._stop_asked = True
             await self._engine.remove_service(self._service)
+        elif name == "TERM":
+            self._stop_asked = True
+            await self._engine.scale_service(self._service, 0)
+        else:
+            log.info("dyno %s runs on another node: SIGHUP not sent", self.spec.id)
 
-    async def _current_container(self) -> str | None:
+    async def _read_task(self) -> None:
         task = _latest(await self._engine.tasks(self._service))
-        if task is None:
-            return None
-        found = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
-        return str(found) if found else None
+        if task is not None:
+            self._node = task.get("NodeID") or self._node
+            found = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+            self._container = str(found) if found else None
 
     def terminate(self) -> None:
         self._signal("TERM")
@@ -275,6 +313,7 @@ class SwarmBackend:
         self.ca_pem = ca_pem
         self.stop_grace = stop_grace
         self._node_id = ""
+        self._stack_id = ""
         self._host_network = "host"
 
     async def prepare(self) -> None:
@@ -290,12 +329,18 @@ class SwarmBackend:
                 f"the Docker daemon at {self.engine.socket_path} is not a swarm manager "
                 "(docker swarm init)"
             )
-        if await self.engine.image(self.image) is None:
+        image = await self.engine.image(self.image)
+        if image is None:
             raise SwarmUnavailable(
                 f"the stack image {self.image} is not on this node: build it with "
                 "`cove stack:build` (COVE_SWARM_IMAGE names another)"
             )
         self._node_id = str(swarm.get("NodeID", ""))
+        self._stack_id = stack_id(image)
+        try:
+            await self.engine.label_node(self._node_id, LABEL_STACK, self._stack_id)
+        except EngineError as exc:
+            raise SwarmUnavailable(f"labelling this node for dynos failed: {exc}") from None
         self._host_network = await self.engine.network_id("host") or "host"
 
     async def sweep(self) -> int:
@@ -347,7 +392,7 @@ class SwarmBackend:
                     "Limits": {"MemoryBytes": size.kill_bytes, "Pids": size.pids},
                 },
                 "RestartPolicy": {"Condition": "none"},
-                "Placement": {"Constraints": [f"node.id == {self._node_id}"]},
+                "Placement": {"Constraints": [f"node.labels.{LABEL_STACK} == {self._stack_id}"]},
                 "Networks": [{"Target": self._host_network}],
             },
             "Mode": {"Replicated": {"Replicas": 1}},
@@ -364,5 +409,11 @@ class SwarmBackend:
         port = free_port() if spec.type == "web" else None
         service = await self.engine.create_service(self.service_spec(spec, port))
         return SwarmDyno(
-            self.engine, spec, service, port, output, on_system or (lambda message: None)
+            self.engine,
+            spec,
+            service,
+            port,
+            output,
+            on_system or (lambda message: None),
+            local_node=self._node_id,
         )

@@ -69,6 +69,25 @@ class Engine:
             if exc.status != 404:
                 raise
 
+    async def scale_service(self, service_id: str, replicas: int) -> None:
+        found = await self.call("GET", f"/services/{service_id}")
+        spec = found["Spec"]
+        spec["Mode"] = {"Replicated": {"Replicas": replicas}}
+        version = found["Version"]["Index"]
+        await self.call(
+            "POST", f"/services/{service_id}/update", params={"version": version}, json=spec
+        )
+
+    async def label_node(self, node_id: str, key: str, value: str) -> None:
+        """Set one label of a node (the rest of its spec unchanged)."""
+        found = await self.node(node_id)
+        spec = found["Spec"]
+        if spec.get("Labels", {}).get(key) == value:
+            return
+        spec["Labels"] = {**spec.get("Labels", {}), key: value}
+        version = found["Version"]["Index"]
+        await self.call("POST", f"/nodes/{node_id}/update", params={"version": version}, json=spec)
+
     async def services(self, label: str) -> list[dict[str, Any]]:
         filters = json.dumps({"label": [label]})
         return list(await self.call("GET", "/services", params={"filters": filters}))
