@@ -141,3 +141,9 @@ def test_invitation_expires_and_is_replaced(store: Store) -> None:
         accounts.invited_account(store, second)
     with pytest.raises(Unauthorized):  # an API token is no invitation, nor the reverse
         accounts.authenticate(store, second)
+
+
+def test_an_unknown_email_costs_what_a_known_one_does() -> None:
+    # The constant hash verified for a missing password has the hasher's own parameters.
+    assert not passwords._HASHER.check_needs_rehash(passwords._DUMMY)
+    assert not passwords.verify(None, "cove-no-such-account")  # a missing hash never matches
