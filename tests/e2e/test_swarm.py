@@ -11,10 +11,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.docker_swarm import Swarm
+from tests.e2e.docker_swarm import Swarm, docker_api
 from tests.e2e.harness import CoveServer, User, running_server, server_env, wait_for
 from tests.e2e.test_zero_downtime import deploys_drop_no_requests
 
@@ -27,8 +26,7 @@ def server(swarm: Swarm, tmp_path: Path) -> Iterator[CoveServer]:
 
 
 def services(swarm: Swarm) -> list[dict[str, object]]:
-    transport = httpx.HTTPTransport(uds=swarm.socket)
-    with httpx.Client(transport=transport, base_url="http://docker/v1.41") as client:
+    with docker_api(swarm.socket) as client:
         return list(client.get("/services").json())
 
 
@@ -95,8 +93,7 @@ def test_a_crashed_swarm_dyno_is_restarted_by_cove(
     user.cove("apps:create", "crash-swarm", cwd=repo)
     user.push(repo)
     ((dyno, name),) = dyno_services(swarm, server, "crash-swarm").items()
-    transport = httpx.HTTPTransport(uds=swarm.socket)
-    with httpx.Client(transport=transport, base_url="http://docker/v1.41") as client:
+    with docker_api(swarm.socket) as client:
         tasks = client.get("/tasks", params={"filters": json.dumps({"service": [name]})}).json()
         container = tasks[0]["Status"]["ContainerStatus"]["ContainerID"]
         assert (

@@ -116,8 +116,8 @@ class SwarmDyno:
         self._node: str | None = None  # the task's node, once Swarm has placed it
         self._seen_task = False
         self._stop_asked = False  # of Swarm, for a dyno on another node
-        # The container's memory cgroup on this host (dynos run on Cove's own node for
-        # now), for R14; and whether the kernel killed it at its limit (R15), read at exit.
+        # The container's memory cgroup, for a dyno on this host's node, for R14; and
+        # whether the kernel killed it at its limit (R15), read at exit.
         self._cgroup: Cgroup | None = None
         self._oom_killed = False
         loop = asyncio.get_running_loop()
@@ -167,13 +167,12 @@ class SwarmDyno:
                 return STOPPED_STATUS if self._stop_asked else 137
             if task is not None:
                 self._seen_task = True
-                self._node = task.get("NodeID") or self._node
+                self._note(task)
                 status = task.get("Status", {})
                 state = status.get("State", "")
                 container = status.get("ContainerStatus", {})
-                self._container = container.get("ContainerID") or self._container
                 if state == "running" and not self._running.is_set():
-                    self.host = await self._node_address(task.get("NodeID", ""))
+                    self.host = await self._node_address(self._node or "")
                     # Its pid is a pid of its node: only this host's can be looked up here.
                     pid = int(container.get("PID") or 0) if self._on_local_node() else 0
                     self._cgroup = memory_cgroup_of(pid, self.spec.id) if pid else None
@@ -186,6 +185,12 @@ class SwarmDyno:
                     code = int(container.get("ExitCode", 0))
                     return code if code >= 0 else 137
             await asyncio.sleep(POLL_SECONDS)
+
+    def _note(self, task: dict[str, Any]) -> None:
+        """The task's node and container, once Swarm has them."""
+        self._node = task.get("NodeID") or self._node
+        found = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+        self._container = str(found) if found else self._container
 
     def _on_local_node(self) -> bool:
         return self._node is not None and self._node == self._local_node
@@ -245,7 +250,9 @@ class SwarmDyno:
         # The container may run before the task poll has seen it (its output can come
         # first): its id is asked for now rather than the signal lost.
         if not self._container:
-            await self._read_task()
+            task = _latest(await self._engine.tasks(self._service))
+            if task is not None:
+                self._note(task)
         if self._container and self._on_local_node():
             path = f"/containers/{self._container}/kill"
             await self._engine.call("POST", path, params={"signal": name})
@@ -258,13 +265,6 @@ class SwarmDyno:
             await self._engine.scale_service(self._service, 0)
         else:
             log.info("dyno %s runs on another node: SIGHUP not sent", self.spec.id)
-
-    async def _read_task(self) -> None:
-        task = _latest(await self._engine.tasks(self._service))
-        if task is not None:
-            self._node = task.get("NodeID") or self._node
-            found = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
-            self._container = str(found) if found else None
 
     def terminate(self) -> None:
         self._signal("TERM")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -69,24 +69,32 @@ class Engine:
             if exc.status != 404:
                 raise
 
-    async def scale_service(self, service_id: str, replicas: int) -> None:
-        found = await self.call("GET", f"/services/{service_id}")
+    async def _update(self, path: str, change: Callable[[dict[str, Any]], bool]) -> None:
+        """Read the object at ``path``, let ``change`` edit its spec (False: nothing to
+        change), and write it back at the version read (Swarm refuses a stale one)."""
+        found = await self.call("GET", path)
         spec = found["Spec"]
-        spec["Mode"] = {"Replicated": {"Replicas": replicas}}
-        version = found["Version"]["Index"]
-        await self.call(
-            "POST", f"/services/{service_id}/update", params={"version": version}, json=spec
-        )
+        if change(spec):
+            version = found["Version"]["Index"]
+            await self.call("POST", f"{path}/update", params={"version": version}, json=spec)
+
+    async def scale_service(self, service_id: str, replicas: int) -> None:
+        def scale(spec: dict[str, Any]) -> bool:
+            spec["Mode"] = {"Replicated": {"Replicas": replicas}}
+            return True
+
+        await self._update(f"/services/{service_id}", scale)
 
     async def label_node(self, node_id: str, key: str, value: str) -> None:
         """Set one label of a node (the rest of its spec unchanged)."""
-        found = await self.node(node_id)
-        spec = found["Spec"]
-        if spec.get("Labels", {}).get(key) == value:
-            return
-        spec["Labels"] = {**spec.get("Labels", {}), key: value}
-        version = found["Version"]["Index"]
-        await self.call("POST", f"/nodes/{node_id}/update", params={"version": version}, json=spec)
+
+        def label(spec: dict[str, Any]) -> bool:
+            labels = spec.setdefault("Labels", {})
+            changed = labels.get(key) != value
+            labels[key] = value
+            return changed
+
+        await self._update(f"/nodes/{node_id}", label)
 
     async def services(self, label: str) -> list[dict[str, Any]]:
         filters = json.dumps({"label": [label]})
