@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import select
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from time import monotonic
@@ -79,11 +80,21 @@ class Attachment(Protocol):
 
 
 Claim = Callable[[str], Attachment | None]
+# A dyno calling back (cove.swarm.attach): what takes its connection over, and the bytes
+# that came after its secret.
+DialIn = Callable[[str], Callable[[asyncio.Transport, bytes], None] | None]
 
 
 class RendezvousListener:
-    def __init__(self, claim: Claim, caps: Caps, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        caps: Caps,
+        tls: ssl.SSLContext | None,
+        dial_in: DialIn | None = None,
+    ) -> None:
         self.claim = claim
+        self.dial_in = dial_in
         self.conns = ConnectionCounter("rendezvous", caps)
         self.tls = tls
         self.sessions: set[Session] = set()
@@ -94,6 +105,12 @@ class RendezvousListener:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: Session(self), host, port)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def start_on(self, sock: socket.socket) -> None:
+        """Serve on a socket already bound and listening."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Session(self), sock=sock)
+        self.port = sock.getsockname()[1]
 
     async def close(self) -> None:
         if self._server is not None:
@@ -113,7 +130,7 @@ class Session(asyncio.Protocol):
         self.raw: asyncio.Transport | None = None
         self.transport: asyncio.Transport | None = None  # (TLS, once the handshake is done)
         self.address: str | None = None
-        self.state = "secret"  # secret | starting | streaming | done
+        self.state = "secret"  # secret | starting | streaming | done | handed over
         self.secret = bytearray()
         self.deadline: asyncio.TimerHandle | None = None
         self.pause: asyncio.TimerHandle | None = None
@@ -236,6 +253,16 @@ class Session(asyncio.Protocol):
         except UnicodeDecodeError:
             secret = ""
         attachment = self.listener.claim(secret) if secret else None
+        dial_in = self.listener.dial_in
+        hand_over = dial_in(secret) if secret and attachment is None and dial_in else None
+        if hand_over is not None:
+            # A dyno's side: its connection is the dyno's terminal from now on, no client
+            # of ours (it no longer counts against the caps: its client's connection does).
+            self.state = "handed over"
+            self._release()
+            transport.write(GREETING)
+            hand_over(transport, rest)
+            return
         if attachment is None:
             self.state = "done"
             transport.close()  # nothing said: no greeting, no reason

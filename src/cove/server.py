@@ -75,6 +75,7 @@ from cove.store.db import SchemaTooNew
 from cove.store.leases import Lease
 from cove.store.secrets import Keyring, SecretsKeyError
 from cove.store.sqlite import StoreDamaged, sqlite_file, verify
+from cove.swarm.attach import DialIns
 from cove.swarm.backend import SwarmBackend, SwarmUnavailable, cluster_key
 from cove.swarm.engine import Engine
 
@@ -472,6 +473,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     if server_tls is not None:
         tasks.append(_renew_certificates(server_tls, _certificate_names(settings)))
 
+    holder = f"{socket.gethostname()}:{home_key}"  # (a restarted server takes its own back)
     managing = None
     if "manager" in roles:
         assert host is not None
@@ -480,7 +482,6 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
             if settings.dyno_backend == "local"
             else await _swarm(settings, store)
         )
-        holder = f"{socket.gethostname()}:{home_key}"  # (a restarted server takes its own back)
         lease = Lease(store, MANAGER_LEASE, holder) if store.postgres else None
         managing = ManagerRole(
             settings,
@@ -502,13 +503,17 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
     registry: Registry | None = None
     if "api" in roles:
         assert host is not None and history is not None
-        local = host.local_backend(settings, store)
-        # `cove run` (attached, through the rendezvous listener) runs on this host for now.
-        one_offs = OneOffDynos(settings, store, local, logs)
+        # (Bound first: attached swarm dynos are told where to call back.)
+        rendezvous_sock = _listen(settings.api_host, settings.rendezvous_port)
+        settings = dataclasses.replace(settings, rendezvous_port=rendezvous_sock.getsockname()[1])
+        dial_ins = DialIns()
+        runs = await _runs_backend(settings, store, host, managing, dial_ins, holder)
+        one_offs = OneOffDynos(settings, store, runs, logs)
         server_context = server_tls.context if server_tls is not None else None
-        rendezvous = RendezvousListener(one_offs.claim, rendezvous_caps(api_caps), server_context)
-        await rendezvous.start(settings.api_host, settings.rendezvous_port)
-        settings = dataclasses.replace(settings, rendezvous_port=rendezvous.port)
+        rendezvous = RendezvousListener(
+            one_offs.claim, rendezvous_caps(api_caps), server_context, dial_ins.answer
+        )
+        await rendezvous.start_on(rendezvous_sock)
         registry = Registry.default(
             settings.addons_dir,
             loop,
@@ -538,9 +543,7 @@ async def serve(settings: Settings, keyring: Keyring) -> None:
             host.users,
             host.cgroups,
             registry=registry,
-            run_postdeploy=Postdeploy(
-                settings, store, managing.backend if managing else local, logs
-            ).run,
+            run_postdeploy=Postdeploy(settings, store, runs, logs).run,
         )
         context = ApiContext(
             settings,
@@ -637,6 +640,30 @@ async def _start_router(
     if server_tls is not None:
         await router.start_tls(settings.router_host, settings.router_https_port, server_tls.context)
     return router
+
+
+async def _runs_backend(
+    settings: Settings,
+    store: Store,
+    host: _Host,
+    managing: ManagerRole | None,
+    dial_ins: DialIns,
+    owner: str,
+) -> Backend:
+    """Where this API server runs one-off dynos (`cove run`, app.json's postdeploy): on
+    Swarm with the swarm backend, as its own (what its previous run left is removed),
+    attached ones calling its rendezvous listener back; else on this host."""
+    if settings.dyno_backend != "swarm":
+        return host.local_backend(settings, store)
+    swarm = (
+        managing.backend
+        if managing is not None and isinstance(managing.backend, SwarmBackend)
+        else await _swarm(settings, store)
+    )
+    runs = swarm.for_runs(owner, dial_ins, settings.rendezvous_port, settings.boot_timeout)
+    if swept := await runs.sweep():
+        log.info("removed %d one-off dyno services of this server's previous run", swept)
+    return runs
 
 
 async def _swarm(settings: Settings, store: Store) -> SwarmBackend:

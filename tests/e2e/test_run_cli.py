@@ -93,6 +93,21 @@ class Terminal:
         os.close(self.slave)
 
 
+def window_size_follows(terminal: Terminal) -> None:
+    """A remote bash at its prompt on a 30x100 terminal: the dyno's terminal has that size,
+    and takes this terminal's new size (40x120) after a resize."""
+    terminal.send(b"echo size=$(stty size)=\r")
+    terminal.expect(rb"size=30 100=")
+    terminal.resize(40, 120)
+
+    def resized() -> bool:
+        terminal.send(b"echo size=$(stty size)=\r")
+        terminal.expect(rb"size=\d+ \d+=")
+        return terminal.output.rfind(b"size=40 120=") > terminal.output.rfind(b"size=30 100=")
+
+    wait_for(resized, 30, interval=0.2, what="the dyno's terminal to take the new size")
+
+
 @pytest.fixture
 def terminal(dev: User) -> Iterator[Terminal]:
     term = Terminal([*COVE, "run", "-a", APP, "bash"], dev.env, rows=30, cols=100)
@@ -114,16 +129,7 @@ def test_interactive_bash_through_a_terminal(terminal: Terminal, dev: User) -> N
     assert termios.tcgetattr(terminal.slave)[3] & termios.ECHO == 0  # raw mode here
 
     # The window size was passed, and follows a resize of this terminal.
-    terminal.send(b"echo size=$(stty size)=\r")
-    terminal.expect(rb"size=30 100=")
-    terminal.resize(40, 120)
-
-    def resized() -> bool:
-        terminal.send(b"echo size=$(stty size)=\r")
-        terminal.expect(rb"size=\d+ \d+=")
-        return terminal.output.rfind(b"size=40 120=") > terminal.output.rfind(b"size=30 100=")
-
-    wait_for(resized, 30, interval=0.2, what="the dyno's terminal to take the new size")
+    window_size_follows(terminal)
 
     # Ctrl-C interrupts the remote foreground program, not the CLI.
     # The program announces itself once it runs: bash makes a job the terminal's foreground

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.docker_swarm import Swarm, docker_api
 from tests.e2e.harness import CoveServer, User, running_server, server_env, wait_for
+from tests.e2e.test_run_cli import COVE, Terminal, window_size_follows
 from tests.e2e.test_zero_downtime import deploys_drop_no_requests
 
 
@@ -142,6 +143,60 @@ def test_the_release_phase_runs_as_a_one_shot_swarm_task(
         30,
         what="release services removed",
     )
+
+
+def test_cove_run_attaches_to_a_one_off_swarm_task(
+    swarm: Swarm, server: CoveServer, tmp_path: Path
+) -> None:
+    """`cove run` on Swarm: the dyno is a one-shot task whose slug runner calls Cove's
+    rendezvous listener back with the command's terminal."""
+    user = User.logged_in(tmp_path / "dev", server)
+    repo = user.new_repo("one-off")
+    user.cove("apps:create", "run-swarm", cwd=repo)
+    user.cove("config:set", "GREETING=hello-from-config", cwd=repo)
+    user.push(repo)
+
+    # Pipes: arguments, config vars, /app and the exit status; inside the stack image's
+    # container (tini is its first process).
+    script = "import os; print(os.getcwd(), os.environ['GREETING'], os.environ['DYNO'], "
+    script += "open('/proc/1/cmdline').read().split(chr(0))[0]); raise SystemExit(3)"
+    result = user.cove("run", "-a", "run-swarm", "--no-tty", "python", "-c", script, check=False)
+    assert result.returncode == 3, result.stderr
+    assert re.fullmatch(r"/app hello-from-config run\.\d+ /usr/bin/tini\n", result.stdout)
+    piped = user.run(*COVE, "run", "-a", "run-swarm", "python", check=False, input="print(6*7)\n")
+    assert (piped.returncode, piped.stdout) == (0, "42\n"), piped.stderr
+
+    # A terminal: the window size and a resize, the exit status.
+    terminal = Terminal([*COVE, "run", "-a", "run-swarm", "bash"], user.env, rows=30, cols=100)
+    try:
+        terminal.expect(rb"Running bash on \xe2\xac\xa2 run-swarm\.\.\. up, run\.\d+\r\n")
+        terminal.expect(rb"\$ ")
+        assert dyno_services(swarm, server, "run-swarm").keys() >= {
+            d["id"] for d in server.api("GET", "/apps/run-swarm/dynos").json() if d["type"] == "run"
+        }
+        window_size_follows(terminal)
+        terminal.send(b"exit 7\r")
+        assert terminal.wait() == 7, terminal.output.decode(errors="replace")
+    finally:
+        terminal.close()
+
+    # The one-shot services are gone once their dynos have ended.
+    wait_for(
+        lambda: not any("-run-swarm-run-" in str(s["Spec"]["Name"]) for s in services(swarm)),  # type: ignore[index]
+        30,
+        what="one-off services removed",
+    )
+    # Detached: its output in the logs, from the service's log stream.
+    detached = user.cove("run:detached", "-a", "run-swarm", "echo", "detached-$((40+2))")
+    name = re.search(r"done, (run\.\d+)", detached.stderr)
+    assert name, detached.stderr
+    wait_for(
+        lambda: f"app[{name.group(1)}]: detached-42" in user.cove("logs", cwd=repo).stdout,
+        60,
+        what="the detached dyno's output",
+    )
+    logs = user.cove("logs", "-n", "100", cwd=repo).stdout
+    assert re.search(r"heroku\[run\.\d+\]: Process exited with status 7", logs)
 
 
 def test_deploys_drop_no_requests_on_the_swarm_backend(server: CoveServer, tmp_path: Path) -> None:

@@ -142,3 +142,19 @@ def test_dynos_run_and_are_routed_to_on_a_second_node(
                 assert f"app[{name}]" in logs or f"heroku[{name}]" in logs
                 assert re.search(rf"heroku\[{re.escape(name)}\]: Stopping all processes", logs)
         assert server.get("two-nodes").status_code == 200
+
+        # `cove run` with its dyno on the second node: it calls Cove back from there. (Swarm
+        # puts a new service on the node with fewer tasks; web.1 may hold either.)
+        with docker_api(swarm.socket) as docker:
+            address = docker.get(f"/nodes/{worker}").json()["Status"]["Addr"]
+        # (The address it reaches this host from: its node's, on the host network.)
+        source = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        source += f"s.connect(('{host_address}', 9)); print(s.getsockname()[0]); exit(4)"
+        seen = []
+        for _ in range(3):
+            run = user.cove("run", "--no-tty", "python", "-c", source, cwd=repo, check=False)
+            assert run.returncode == 4, run.stderr
+            seen.append(run.stdout.strip())
+            if seen[-1] == address:
+                break
+        assert seen[-1] == address, f"no one-off dyno ran on {address}: {seen}"

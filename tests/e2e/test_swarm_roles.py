@@ -27,8 +27,16 @@ def test_servers_in_roles_run_dynos_on_swarm(
 ) -> None:
     servers: list[CoveServer] = []
     try:
-        # (The API server builds with the interpreters the stack image has.)
-        api = role_server(tmp_path / "api", "api", COVE_DATABASE_URL=shared_store, **swarm.env)
+        # (The API server builds with the interpreters the stack image has, and starts
+        # `cove run`'s dynos on the swarm.)
+        api = role_server(
+            tmp_path / "api",
+            "api",
+            COVE_DATABASE_URL=shared_store,
+            COVE_DYNO_BACKEND="swarm",
+            COVE_SWARM_IMAGE=swarm.image,
+            **swarm.env,
+        )
         servers.append(api)
         managers = {
             **swarm.env,
@@ -75,6 +83,11 @@ def test_servers_in_roles_run_dynos_on_swarm(
         remaining = {str(s["Spec"]["Name"]) for s in services(swarm)}  # type: ignore[index]
         assert not set(before.values()) & remaining  # the dead manager's services are gone
         assert standby.get("split-swarm").text == "hello from release phase app"
+
+        # A one-off dyno of the API server, on the swarm, attached through its rendezvous.
+        run = user.cove("run", "--no-tty", "echo $DYNO; exit 5", cwd=repo, check=False)
+        assert run.returncode == 5, run.stderr
+        assert re.fullmatch(r"run\.\d+\n", run.stdout)
     finally:
         for server in reversed(servers):
             server.stop()

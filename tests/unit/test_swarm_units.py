@@ -18,12 +18,13 @@ from fastapi.testclient import TestClient
 from cove.api import ApiContext, create_api
 from cove.cli.main import cli
 from cove.domain.dyno_sizes import dyno_size
-from cove.dynos.backend import DynoSpec
+from cove.dynos.backend import Attach, DynoSpec
 from cove.logs import LogRouter
 from cove.settings import Settings
 from cove.store import Store
 from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
+from cove.swarm.attach import DialIns
 from cove.swarm.backend import SwarmBackend, service_name
 from cove.swarm.engine import Engine
 from cove.swarm.stack_image import StackBuildError, debootstrap
@@ -179,8 +180,9 @@ class _Daemon:
     """A swarm manager's Engine API, enough for placing and signalling one dyno whose task
     runs on node ``task_node`` (this manager is node ``n1``)."""
 
-    def __init__(self, task_node: str) -> None:
+    def __init__(self, task_node: str, services: list[dict[str, object]] | None = None) -> None:
         self.task_node = task_node
+        self.services = services or []
         self.calls: list[tuple[str, str, bytes]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -197,10 +199,14 @@ class _Daemon:
             return httpx.Response(200, json=node)
         if path == "/networks":
             return httpx.Response(200, json=[{"Id": "hostnet", "Name": "host"}])
+        if path == "/services" and request.method == "GET":
+            return httpx.Response(200, json=self.services)
         if path == "/services/create":
             return httpx.Response(201, json={"ID": "svc"})
         if path == "/services/svc" and request.method == "GET":
             return httpx.Response(200, json={"Spec": {"Name": "x"}, "Version": {"Index": 11}})
+        if path == "/tasks" and self.wrote("DELETE", "/services/svc"):
+            return httpx.Response(404, json={"message": "no such service"})
         if path == "/tasks":
             status = {"State": "running", "ContainerStatus": {"ContainerID": "c1", "PID": 0}}
             task = {"NodeID": self.task_node, "CreatedAt": "1", "Status": status}
@@ -251,3 +257,60 @@ def test_a_dyno_on_another_node_is_stopped_through_swarm() -> None:
     (scaled,) = daemon.wrote("POST", "/services/svc/update")  # SIGTERM: scaled to 0 ...
     assert httpx.Response(200, content=scaled).json()["Mode"] == {"Replicated": {"Replicas": 0}}
     assert daemon.wrote("DELETE", "/services/svc")  # ... SIGKILL: removed
+
+
+def _service(service_id: str, **labels: str) -> dict[str, object]:
+    return {"ID": service_id, "Spec": {"Labels": {"cove.cluster": "key123", **labels}}}
+
+
+def test_the_manager_and_each_api_server_sweep_only_their_own_services() -> None:
+    """A dyno manager taking over leaves the API servers' `cove run` dynos running."""
+    daemon = _Daemon("n1", [_service("formation"), _service("ours", **{"cove.runs": "api-a"})])
+    daemon.services.append(_service("theirs", **{"cove.runs": "api-b"}))
+
+    async def sweep() -> tuple[int, int]:
+        engine = Engine("/nowhere", transport=httpx.MockTransport(daemon))
+        backend = SwarmBackend(
+            engine, "cove-stack:abc", "key123", "https://c:1", Keyring.generate()
+        )
+        try:
+            runs = backend.for_runs("api-a", DialIns(), 5056, 1.0)
+            return await backend.sweep(), await runs.sweep()
+        finally:
+            await engine.close()
+
+    assert asyncio.run(sweep()) == (1, 1)
+    removed = [path for method, path, _ in daemon.calls if method == "DELETE"]
+    assert removed == ["/services/formation", "/services/ours"]
+
+
+def test_an_attached_dyno_that_never_calls_back_is_removed_saying_so() -> None:
+    daemon = _Daemon("n2")
+
+    async def start() -> None:
+        engine = Engine("/nowhere", transport=httpx.MockTransport(daemon))
+        backend = SwarmBackend(
+            engine, "cove-stack:abc", "key123", "https://api.cove:5055", Keyring.generate()
+        )
+        await backend.prepare()
+        runs = backend.for_runs("api-a", DialIns(), 5056, 0.05)
+        spec = _spec(name="run.1234", type="run", attach=Attach(True, 100, 30))
+        try:
+            with pytest.raises(RuntimeError, match=r"it did not attach within 0\.05 s"):
+                await runs.start(spec, None)
+            # The removal is sent by a task of its own; the dyno's watch then ends.
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            await asyncio.wait(others, timeout=10)
+        finally:
+            await engine.close()
+
+    asyncio.run(start())
+    (created,) = daemon.wrote("POST", "/services/create")
+    service = httpx.Response(200, content=created).json()
+    assert service["Labels"]["cove.runs"] == "api-a"
+    env = dict(e.split("=", 1) for e in service["TaskTemplate"]["ContainerSpec"]["Env"])
+    assert env["COVE_ATTACH_ADDRESS"] == "api.cove:5056"
+    assert (env["COVE_ATTACH_TTY"], env["COVE_ATTACH_SIZE"]) == ("1", "100x30")
+    assert len(env["COVE_ATTACH_SECRET"]) >= 40
+    assert "PORT" not in env
+    assert daemon.wrote("DELETE", "/services/svc")

@@ -15,26 +15,34 @@ on other nodes and labels them (docs/scaling.md).
 Signals: a dyno on the node Cove talks to gets them through that daemon, on its container.
 Swarm's API can't signal a container on another node, so there Cove asks Swarm to stop the
 task (the service scaled to 0: SIGTERM, SIGKILL after the service's grace) or to remove it;
-Swarm then forgets the task, and with it the exit status of a stop Cove asked for."""
+Swarm then forgets the task, and with it the exit status of a stop Cove asked for.
+
+An attached one-off dyno (``cove run``) calls Cove back: its stack image's ``dyno-attach``
+connects to the rendezvous listener and carries the command's terminal
+(cove.swarm.attach), on any node. Its signals go as above, its SIGHUP over that link."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from cove.builder.slug import LEGACY_SUFFIX, SUFFIX
 from cove.domain.dyno_sizes import dyno_size
-from cove.dynos.backend import DynoSpec, Terminal
+from cove.dynos.backend import Attach, DynoSpec, Terminal
 from cove.logs import ProcessOutput
 from cove.ports import accepts, free_port
 from cove.sandbox.cgroups import Cgroup, memory_cgroup_of
 from cove.store.digests import signature
 from cove.store.secrets import Keyring
 from cove.swarm import slug_urls
+from cove.swarm.attach import DialIns, SwarmTerminal
 from cove.swarm.engine import Engine, EngineError
 from cove.swarm.stack_image import RUNNER_IN_IMAGE, SLUG_CACHE_IN_IMAGE
 
@@ -43,6 +51,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 LABEL_CLUSTER = "cove.cluster"
 LABEL_DYNO = "cove.dyno"
+# The API server whose `cove run` dynos a service runs (the dyno manager's sweep leaves
+# them alone; each API server sweeps its own).
+LABEL_RUNS = "cove.runs"
 # The node label that places dynos: its value is the stack image's id (12 hex digits).
 LABEL_STACK = "cove-stack"
 # The exit status reported for a dyno on another node that Cove stopped: Swarm removes the
@@ -116,6 +127,7 @@ class SwarmDyno:
         self._node: str | None = None  # the task's node, once Swarm has placed it
         self._seen_task = False
         self._stop_asked = False  # of Swarm, for a dyno on another node
+        self._link: SwarmTerminal | None = None  # an attached dyno's call back
         # The container's memory cgroup, for a dyno on this host's node, for R14; and
         # whether the kernel killed it at its limit (R15), read at exit.
         self._cgroup: Cgroup | None = None
@@ -211,6 +223,9 @@ class SwarmDyno:
             return "127.0.0.1"
         return str(node.get("Status", {}).get("Addr") or "127.0.0.1")
 
+    def attached(self, terminal: SwarmTerminal) -> None:
+        self.terminal = self._link = terminal
+
     def has_exited(self) -> bool:
         return self._exited.done()
 
@@ -273,7 +288,10 @@ class SwarmDyno:
         self._signal("KILL")
 
     def hangup(self) -> None:
-        self._signal("HUP")
+        if self._link is not None:  # (on any node)
+            self._link.hang_up()
+        else:
+            self._signal("HUP")
 
     def memory_usage(self) -> int | None:
         if self._exited.done() or self._cgroup is None:
@@ -315,6 +333,28 @@ class SwarmBackend:
         self._node_id = ""
         self._stack_id = ""
         self._host_network = "host"
+        # For the API server's one-off dynos (for_runs): its label, and where attached ones
+        # call back to.
+        self.runs_owner = ""
+        self.dial_ins: DialIns | None = None
+        self.rendezvous = ""
+        self.attach_timeout = 60.0
+
+    def for_runs(
+        self, owner: str, dial_ins: DialIns, rendezvous_port: int, attach_timeout: float
+    ) -> SwarmBackend:
+        """This swarm for an API server's one-off dynos (``cove run``): their services
+        carry its label, and attached ones call its rendezvous listener back (on the host
+        of ``api_url``, as the nodes reach it)."""
+        runs = copy.copy(self)
+        host = urlsplit(self.api_url).hostname or "127.0.0.1"
+        runs.runs_owner = owner
+        runs.dial_ins = dial_ins
+        runs.rendezvous = (
+            f"[{host}]:{rendezvous_port}" if ":" in host else f"{host}:{rendezvous_port}"
+        )
+        runs.attach_timeout = attach_timeout
+        return runs
 
     async def prepare(self) -> None:
         """Check that the daemon is a swarm manager with the stack image; raises
@@ -346,13 +386,20 @@ class SwarmBackend:
     async def sweep(self) -> int:
         """Remove the services of a previous dyno manager (this server's previous run, or
         the holder of the lease before this one): their dynos are started afresh, as local
-        dynos are after a restart. Returns how many."""
-        found = await self.engine.services(f"{LABEL_CLUSTER}={self.cluster_key}")
+        dynos are after a restart. For one-off dynos (``for_runs``): those of this API
+        server's previous run. Returns how many."""
+        found = [
+            service
+            for service in await self.engine.services(f"{LABEL_CLUSTER}={self.cluster_key}")
+            if service.get("Spec", {}).get("Labels", {}).get(LABEL_RUNS, "") == self.runs_owner
+        ]
         for service in found:
             await self.engine.remove_service(service["ID"])
         return len(found)
 
-    def service_spec(self, spec: DynoSpec, port: int | None) -> dict[str, Any]:
+    def service_spec(
+        self, spec: DynoSpec, port: int | None, attach_env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         size = dyno_size(spec.size)
         name = slug_name(spec)
         env = {
@@ -367,8 +414,11 @@ class SwarmBackend:
             "COVE_COMMAND": spec.command,
             **({"COVE_UID": str(spec.uid)} if spec.uid is not None else {}),
             **({"COVE_CA_PEM": self.ca_pem} if self.ca_pem else {}),
+            **(attach_env or {}),
         }
         labels = {LABEL_CLUSTER: self.cluster_key, LABEL_DYNO: spec.id}
+        if self.runs_owner:
+            labels[LABEL_RUNS] = self.runs_owner
         return {
             "Name": service_name(self.cluster_key, spec),
             "Labels": labels,
@@ -404,16 +454,42 @@ class SwarmBackend:
         output: ProcessOutput | None,
         on_system: Callable[[str], None] | None = None,
     ) -> SwarmDyno:
+        on_system = on_system or (lambda message: None)
         if spec.attach is not None:
-            raise RuntimeError("attached one-off dynos don't run on the swarm backend yet")
+            return await self._start_attached(spec, spec.attach, on_system)
         port = free_port() if spec.type == "web" else None
         service = await self.engine.create_service(self.service_spec(spec, port))
         return SwarmDyno(
-            self.engine,
-            spec,
-            service,
-            port,
-            output,
-            on_system or (lambda message: None),
-            local_node=self._node_id,
+            self.engine, spec, service, port, output, on_system, local_node=self._node_id
         )
+
+    async def _start_attached(
+        self, spec: DynoSpec, attach: Attach, on_system: Callable[[str], None]
+    ) -> SwarmDyno:
+        """Start the dyno and wait for it to call back; raises if it doesn't in time."""
+        if self.dial_ins is None:
+            raise RuntimeError("attached dynos run only on a server with the api role")
+        secret = secrets.token_urlsafe(32)
+        link = self.dial_ins.expect(secret)
+        env = {
+            "COVE_ATTACH_ADDRESS": self.rendezvous,
+            "COVE_ATTACH_SECRET": secret,
+            "COVE_ATTACH_TTY": "1" if attach.tty else "0",
+            "COVE_ATTACH_SIZE": f"{attach.columns}x{attach.lines}",
+        }
+        try:
+            service = await self.engine.create_service(self.service_spec(spec, None, env))
+            dyno = SwarmDyno(self.engine, spec, service, None, None, on_system, self._node_id)
+            exited = asyncio.ensure_future(dyno.wait_exit())
+            either: set[asyncio.Future[Any]] = {link, exited}
+            await asyncio.wait(either, timeout=self.attach_timeout, return_when="FIRST_COMPLETED")
+            exited.cancel()
+        finally:
+            self.dial_ins.forget(secret)  # (nothing left to forget once it called)
+        if link.done() and not link.cancelled():
+            dyno.attached(SwarmTerminal(attach.tty, link.result()))
+            return dyno
+        dyno.kill()
+        if dyno.has_exited():
+            raise RuntimeError(f"it exited with status {await dyno.wait_exit()} before attaching")
+        raise RuntimeError(f"it did not attach within {self.attach_timeout:g} s")

@@ -21,6 +21,9 @@ from cove.swarm.engine import Engine
 REPOSITORY = "cove-stack"
 RUNNER = Path(__file__).with_name("slug-runner")
 RUNNER_IN_IMAGE = "/cove/slug-runner"
+# An attached one-off dyno's end of `cove run` (the slug runner starts it).
+ATTACH = Path(__file__).with_name("dyno-attach")
+ATTACH_IN_IMAGE = "/cove/dyno-attach"
 SLUG_CACHE_IN_IMAGE = "/cove/slug-cache"
 # What the runner and the stack's interpreters need beyond debootstrap's minbase: bash and
 # util-linux (setpriv) are essential already; Debian's python3 is the interpreter slugs
@@ -108,10 +111,11 @@ def _copy_tree(source: Path, root: Path, inside: PurePosixPath) -> None:
 
 
 def add_runner(root: Path) -> None:
-    runner = root / RUNNER_IN_IMAGE.lstrip("/")
-    runner.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(RUNNER, runner)
-    runner.chmod(0o755)
+    for source, inside in ((RUNNER, RUNNER_IN_IMAGE), (ATTACH, ATTACH_IN_IMAGE)):
+        target = root / inside.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o755)
     (root / SLUG_CACHE_IN_IMAGE.lstrip("/")).mkdir(parents=True, exist_ok=True)
 
 
@@ -128,7 +132,7 @@ async def _tar_stream(root: Path) -> AsyncIterator[bytes]:
 
 def image_tag(root: Path, stack: Stack) -> str:
     """A tag that changes when the stack does (its interpreters, the runner)."""
-    h = hashlib.sha256(RUNNER.read_bytes())
+    h = hashlib.sha256(RUNNER.read_bytes() + ATTACH.read_bytes())
     for interp in sorted(stack.all(), key=lambda i: str(i.path)):
         h.update(f"{interp.version}:{stack.in_sandbox(interp.path)}\n".encode())
     return h.hexdigest()[:12]
