@@ -60,9 +60,11 @@ def sweep_builds(settings: Settings, store: Store) -> list[str]:
             _remove(entry)
     for entry in settings.dynos_dir.iterdir():
         _remove(entry)
-    layers = Layers(settings.layers_dir, settings.cache_dir).sweep(settings.slugs_dir)
-    if layers:
-        done.append(f"removed {len(layers)} cached virtualenv layer(s) nothing uses")
+    # (Build caches shared with other servers may be in use by their builds.)
+    if not settings.build_cache_store:
+        layers = Layers(settings.layers_dir, settings.cache_dir).sweep(settings.slugs_dir)
+        if layers:
+            done.append(f"removed {len(layers)} cached virtualenv layer(s) nothing uses")
     return done
 
 

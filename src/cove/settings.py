@@ -204,6 +204,10 @@ class Settings:
     # Where slugs are kept (COVE_SLUGS_DIR): COVE_HOME/slugs, or a directory the servers of
     # several hosts share (a network file system) when dynos run on the local backend.
     slug_store: str = ""
+    # Where build caches are kept (COVE_BUILD_CACHE_DIR): under COVE_HOME, or a directory
+    # the API servers of several hosts share, so that a build on any of them finds the
+    # app's cache (its builds then wait for each other through the store).
+    build_cache_store: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -278,6 +282,7 @@ class Settings:
             swarm_api_url=os.environ.get("COVE_SWARM_API_URL", "").rstrip("/"),
             roles=_roles(os.environ.get("COVE_ROLES", "")),
             slug_store=os.environ.get("COVE_SLUGS_DIR", ""),
+            build_cache_store=os.environ.get("COVE_BUILD_CACHE_DIR", ""),
         )
 
     def with_ports(self, api_port: int, router_port: int, router_https_port: int = 0) -> Settings:
@@ -339,13 +344,17 @@ class Settings:
         return self.home / "sources"
 
     @property
+    def _build_caches(self) -> Path:
+        return Path(self.build_cache_store) if self.build_cache_store else self.home
+
+    @property
     def cache_dir(self) -> Path:
-        return self.home / "cache"
+        return self._build_caches / "cache"
 
     @property
     def layers_dir(self) -> Path:
         """Cached virtualenvs shared read-only by an app's builds and slugs."""
-        return self.home / "layers"
+        return self._build_caches / "layers"
 
     @property
     def users_dir(self) -> Path:

@@ -6,6 +6,7 @@ and the release phase's output cross between them."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,3 +162,81 @@ def test_roles_need_a_postgresql_store_and_known_names(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 1 and "unknown role 'routr'" in done.stderr, done.stderr
+
+
+def test_api_servers_share_build_caches_and_build_an_app_in_turn(
+    shared_store: str, tmp_path: Path
+) -> None:
+    """Two API servers with one build cache directory (COVE_BUILD_CACHE_DIR): a build on
+    either finds what the other saved, and an app's builds wait for each other across
+    servers (a lease in the store, which expires if its holder dies mid-build)."""
+    shared = {
+        "COVE_DATABASE_URL": shared_store,
+        "COVE_SLUGS_DIR": str(tmp_path / "slugs"),  # (the hosts' shared file system)
+        "COVE_BUILD_CACHE_DIR": str(tmp_path / "build-cache"),
+        "COVE_NETWORK_ISOLATION": "off",
+    }
+    servers: list[CoveServer] = []
+    try:
+        main = role_server(tmp_path / "main", "api,router,manager", **shared)
+        servers.append(main)
+        key = str(main.home / "secrets.key")
+        # (This one's builds stop for good once their slug is written.)
+        other = role_server(
+            tmp_path / "other",
+            "api",
+            COVE_SECRETS_KEY_FILE=key,
+            COVE_TEST_PAUSE="slug-written",
+            **shared,
+        )
+        servers.append(other)
+
+        user = User.logged_in(tmp_path / "dev", main)
+        repo = user.new_repo("flask-hello", "cached")
+        user.cove("apps:create", "cached", cwd=repo)
+        assert "Restoring cache" not in user.push(repo).stderr
+
+        # The app pushed to the other API server: its build restores the cache the first
+        # build saved, and is still under way (paused) when ...
+        dev = User.logged_in(tmp_path / "dev-other", other)
+        clone = dev.home / "cached"
+        shutil.copytree(repo, clone)
+        dev.cove("git:remote", "-a", "cached", "-r", "other", cwd=clone)
+        (clone / "notes.txt").write_text("from the other server\n")
+        dev.commit_all(clone, "other")
+        paused = subprocess.Popen(
+            ["git", "push", "other", "main"], cwd=clone, env=dev.env, stderr=subprocess.PIPE
+        )
+        wait_for(
+            lambda: (other.home / "paused-slug-written").exists(), 120, what="the paused build"
+        )
+
+        # ... a push to the first server: its build waits for that one.
+        (repo / "notes.txt").write_text("from the main server\n")
+        user.commit_all(repo, "main")
+        waiting = subprocess.Popen(
+            ["git", "push", "cove", "main"],
+            cwd=repo,
+            env=user.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stderr is not None
+        seen = ""
+        while "Waiting for the previous build of this app to finish" not in seen:
+            line = waiting.stderr.readline()
+            assert line, f"the push ended without waiting: {seen}"
+            seen += line
+
+        # The other server dies mid-build: its lease expires, and the waiting build goes on.
+        other.stop(signal.SIGKILL)
+        paused.kill()
+        _, cached = paused.communicate(timeout=30)
+        assert b"Restoring cache" in cached
+        rest = waiting.communicate(timeout=180)[1]
+        assert waiting.returncode == 0, seen + rest
+        assert "Restoring cache" in rest and "Verifying deploy... done." in rest
+        assert main.get("cached").status_code == 200
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from cove.sandbox.cgroups import Cgroup, Cgroups, Limits
 from cove.services import accounts, formation, releases
 from cove.settings import BUILD_ENV_PASSTHROUGH, Settings
 from cove.store import App, Build, Release, Slug, Store
+from cove.store.leases import Lease
 
 # Processes and threads a build may have at once (pip and uv run many in parallel).
 BUILD_PIDS = 4096
@@ -48,6 +50,8 @@ BUILD_PIDS = 4096
 # the slug exists (a crash in between leaves a slug no row names; the start-up sweep
 # removes it, see cove.recovery).
 SLUG_MARKER = "slug-written"
+# How often a build waiting for another server's build of the same app looks again.
+LEASE_POLL_SECONDS = 1.0
 
 # Waits until a release's web dynos serve (or fail to); returns a one-line verdict.
 WaitServing = Callable[[str, int], Awaitable[str]]
@@ -107,14 +111,45 @@ class Builder:
         return self.settings.builds_dir / f"{build_id}.log"
 
     # -- one build -----------------------------------------------------------------------
-    async def _run(self, build_id: str, app_id: str, out: OutputStream) -> None:
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(
+        self, app_id: str, build_id: str, out: OutputStream | None = None
+    ) -> AsyncIterator[None]:
+        """The app's builds one at a time: on this server (a lock), and with a store that
+        several servers share, on all of them (a lease in the store): its builds may share
+        the build cache (COVE_BUILD_CACHE_DIR), and Heroku builds an app's pushes in turn."""
+        said: list[bool] = []
+
+        def waiting() -> None:
+            if out is not None and not said:
+                said.append(True)
+                out.step("Waiting for the previous build of this app to finish...")
+
         lock = self._locks.setdefault(app_id, asyncio.Lock())
         if lock.locked():
-            out.step("Waiting for the previous build of this app to finish...")
+            waiting()
+        async with lock:
+            if not self.store.postgres:
+                yield
+                return
+            lease = Lease(self.store, f"build:{app_id}", f"{socket.gethostname()}:{build_id}")
+            try:
+                await lease.acquire(interval=LEASE_POLL_SECONDS, waiting=waiting)
+                holding = asyncio.ensure_future(lease.hold())
+                try:
+                    yield
+                finally:
+                    holding.cancel()
+                    await asyncio.gather(holding, return_exceptions=True)
+                    await asyncio.to_thread(lease.release)
+            finally:
+                lease.close()
+
+    async def _run(self, build_id: str, app_id: str, out: OutputStream) -> None:
         workdir = self.settings.builds_dir / build_id
         cgroup: Cgroup | None = None
         try:
-            async with lock:
+            async with self._one_at_a_time(app_id, build_id, out):
                 # Every step of the build shares one cgroup: a memory and process cap for the
                 # whole build, whatever it forks.
                 cgroup = await asyncio.to_thread(
@@ -141,7 +176,7 @@ class Builder:
                 await asyncio.to_thread(cgroup.remove)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         # After the push has its answer: ready the venv this build saved for the next one.
-        async with lock:
+        async with self._one_at_a_time(app_id, build_id):
             await self._prepare_venv_layer(app_id)
 
     async def _prepare_venv_layer(self, app_id: str) -> None:

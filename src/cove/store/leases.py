@@ -118,15 +118,25 @@ class Lease:
                 )
             )
 
-    async def acquire(self) -> None:
-        """Wait until we hold the lease, trying every ttl/3; store errors are retried."""
+    async def acquire(
+        self, interval: float | None = None, waiting: Callable[[], None] | None = None
+    ) -> None:
+        """Wait until we hold the lease, trying every ``interval`` seconds (ttl/3); store
+        errors are retried. ``waiting`` is called once if the first try fails."""
         while True:
             try:
                 if await self._in_thread(self.try_acquire):
                     return
             except SQLAlchemyError as e:
                 log.warning("could not take the %s lease: %s", self.name, self._describe(e))
-            await asyncio.sleep(self.ttl / 3)
+            if waiting is not None:
+                waiting()
+                waiting = None
+            await asyncio.sleep(self.ttl / 3 if interval is None else interval)
+
+    def close(self) -> None:
+        """Free the lease's thread (once nothing will be asked of it any more)."""
+        self._thread.shutdown(wait=False)
 
     async def hold(self) -> None:
         """Renew the lease every ttl/3 while we hold it; return once it is lost: taken over
