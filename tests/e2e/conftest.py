@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,13 @@ def shared_store() -> Iterator[str]:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE cove_shared")
         yield admin.rsplit("/", 1)[0] + "/cove_shared"
+
+
+@pytest.fixture
+def fresh_store(shared_store: str) -> str:
+    """Another empty database, on the PostgreSQL server of ``shared_store``."""
+    server = shared_store.rsplit("/", 1)[0]
+    name = f"cove_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server}/{name}"

@@ -165,13 +165,13 @@ def test_roles_need_a_postgresql_store_and_known_names(tmp_path: Path) -> None:
 
 
 def test_api_servers_share_build_caches_and_build_an_app_in_turn(
-    shared_store: str, tmp_path: Path
+    fresh_store: str, tmp_path: Path
 ) -> None:
     """Two API servers with one build cache directory (COVE_BUILD_CACHE_DIR): a build on
     either finds what the other saved, and an app's builds wait for each other across
     servers (a lease in the store, which expires if its holder dies mid-build)."""
     shared = {
-        "COVE_DATABASE_URL": shared_store,
+        "COVE_DATABASE_URL": fresh_store,
         "COVE_SLUGS_DIR": str(tmp_path / "slugs"),  # (the hosts' shared file system)
         "COVE_BUILD_CACHE_DIR": str(tmp_path / "build-cache"),
         "COVE_NETWORK_ISOLATION": "off",
@@ -198,7 +198,9 @@ def test_api_servers_share_build_caches_and_build_an_app_in_turn(
 
         # The app pushed to the other API server: its build restores the cache the first
         # build saved, and is still under way (paused) when ...
-        dev = User.logged_in(tmp_path / "dev-other", other)
+        dev = User(tmp_path / "dev-other", other)
+        dev.home.mkdir()
+        dev.cove("login", "--token", main.admin_token)  # (the store's admin, made by main)
         clone = dev.home / "cached"
         shutil.copytree(repo, clone)
         dev.cove("git:remote", "-a", "cached", "-r", "other", cwd=clone)

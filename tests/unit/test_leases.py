@@ -235,6 +235,30 @@ def test_acquire_waits_while_another_holds_it(
     assert b.holder_now() == "a"
 
 
+def test_acquire_says_once_that_it_waits_and_tries_at_its_interval(store: Store) -> None:
+    """A build waiting for another server's build of its app says so once, in its push."""
+    b = Lease(store, NAME, "b")
+    assert b.try_acquire()
+    a = Lease(store, NAME, "a")  # (ttl 15 s: its default interval would be 5 s)
+    said: list[str] = []
+
+    async def scenario() -> None:
+        acquiring = asyncio.create_task(a.acquire(interval=0.01, waiting=lambda: said.append("")))
+        await _until(lambda: bool(said), "the wait to be said")
+        assert not acquiring.done()
+        await asyncio.to_thread(b.release)
+        await asyncio.wait_for(acquiring, 2)  # well before ttl/3
+
+    asyncio.run(scenario())
+    a.close()
+    assert said == [""] and b.holder_now() == "a"
+
+    free = Lease(store, "free", "c")
+    asyncio.run(free.acquire(waiting=lambda: said.append("free")))
+    assert said == [""]  # taken at once: no wait to tell of
+    free.close()
+
+
 def test_acquire_retries_store_errors_without_logging_the_password(
     store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
