@@ -143,6 +143,11 @@ class Settings:
     metrics_flush_interval: float = 60.0
     boot_timeout: float = 60.0
     stop_grace: float = 30.0
+    # Seconds a serving dyno being stopped stays up after its row says "down", before its
+    # SIGTERM: every router (each follows the store's events) learns first of its
+    # replacement and of its leaving, so a restart or deploy never leaves one with only
+    # dynos that refuse connections.
+    unroute_grace: float = 0.5
     release_timeout: float = 3600.0
     # How long an attached one-off dyno (`cove run`) waits for its client to connect.
     run_attach_timeout: float = 60.0
@@ -251,6 +256,7 @@ class Settings:
             metrics_flush_interval=_env_float("COVE_METRICS_FLUSH_INTERVAL", 60.0),
             boot_timeout=_env_float("COVE_BOOT_TIMEOUT", 60.0),
             stop_grace=_env_float("COVE_STOP_GRACE", 30.0),
+            unroute_grace=_env_float("COVE_UNROUTE_GRACE", 0.5),
             release_timeout=_env_float("COVE_RELEASE_TIMEOUT", 3600.0),
             run_attach_timeout=_env_float("COVE_RUN_ATTACH_TIMEOUT", 60.0),
             dyno_cycle_seconds=_env_float("COVE_DYNO_CYCLE_SECONDS", 24 * 3600.0),

@@ -25,7 +25,10 @@ def _answers(
     answers: dict[str, Any] = {}
 
     def all_answered() -> bool:
-        body = server.get(app).json()
+        response = server.get(app)
+        if response.status_code != 200:  # (`ps:restart` stops every dyno at once: a 503)
+            return False
+        body = response.json()
         if body["boot"] != newer_than.get(body["dyno"]):
             answers[body["dyno"]] = body
         return names <= answers.keys()

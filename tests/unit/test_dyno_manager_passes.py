@@ -5,11 +5,13 @@ side by side too, a few at once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from pathlib import Path
 
 from cove.domain import formation
 from cove.dynos.backend import DynoSpec
-from cove.dynos.manager import DynoManager, _Target
+from cove.dynos.manager import DynoManager, _Running, _Target
 from cove.logs import LogRouter
 from cove.settings import Settings
 from cove.store import Store
@@ -88,3 +90,69 @@ def test_an_apps_new_dynos_launch_side_by_side_within_the_cap(tmp_path: Path, st
     asyncio.run(run())
     assert sorted(launched) == sorted(f"web.{n}" for n in range(1, 11))
     assert most_at_once == 4
+
+
+def test_a_serving_dyno_is_signalled_only_after_its_unroute_grace(
+    tmp_path: Path, store: Store
+) -> None:
+    """A dyno that was up leaves the routing table (its row: "down") and keeps serving for
+    the unroute grace before its SIGTERM: routers a moment behind the store's events still
+    find it answering while they learn of its replacement. One still starting has no
+    grace (nothing routes to it)."""
+    seen: list[tuple[str, float]] = []
+
+    def manager_with(grace: float) -> DynoManager:
+        settings = dataclasses.replace(Settings(home=tmp_path), unroute_grace=grace)
+        manager = DynoManager(settings, store, None, LogRouter())  # type: ignore[arg-type]
+        manager._write_row = lambda spec, state, handle: seen.append(  # type: ignore[method-assign]
+            (f"{spec.name} row {state}", time.monotonic())
+        )
+        manager._delete_row = lambda *args: None  # type: ignore[method-assign]
+        return manager
+
+    class Handle:
+        def __init__(self, name: str) -> None:
+            self.spec = _spec(name)
+            self.exited = asyncio.Event()
+
+        def has_exited(self) -> bool:
+            return self.exited.is_set()
+
+        def terminate(self) -> None:
+            seen.append((f"{self.spec.name} SIGTERM", time.monotonic()))
+            self.exited.set()
+
+        async def wait_exit(self) -> int:
+            await self.exited.wait()
+            return 143
+
+    async def stop(manager: DynoManager, name: str, state: str) -> None:
+        manager._running[name] = _Running(Handle(name), state)  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            await manager._stop(name, "down")
+
+    asyncio.run(stop(manager_with(0.2), "web.1", "up"))
+    asyncio.run(stop(manager_with(3600), "web.2", "starting"))  # (no grace: no wait)
+    assert [event for event, _ in seen] == [
+        "web.1 row down",
+        "web.1 SIGTERM",
+        "web.2 row down",
+        "web.2 SIGTERM",
+    ]
+    assert seen[1][1] - seen[0][1] >= 0.2  # (the grace is a sleep: never shorter)
+
+
+def _spec(name: str) -> DynoSpec:
+    return DynoSpec(
+        id=name,
+        app_id="app",
+        app_name="app",
+        name=name,
+        type="web",
+        command="serve",
+        size="standard-1x",
+        release_version=1,
+        revision="v1",
+        slug=Path("/nowhere/slug.tar.zst"),
+        config={},
+    )

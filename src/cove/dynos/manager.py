@@ -412,8 +412,12 @@ class DynoManager:
             return
         previous, entry.state = entry.state, "stopping"
         spec = entry.handle.spec
-        # Out of the routing table before the signal, so no new request reaches it.
+        # Out of the routing table before the signal, so no new request reaches it: the
+        # routers follow the store's events, a moment behind (more under load), and one
+        # that hasn't yet seen this dyno's replacement up must still find this one serving.
         await self._set_state(spec, "down")
+        if previous == "up":
+            await asyncio.sleep(self.settings.unroute_grace)
         self._system(spec, "Stopping all processes with SIGTERM")
 
         def exit_timeout() -> None:
