@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import select
 import socket
 import ssl
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from time import monotonic
 from typing import Any, Protocol, cast
 
@@ -60,6 +61,16 @@ def peer_gone(sock: Any) -> bool:
         return bool(poller.poll(0))
     except (OSError, ValueError):  # (closed meanwhile)
         return True
+
+
+def matching_secret(waiting: Iterable[str], given: str) -> str | None:
+    """The waiting secret equal to ``given``, if any. Every one is compared in full (no
+    early exit whose timing would tell how much of a secret was right)."""
+    found = None
+    for secret in waiting:
+        if hmac.compare_digest(secret.encode(), given.encode()):
+            found = secret
+    return found
 
 
 def exit_marker(status: int, last_byte: bytes) -> bytes:

@@ -118,11 +118,12 @@ class Builder:
         """The app's builds one at a time: on this server (a lock), and with a store that
         several servers share, on all of them (a lease in the store): its builds may share
         the build cache (COVE_BUILD_CACHE_DIR), and Heroku builds an app's pushes in turn."""
-        said: list[bool] = []
+        said = False
 
         def waiting() -> None:
+            nonlocal said
             if out is not None and not said:
-                said.append(True)
+                said = True
                 out.step("Waiting for the previous build of this app to finish...")
 
         lock = self._locks.setdefault(app_id, asyncio.Lock())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import secrets
 from collections.abc import Coroutine, Mapping
@@ -24,6 +23,7 @@ from cove.domain.errors import InvalidParams, NotFound
 from cove.dynos.backend import ONE_OFF_TYPE, Attach, Backend, DynoHandle, new_row
 from cove.dynos.one_off import OneOff, current_source, dyno_names, one_off_spec, pick_name
 from cove.logs import LogRouter
+from cove.rendezvous import matching_secret
 from cove.settings import Settings
 from cove.store import App, Dyno, Store
 
@@ -123,15 +123,11 @@ class OneOffDynos:
     def claim(self, secret: str) -> Attachment | None:
         """The dyno waiting for this secret, once: a wrong, used or expired secret finds
         nothing."""
-        found = None
-        for entry in self._dynos.values():
-            # Every waiting secret is compared in full (no early exit to time).
-            if entry.secret is not None and hmac.compare_digest(
-                entry.secret.encode(), secret.encode()
-            ):
-                found = entry
-        if found is None:
+        waiting = {e.secret: e for e in self._dynos.values() if e.secret is not None}
+        matched = matching_secret(waiting, secret)
+        if matched is None:
             return None
+        found = waiting[matched]
         found.secret = None
         if found.expiry is not None:
             found.expiry.cancel()

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import socket
 import struct
 from collections.abc import Callable
+
+from cove.rendezvous import matching_secret
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,7 @@ class DialIns:
     def answer(self, secret: str) -> HandOver | None:
         """For the rendezvous listener: what takes over the connection that sent
         ``secret``, once; None for a secret nobody waits for."""
-        found = None
-        for known in self._waiting:  # every secret compared in full (no early exit to time)
-            if hmac.compare_digest(known.encode(), secret.encode()):
-                found = known
+        found = matching_secret(self._waiting, secret)
         if found is None:
             return None
         future = self._waiting.pop(found)
@@ -93,7 +91,7 @@ class SwarmTerminal:
         self.output_fd = ours.fileno()
         self.input_fd: int | None = ours.fileno()
         self._reader, self._writer = link
-        self._pumps = [asyncio.ensure_future(self._pump(theirs))]
+        self._pump_task = asyncio.ensure_future(self._pump(theirs))  # (kept: a task's owner)
 
     async def _pump(self, theirs: socket.socket) -> None:
         inner_reader, inner_writer = await asyncio.open_connection(sock=theirs)
