@@ -97,6 +97,7 @@ def dockerd(netns: str | None = None) -> Iterator[str]:
             time.sleep(0.1)
         yield socket
     finally:
+        died = daemon.poll()  # before its time: say so, with its last words, below
         daemon.terminate()
         try:
             daemon.wait(30)
@@ -104,8 +105,11 @@ def dockerd(netns: str | None = None) -> Iterator[str]:
             daemon.kill()
             daemon.wait()
         log.close()
+        last_words = (base / "dockerd.log").read_text(errors="replace")[-4000:]
         subprocess.run(["umount", "-R", str(base / "exec")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+    if died is not None:
+        pytest.fail(f"dockerd{' in ' + netns if netns else ''} exited ({died}): {last_words}")
 
 
 def init_swarm(socket: str, address: str) -> None:

@@ -314,3 +314,39 @@ def test_an_attached_dyno_that_never_calls_back_is_removed_saying_so() -> None:
     assert len(env["COVE_ATTACH_SECRET"]) >= 40
     assert "PORT" not in env
     assert daemon.wrote("DELETE", "/services/svc")
+
+
+def test_a_dyno_outlives_its_daemon_being_unreachable_for_a_while() -> None:
+    """dockerd refusing connections (restarting, say) says nothing of the dyno's task: it
+    is asked again rather than read as gone (which crashed a serving dyno)."""
+
+    class Restarting(_Daemon):
+        outage = 0  # the task polls still to be refused
+
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/tasks") and self.outage:
+                self.outage -= 1
+                raise httpx.ConnectError("[Errno 111] Connection refused")
+            return super().__call__(request)
+
+    daemon = Restarting("n2")  # (on another node: killed by removing its service)
+
+    async def outage() -> tuple[bool, int]:
+        engine = Engine("/nowhere", transport=httpx.MockTransport(daemon))
+        backend = SwarmBackend(
+            engine, "cove-stack:abc", "key123", "https://c:1", Keyring.generate()
+        )
+        await backend.prepare()
+        dyno = await backend.start(_spec(), None)
+        await dyno.wait_up(0.01)  # the task poll has seen it running
+        daemon.outage = 3
+        while daemon.outage and not dyno.has_exited():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.25)  # polls after the outage
+        survived = not dyno.has_exited()
+        dyno.kill()
+        status = await asyncio.wait_for(dyno.wait_exit(), 10)
+        await engine.close()
+        return survived, status
+
+    assert asyncio.run(outage()) == (True, 137)

@@ -172,8 +172,11 @@ class SwarmDyno:
             except EngineError as exc:
                 if exc.status == 404:
                     return 137  # the service was removed under us
+                # Docker unreachable or failing says nothing of the task: ask again. (Read
+                # as "no task", it crashed a dyno that was serving while dockerd restarted.)
                 log.warning("tasks of dyno %s: %s", self.spec.id, exc)
-                tasks = []
+                await asyncio.sleep(POLL_SECONDS)
+                continue
             task = _latest(tasks)
             if task is None and self._seen_task:  # Swarm stopped and forgot it
                 return STOPPED_STATUS if self._stop_asked else 137
