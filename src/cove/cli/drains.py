@@ -10,7 +10,6 @@ import json
 import sys
 
 import click
-from rich.text import Text
 
 from cove.cli.context import CliState, app_options, pass_state
 from cove.cli.output import CliError, app_label, console, echo, header
@@ -28,6 +27,8 @@ def _show(drain: LogDrain) -> None:
     if rich_console is None:
         echo(drain_line(drain))
         return
+    from rich.text import Text  # (a terminal's colours only)
+
     text = Text()
     text.append(drain["url"], style="cyan")
     text.append(" (")

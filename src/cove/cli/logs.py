@@ -7,15 +7,18 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from cove.cli.context import CliState, app_options, pass_state
 from cove.cli.output import CliError, console, echo
 from cove.client import ApiConnectionError, ApiError
 from cove.client.types import LogSession
+
+if TYPE_CHECKING:  # (rich is imported where a terminal gets colours: cove.cli.output)
+    from rich.console import Console
+    from rich.text import Text
 
 DEFAULT_LINES = 100
 HISTORY = 1500  # the most lines a log session gives back (Logplex's window)
@@ -45,6 +48,8 @@ def line_style(line: str) -> str | None:
 
 
 def render_line(line: str) -> Text:
+    from rich.text import Text
+
     match = LOG_LINE.match(line)
     style = line_style(line)
     if not match or not style:

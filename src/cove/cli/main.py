@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -130,14 +132,36 @@ def _register(group: CoveGroup) -> None:
 _register(cli)
 
 
-def main() -> None:
+def main() -> NoReturn:
     try:
-        cli(prog_name="cove")
+        cli(prog_name="cove")  # (standalone: it ends in SystemExit)
+        status: object = 0
+    except SystemExit as exc:
+        status = exc.code
     except BrokenPipeError:
-        # Output piped into `head` and friends: exit quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(1)
+        status = 1
+    _exit(status)
+
+
+def _exit(code: object) -> NoReturn:
+    """End the process as sys.exit would, without the interpreter tearing down each of
+    the ~400 modules a command imported: ~45 ms of every command, with its work done.
+    Output is flushed and the atexit hooks run (a log handler's, a temporary file's)."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        click.echo(code, err=True)
+        status = 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into `head` and friends: exit quietly
+        status = status or 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Printing helpers shared by the CLI topics: headers, aligned objects, times, errors.
 
-Colour (through rich) is used only when stdout is a terminal; otherwise output is plain text.
+Colour (through rich) is used only when stdout is a terminal; otherwise output is plain text,
+and rich isn't even imported (~25 ms of every command's start).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ERROR_PREFIX = " ▸    "
 
@@ -44,6 +46,8 @@ def console() -> Console | None:
     """A rich console on stdout when it is a terminal, else None (plain output)."""
     if not is_tty():
         return None
+    from rich.console import Console
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
@@ -56,6 +60,8 @@ def echo_styled(message: str, style: str | None) -> None:
     if rich_console is None or not style:
         click.echo(message)
     else:
+        from rich.text import Text
+
         rich_console.print(Text(message, style=style))
 
 
@@ -69,6 +75,8 @@ def header(title: str) -> None:
     if rich_console is None:
         click.echo(f"=== {title}")
     else:
+        from rich.text import Text
+
         text = Text()
         text.append("=== ", style="dim")
         text.append(title, style="bold")

@@ -16,6 +16,7 @@ fingerprint is confirmed (a prompt, or ``--ca-fingerprint``), as ssh does for ho
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -78,7 +79,14 @@ def ca_for(url: str) -> Path | None:
 def verify_for(url: str) -> ssl.SSLContext | bool:
     """What the API client verifies the server's certificate with."""
     cas = known_cas(url)
-    return client_context(*cas) if cas else True
+    return _context(tuple((p, p.stat().st_mtime_ns) for p in cas)) if cas else True
+
+
+@functools.lru_cache(maxsize=8)
+def _context(cas: tuple[tuple[Path, int], ...]) -> ssl.SSLContext:
+    # One per process for the same CA files (as they are now): reading the system's CAs
+    # costs ~45 ms, and `cove run` verifies two connections (the API's, the rendezvous').
+    return client_context(*(path for path, _ in cas))
 
 
 def fingerprint(pem: str) -> str:
