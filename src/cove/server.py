@@ -32,8 +32,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from cove import recovery, sandbox, tls
 from cove.acm.challenges import Http01Challenges
-from cove.acm.issuer import AcmeIssuer
-from cove.acm.manager import AcmManager
+from cove.acm.manager import AcmManager, DeferredIssuer, Issuer
 from cove.addons import Registry
 from cove.addons.provider import DynoAccess
 from cove.api import ApiContext, create_api
@@ -693,14 +692,19 @@ async def _swarm(settings: Settings, store: Store) -> SwarmBackend:
 
 def _acm_manager(settings: Settings, store: Store, challenges: Http01Challenges) -> AcmManager:
     """Certificates for the custom domains of apps with ACM on (certs:auto)."""
-    issuer = AcmeIssuer(
-        settings.acme_directory_url,
-        settings.acme_ca_file,
-        settings.acme_dir,
-        challenges,
-        settings.acme_issue_timeout,
-    )
-    return AcmManager(store, issuer, settings.acme_check_interval)
+
+    def issuer() -> Issuer:
+        from cove.acm.issuer import AcmeIssuer
+
+        return AcmeIssuer(
+            settings.acme_directory_url,
+            settings.acme_ca_file,
+            settings.acme_dir,
+            challenges,
+            settings.acme_issue_timeout,
+        )
+
+    return AcmManager(store, DeferredIssuer(issuer), settings.acme_check_interval)
 
 
 def _refuse(message: str) -> NoReturn:

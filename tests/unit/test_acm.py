@@ -20,8 +20,8 @@ from cove import tls
 from cove.acm import account
 from cove.acm import issuer as issuer_module
 from cove.acm.challenges import Http01Challenges, response
-from cove.acm.issuer import AcmeIssuer, Issued, IssueError
-from cove.acm.manager import AcmManager
+from cove.acm.issuer import AcmeIssuer
+from cove.acm.manager import AcmManager, Issued, IssueError
 from cove.domain import acm
 from cove.domain.errors import InvalidParams
 from cove.ports import free_port

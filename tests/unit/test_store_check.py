@@ -8,6 +8,8 @@ import io
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -22,7 +24,7 @@ from cove.server import store_failure
 from cove.settings import Settings
 from cove.store import Store
 from cove.store.backups import StoreBackups, recovery_steps, restore, taken_at
-from cove.store.db import SchemaTooNew
+from cove.store.db import MIGRATIONS, SchemaTooNew, revisions
 from cove.store.sqlite import StoreDamaged, copy, sqlite_file, verify
 
 
@@ -182,6 +184,40 @@ def test_schema_from_a_newer_cove_is_refused(tmp_path: Path) -> None:
         s.connection().exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(SchemaTooNew, match="9999"):
         store.migrate()
+
+
+def test_migration_files_are_named_after_their_revisions_in_order() -> None:
+    """What lets a server see its store is up to date without loading Alembic."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    chain = [(r.revision, r.down_revision, Path(r.path).name) for r in script.walk_revisions()]
+    chain.reverse()  # (oldest first)
+    known = revisions()
+    assert [revision for revision, _, _ in chain] == known
+    assert script.get_current_head() == known[-1]
+    for i, (revision, down, file) in enumerate(chain):
+        assert file.startswith(f"{revision}_")
+        assert down == (known[i - 1] if i else None)
+
+
+def test_a_store_at_the_latest_revision_starts_without_alembic(tmp_path: Path) -> None:
+    """A server's usual start: `import cove.server`, the schema check, nothing to migrate.
+    Alembic (and mako, pygments) stay unloaded, like the ACME client and httpx's own CLI."""
+    url = f"sqlite:///{tmp_path / 'cove.db'}"
+    Store(url).migrate()
+    source = (
+        "import sys; from cove.store import Store; import cove.server; "
+        f"s = Store({url!r}); s.migrate(); state = s.migration_state(); "
+        "print(state[0] == state[1]); "
+        "print(sorted(m for m in ('alembic', 'mako', 'pygments', 'acme', 'httpx._main') "
+        "if sys.modules.get(m)))"
+    )
+    done = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["True", "[]"], done.stderr
 
 
 def home_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:

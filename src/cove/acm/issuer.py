@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cove.acm import account
 from cove.acm.challenges import Http01Challenges
+from cove.acm.manager import Issued, IssueError
 from cove.domain import acm, certificates
 from cove.domain.errors import InvalidParams
 
@@ -60,18 +60,6 @@ def _capped(response: requests.Response, *args: Any, **kwargs: Any) -> requests.
     response._content = body
     response._content_consumed = True
     return response
-
-
-@dataclass(frozen=True)
-class Issued:
-    certificate_chain: str
-    private_key: str  # PEM, unencrypted: stored encrypted like an uploaded one
-
-
-class IssueError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class AcmeIssuer:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from cove.acm.issuer import Issued, IssueError
 from cove.domain import acm
 from cove.services import acm as acm_service
 from cove.store import Store
@@ -26,8 +27,34 @@ WAKE_EVENTS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Issued:
+    certificate_chain: str
+    private_key: str  # PEM, unencrypted: stored encrypted like an uploaded one
+
+
+class IssueError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Issuer(Protocol):
     async def issue(self, hostname: str) -> Issued: ...
+
+
+class DeferredIssuer:
+    """The issuer ``build`` makes, made on first use: importing the ACME client library
+    (cove.acm.issuer) costs ~0.1 s of every server start, and most never issue."""
+
+    def __init__(self, build: Callable[[], Issuer]) -> None:
+        self._build = build
+        self._issuer: Issuer | None = None
+
+    async def issue(self, hostname: str) -> Issued:
+        if self._issuer is None:
+            self._issuer = self._build()
+        return await self._issuer.issue(hostname)
 
 
 class AcmManager:

@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from cove.builder.stack import NODES_IN_SANDBOX
 from cove.builder.streamed import last_error, run_streamed
 from cove.domain import semver
@@ -173,6 +171,8 @@ class NodeInstaller:
         if self._listed is not None and now - self._listed[0] < INDEX_TTL:
             return self._listed[1]
         url = f"{self.index}/{PROJECT}/"
+        import httpx  # (loaded when first needed: ~0.1 s of a server's start otherwise)
+
         try:
             body = await _get_bounded(url)
         except (httpx.HTTPError, ValueError) as exc:
@@ -226,6 +226,8 @@ class NodeInstaller:
 
 
 async def _get_bounded(url: str) -> str:
+    import httpx
+
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     async with (
         httpx.AsyncClient(timeout=INDEX_TIMEOUT, follow_redirects=True) as client,

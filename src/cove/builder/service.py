@@ -11,7 +11,6 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import httpx
 from sqlalchemy import select
 
 from cove import sandbox, testpoints
@@ -590,6 +589,8 @@ class Builder:
         (a hostile archive can then write nowhere but the build directory)."""
         local = self._local_source(url)
         if local is None:
+            import httpx  # (loaded when first needed: ~0.1 s of a server's start otherwise)
+
             local = dest
             try:
                 async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as r:

@@ -21,13 +21,15 @@ import socket
 import ssl
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
-
-import httpx
+from typing import TYPE_CHECKING
 
 from cove.domain import drain_url
 from cove.logs import frames
 from cove.logs.budget import overflow_notice
 from cove.logs.drain_buffer import LIMIT, Batch, DrainBuffer
+
+if TYPE_CHECKING:  # (httpx is loaded by the first HTTPS drain: ~0.1 s of a server's start)
+    import httpx
 
 log = logging.getLogger("cove.drains")
 
@@ -252,6 +254,8 @@ class Drain:
     # -- HTTP(S) ----------------------------------------------------------------------------
 
     async def _run_http(self) -> None:
+        import httpx  # (loaded when first needed: ~0.1 s of a server's start otherwise)
+
         timeout = httpx.Timeout(SEND_TIMEOUT, connect=CONNECT_TIMEOUT)
         async with httpx.AsyncClient(verify=self._tls, timeout=timeout) as client:
             while True:
@@ -268,6 +272,8 @@ class Drain:
                     self._lost(batch)
 
     async def _post(self, client: httpx.AsyncClient, batch: Batch) -> bool:
+        import httpx
+
         body = b"".join(frames.http_frame(line) for line in batch.lines)
         headers = {
             "Content-Type": frames.CONTENT_TYPE,
@@ -298,6 +304,8 @@ async def _until_closed(reader: asyncio.StreamReader) -> None:
 
 def _reason(exc: BaseException) -> str:
     """Why a delivery failed, without the URL (httpx puts it in some messages)."""
+    import httpx
+
     cert = certificate_error(exc)
     if cert is not None:
         return f"certificate: {cert.verify_message or cert.reason}"

@@ -10,13 +10,9 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import Connection, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +20,11 @@ from cove.store.models import Event
 from cove.store.notify import CHANNEL, Listener
 from cove.store.secrets import Keyring
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"  # (Alembic's)
 
 # Readers in another process (a split-out router, say) get no in-process notification;
 # on SQLite they fall back to re-reading the event log this often. (On PostgreSQL a
@@ -35,6 +35,20 @@ WATCH_FALLBACK_SECONDS = 2.0
 # that has seen id N can never later find a smaller one ("events" in ASCII).
 EVENTS_LOCK = 0x6576656E7473
 MIGRATIONS_LOCK = 0x6D6967726174  # ("migrat"): servers starting at once migrate in turn
+
+
+def revisions() -> list[str]:
+    """This Cove's schema revisions, oldest first. Each migration's file is named after its
+    revision (``NNNN_what.py``, revision ``NNNN``, down from ``NNNN - 1``), so the newest is
+    known without loading Alembic; a unit test holds the files to that."""
+    return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """The store's schema revision, as Alembic records it; None before the first migration."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def engine_url(url: str) -> str:
@@ -94,6 +108,8 @@ class Store:
         self._listener = Listener(engine_url(url), self._notify) if self.postgres else None
 
     def _alembic(self) -> Config:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url)
@@ -103,19 +119,22 @@ class Store:
 
     def migration_state(self) -> tuple[str | None, str]:
         """(the store's schema revision, None for a new store; this Cove's latest)."""
-        script = ScriptDirectory.from_config(self._alembic())
+        known = revisions()
         with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        head = script.get_current_head()
-        assert head is not None
-        if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+            current = _current_revision(conn)
+        if current is not None and current not in known:
             raise SchemaTooNew(current)
-        return current, head
+        return current, known[-1]
 
     def migrate(self) -> None:
         with self._migration_lock():
-            self.migration_state()  # refuse a schema from a newer Cove before touching it
-            command.upgrade(self._alembic(), "head")
+            # (Refuses a schema from a newer Cove before touching it.) Alembic, ~0.15 s of
+            # imports, is loaded only when there is something to upgrade.
+            current, head = self.migration_state()
+            if current != head:
+                from alembic import command
+
+                command.upgrade(self._alembic(), "head")
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:

@@ -7,9 +7,10 @@ import contextlib
 import json
 import struct
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # (loaded with the first Engine: a server on the local backend never needs it)
+    import httpx
 
 # The API version of Debian 12's docker.io (20.10), the oldest Cove supports: swarm task
 # pids limits and the other fields Cove uses exist from it on.
@@ -33,6 +34,8 @@ class Engine:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,  # (tests give a mock daemon)
     ) -> None:
+        import httpx
+
         self.socket_path = socket_path
         self._client = httpx.AsyncClient(
             transport=transport or httpx.AsyncHTTPTransport(uds=socket_path),
@@ -44,6 +47,8 @@ class Engine:
         await self._client.aclose()
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
