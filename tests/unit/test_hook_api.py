@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from cove import tls
+from cove.client.trust import only
 from cove.gitreceiver.hook_api import HookApi, HookApiError
 from cove.ports import free_port
 
@@ -136,3 +140,53 @@ def test_a_url_outside_the_api_is_refused_not_sent_the_token(api_url: str) -> No
         api.upload_source("http://203.0.113.9/upload", b"x")
     assert "outside the API" in str(error.value)
     assert _Api.seen == []
+
+
+@pytest.fixture
+def tls_api(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """The API over TLS with a certificate of an operator's CA: its URL, that CA, and
+    Cove's own CA (which didn't sign it)."""
+    _Api.seen.clear()
+    operator = tls.ensure_ca(tls.TlsFiles(tmp_path / "operator"))
+    cove_ca = tls.TlsFiles(tmp_path / "cove")
+    tls.ensure_ca(cove_ca)
+    cert, key = tmp_path / "server.pem", tmp_path / "server-key.pem"
+    tls.issue(operator, ["127.0.0.1"], cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield (
+        f"https://127.0.0.1:{server.server_address[1]}",
+        tmp_path / "operator" / "ca.pem",
+        cove_ca.ca_cert,
+    )
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_wider_trust_is_made_only_when_cove_s_own_ca_does_not_verify(
+    tls_api: tuple[str, Path, Path],
+) -> None:
+    url, operator_ca, cove_ca = tls_api
+    made: list[Path] = []
+
+    def wider(ca: Path) -> ssl.SSLContext:
+        made.append(ca)
+        return only(ca)
+
+    # An operator's certificate: Cove's CA fails, the wider trust (made once) verifies it.
+    with HookApi(url, "t", only(cove_ca), lambda: wider(operator_ca)) as api:
+        assert api.get_build("my-app", "b1")["status"] == "succeeded"
+        assert api.get_build("my-app", "b1")["status"] == "succeeded"
+    assert made == [operator_ca]
+    # Cove's own certificate (here: the first trust verifies): nothing more is made.
+    with HookApi(url, "t", only(operator_ca), lambda: wider(cove_ca)) as api:
+        assert api.get_build("my-app", "b1")["status"] == "succeeded"
+    assert made == [operator_ca]
+    # With nothing wider to try, a certificate no trusted CA signed is refused, saying why.
+    with HookApi(url, "t", only(cove_ca)) as api, pytest.raises(HookApiError) as error:
+        api.get_build("my-app", "b1")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error.value)

@@ -31,7 +31,7 @@ import click
 import httpx
 
 from cove.cli.output import CliError, warn
-from cove.client.trust import client_context
+from cove.client.trust import client_context, only
 
 
 def config_dir() -> Path:
@@ -109,10 +109,6 @@ def _verifies(url: str, context: ssl.SSLContext) -> bool:
         raise CliError(f"Could not connect to the Cove API at {url}: {exc}") from None
 
 
-def _only(path: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(path))
-
-
 def _store(url: str, pem: str) -> Path:
     path = stored_ca(url)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +143,7 @@ def establish(url: str, ca: Path | None = None, expected_fingerprint: str | None
     for candidate in candidates:
         try:
             pem = candidate.read_text()
-            context = _only(candidate)
+            context = only(candidate)
         except (OSError, ssl.SSLError, ValueError) as exc:
             if candidate == ca:
                 raise CliError(f"Could not read the CA certificate {candidate}: {exc}") from None

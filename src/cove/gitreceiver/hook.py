@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from cove.client.trust import client_context
+from cove.client.trust import client_context, only
 from cove.gitreceiver.deploy_ref import keep_pushed_objects, record_push
 from cove.gitreceiver.hook_api import HookApi, HookApiError
 
@@ -89,10 +89,14 @@ def main() -> int:
     if archive.returncode != 0:
         return reject(f"Could not archive {commit}: {archive.stderr.decode(errors='replace')}")
     app = os.environ["COVE_APP"]
+    # The API's certificate is Cove's own, unless an operator's covers its address: Cove's
+    # CA alone is tried first, the system's CAs as well only if it doesn't verify.
     ca = os.environ.get("COVE_CA_FILE")
-    context = client_context(*([Path(ca)] if ca and Path(ca).is_file() else []))
+    own = Path(ca) if ca and Path(ca).is_file() else None
+    context = only(own) if own else client_context()
     url, token = os.environ["COVE_API_URL"], os.environ["COVE_API_KEY"]
-    with HookApi(url, token, context) as api:
+    wider = (lambda: client_context(own)) if own else None
+    with HookApi(url, token, context, wider) as api:
         try:
             blob = api.create_source()["source_blob"]
             api.upload_source(blob["put_url"], archive.stdout)

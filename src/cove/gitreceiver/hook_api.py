@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,10 +23,19 @@ class HookApiError(Exception):
 
 
 class HookApi:
-    def __init__(self, base_url: str, token: str, context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        context: ssl.SSLContext | None,
+        wider: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        """``wider``: the trust to fall back on when ``context`` doesn't verify the API's
+        certificate (made only then: reading the system's CAs costs ~45 ms of a push)."""
         self.base = urlsplit(base_url.rstrip("/"))
         self.token = token
         self.context = context
+        self.wider = wider
         self._conn: http.client.HTTPConnection | None = None
 
     def __enter__(self) -> HookApi:
@@ -87,12 +96,20 @@ class HookApi:
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             host, port = self.base.hostname or "", self.base.port
-            if self.base.scheme == "https":
-                self._conn = http.client.HTTPSConnection(
-                    host, port, timeout=TIMEOUT, context=self.context
-                )
-            else:
+            if self.base.scheme != "https":
                 self._conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+                return self._conn
+            conn = http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=self.context)
+            if self.wider is not None:
+                try:
+                    conn.connect()
+                except ssl.SSLCertVerificationError:
+                    conn.close()
+                    self.context, self.wider = self.wider(), None
+                    conn = http.client.HTTPSConnection(
+                        host, port, timeout=TIMEOUT, context=self.context
+                    )
+            self._conn = conn
         return self._conn
 
     def _send(
@@ -109,12 +126,13 @@ class HookApi:
             **({"Content-Type": "application/json"} if body is not None else {}),
             **(headers or {}),
         }
-        conn = self._connection()
         try:
+            conn = self._connection()
             conn.request(method, path, body=body, headers=all_headers)
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            if self._conn is not None:
+                self._conn.close()
             raise HookApiError(f"could not reach {self.base.geturl()}: {exc}") from None
         if response.status >= 300:
             raise HookApiError(_error_message(response))
