@@ -57,6 +57,7 @@ from cove.logs.history import LogHistory
 from cove.logs.relay import Relay
 from cove.metrics import Recorder
 from cove.metrics.flusher import Flusher
+from cove.quick_exit import quick_exit
 from cove.rendezvous import RendezvousListener, rendezvous_caps
 from cove.router import Router, RouteTable
 from cove.router.feed import RouteFeed
@@ -810,4 +811,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        quick_exit(stop.code)
+    quick_exit(0)

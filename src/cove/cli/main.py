@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import sys
 from typing import Any, NoReturn
 
 import click
@@ -39,6 +36,7 @@ from cove.cli import (
 from cove.cli.context import CliState
 from cove.cli.output import CliError
 from cove.client import ApiConnectionError, ApiError
+from cove.quick_exit import quick_exit
 
 TOPICS = [
     auth,
@@ -140,28 +138,7 @@ def main() -> NoReturn:
         status = exc.code
     except BrokenPipeError:
         status = 1
-    _exit(status)
-
-
-def _exit(code: object) -> NoReturn:
-    """End the process as sys.exit would, without the interpreter tearing down each of
-    the ~400 modules a command imported: ~45 ms of every command, with its work done.
-    Output is flushed and the atexit hooks run (a log handler's, a temporary file's)."""
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        click.echo(code, err=True)
-        status = 1
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # output piped into `head` and friends: exit quietly
-        status = status or 1
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.flush()
-    os._exit(status)
+    quick_exit(status)
 
 
 if __name__ == "__main__":

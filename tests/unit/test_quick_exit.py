@@ -1,10 +1,13 @@
-"""How the `cove` process ends: with its command's status and all of its output, its
-atexit hooks run, but without the interpreter's teardown of every module (os._exit)."""
+"""How `cove` and `cove server` processes end: with their status and all of their output,
+their atexit hooks run, but without the interpreter's teardown of every module
+(cove.quick_exit)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 CLI = [sys.executable, "-m", "cove.cli.main"]
 
@@ -37,3 +40,13 @@ def test_a_reader_gone_before_the_output_ends_it_quietly() -> None:
     process.stdout.close()  # (before the help is written: it meets a broken pipe)
     assert process.stderr.read() == b""
     assert process.wait(60) == 1
+
+
+def test_a_server_refusing_to_start_says_why_with_its_status(tmp_path: Path) -> None:
+    env = {**os.environ, "COVE_HOME": str(tmp_path / "home"), "COVE_API_PORT": "x"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cove.server"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("cove server: ")
+    assert "Traceback" not in done.stderr
