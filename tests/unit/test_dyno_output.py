@@ -4,11 +4,13 @@ ever fail, the dyno is killed and its exit still reported (never a zombie ``up``
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cove.dynos.backend import DynoSpec, stop_dyno
-from cove.dynos.local import LocalDyno
+from cove.dynos.local import LocalDyno, _is_zombie
 from cove.logs import LogFilter, LogRouter, ProcessOutput
 
 # Writes a line, then more than a pipe holds, then waits: it only ends when killed.
@@ -93,3 +95,16 @@ def test_a_dyno_writing_more_than_a_pipe_holds_without_newline_keeps_being_read(
     messages = asyncio.run(scenario())
     # The rest of the line, without a newline, is logged when the output ends.
     assert messages == ["hello"] + ["x" * 10000] * 30 + ["x" * 5000]
+
+
+def test_a_zombie_is_told_from_a_running_or_reaped_process() -> None:
+    """What the local dyno's exit diagnostic reads: exited, not yet reaped."""
+    child = subprocess.Popen(["sleep", "30"])
+    assert not _is_zombie(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while not _is_zombie(child.pid):  # (not child.poll(): that would reap it)
+        assert time.monotonic() < deadline, "the killed child never became a zombie"
+        time.sleep(0.01)
+    child.wait()
+    assert not _is_zombie(child.pid)

@@ -66,6 +66,19 @@ def size_limits(size: DynoSize) -> Limits:
     return Limits(size.kill_bytes, size.pids, size.cpu_share * 100)
 
 
+# How long an exit may go unreported (or a dyno's output stay open after it) before the
+# server's log says so: a diagnostic, nothing waits on it.
+STUCK_AFTER = 5.0
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 class LocalDyno:
     def __init__(
         self,
@@ -123,10 +136,13 @@ class LocalDyno:
                     pass  # until the pipe closes, so nothing blocks on it
 
     async def _wait(self) -> int:
-        status = await self._proc.wait()
+        status = await self._watched_exit()
         # The last lines before exit are logged before the exit; a reader that failed or
         # was cancelled must not stop the exit from being reported.
         if self._pump is not None:
+            await asyncio.wait({self._pump}, timeout=STUCK_AFTER)
+            if not self._pump.done():  # (diagnostic: CI once saw an exit noticed 134 s late)
+                log.warning("dyno %s exited, its output pipe is still open", self.spec.id)
             await asyncio.gather(self._pump, return_exceptions=True)
         self._left_running = self._read_report()
         shutil.rmtree(self._root, ignore_errors=True)
@@ -138,6 +154,23 @@ class LocalDyno:
             await asyncio.to_thread(self._cgroup.remove)
         # A shell killed by signal N reports 128+N, like Heroku's "exited with status 143".
         return status if status >= 0 else 128 - status
+
+    async def _watched_exit(self) -> int:
+        """The sandbox's exit status. Says so in the server's log if the process has
+        exited (a zombie) while the event loop still hasn't reported it."""
+        exit_status = asyncio.ensure_future(self._proc.wait())
+        try:
+            said = False
+            while not said:
+                await asyncio.wait({exit_status}, timeout=STUCK_AFTER)
+                if exit_status.done():
+                    break
+                if _is_zombie(self._proc.pid):
+                    log.warning("dyno %s exited, the event loop hasn't noticed", self.spec.id)
+                    said = True
+            return await exit_status
+        finally:
+            exit_status.cancel()
 
     def _read_report(self) -> int:
         """What the launcher wrote when the command exited: how many processes it left
