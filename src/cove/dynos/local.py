@@ -160,14 +160,11 @@ class LocalDyno:
         exited (a zombie) while the event loop still hasn't reported it."""
         exit_status = asyncio.ensure_future(self._proc.wait())
         try:
-            said = False
-            while not said:
+            while not exit_status.done():
                 await asyncio.wait({exit_status}, timeout=STUCK_AFTER)
-                if exit_status.done():
-                    break
-                if _is_zombie(self._proc.pid):
+                if not exit_status.done() and _is_zombie(self._proc.pid):
                     log.warning("dyno %s exited, the event loop hasn't noticed", self.spec.id)
-                    said = True
+                    break  # (said once; the status is still waited for below)
             return await exit_status
         finally:
             exit_status.cancel()
